@@ -1,1 +1,92 @@
-"""annotation"""
+"""Pure Label Studio logic for labelloop: configs, task payloads, predictions,
+annotations -> labels, incremental sync and the push ledger. Imports no prefect."""
+
+from annotation.config import (
+    ClassificationConfig,
+    DataKind,
+    LabelConfigUpdate,
+    LabelSpec,
+    build_label_config,
+    parse_label_config,
+    plan_label_config_update,
+    with_labels,
+)
+from annotation.errors import (
+    AnnotationError,
+    LabelConfigError,
+    LabelStudioDataError,
+    PredictionError,
+    TaskPayloadError,
+)
+from annotation.labels import (
+    ItemLabel,
+    LabelPolicy,
+    LabelResolution,
+    SkippedAnnotation,
+    UnresolvedItem,
+    resolve_labels,
+)
+from annotation.ledger import PushLedger, PushPlan, items_to_verify, plan_push
+from annotation.models import LSAnnotation, LSPrediction, LSResult, LSTask, parse_task, parse_tasks
+from annotation.payloads import ItemValue, build_task, build_tasks, chunked
+from annotation.predictions import ItemPrediction, build_prediction, build_predictions, choice_result
+from annotation.sync import (
+    LabelMerge,
+    SyncWatermark,
+    advance_watermark,
+    count_labels_gained,
+    item_ids_query,
+    labels_ready,
+    merge_labels,
+    updated_since_query,
+    withdraw_deleted_tasks,
+)
+
+__all__ = [
+    "AnnotationError",
+    "ClassificationConfig",
+    "DataKind",
+    "ItemLabel",
+    "ItemPrediction",
+    "ItemValue",
+    "LSAnnotation",
+    "LSPrediction",
+    "LSResult",
+    "LSTask",
+    "LabelConfigError",
+    "LabelConfigUpdate",
+    "LabelMerge",
+    "LabelPolicy",
+    "LabelResolution",
+    "LabelSpec",
+    "LabelStudioDataError",
+    "PredictionError",
+    "PushLedger",
+    "PushPlan",
+    "SkippedAnnotation",
+    "SyncWatermark",
+    "TaskPayloadError",
+    "UnresolvedItem",
+    "advance_watermark",
+    "build_label_config",
+    "build_prediction",
+    "build_predictions",
+    "build_task",
+    "build_tasks",
+    "choice_result",
+    "chunked",
+    "count_labels_gained",
+    "item_ids_query",
+    "items_to_verify",
+    "labels_ready",
+    "merge_labels",
+    "parse_label_config",
+    "parse_task",
+    "parse_tasks",
+    "plan_label_config_update",
+    "plan_push",
+    "resolve_labels",
+    "updated_since_query",
+    "with_labels",
+    "withdraw_deleted_tasks",
+]
