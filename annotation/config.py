@@ -271,9 +271,10 @@ def plan_label_config_update(
     """Decide whether a project's config must change to match the spec.
 
     A label added to the spec updates the project. A label removed from the spec is
-    kept (``retained``) unless ``allow_removal``: Label Studio refuses to drop a
-    label that annotations use, and silently dropping it would hide those labels.
-    Cosmetic differences alone (layout, styling edited in the UI) never update.
+    kept (``retained``) unless ``allow_removal``: Label Studio 1.23 accepts a config
+    that drops a label annotations still use, and those annotations would then turn
+    into unknown-label skips. Cosmetic differences alone (layout, styling edited in
+    the UI) never update.
 
     Args:
         current: the project's config as Label Studio holds it.
