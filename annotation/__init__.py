@@ -27,7 +27,16 @@ from annotation.labels import (
     resolve_labels,
 )
 from annotation.ledger import PushLedger, PushPlan, items_to_verify, plan_push
-from annotation.models import LSAnnotation, LSPrediction, LSResult, LSTask, parse_task, parse_tasks
+from annotation.models import (
+    LSAnnotation,
+    LSPrediction,
+    LSResult,
+    LSTask,
+    LSWebhookEvent,
+    parse_task,
+    parse_tasks,
+    parse_webhook,
+)
 from annotation.payloads import ItemValue, build_task, build_tasks, chunked
 from annotation.predictions import ItemPrediction, build_prediction, build_predictions, choice_result
 from annotation.sync import (
@@ -53,6 +62,7 @@ __all__ = [
     "LSPrediction",
     "LSResult",
     "LSTask",
+    "LSWebhookEvent",
     "LabelConfigError",
     "LabelConfigUpdate",
     "LabelMerge",
@@ -83,6 +93,7 @@ __all__ = [
     "parse_label_config",
     "parse_task",
     "parse_tasks",
+    "parse_webhook",
     "plan_label_config_update",
     "plan_push",
     "resolve_labels",

@@ -136,3 +136,52 @@ def parse_tasks(raws: Iterable[Mapping[str, Any]]) -> list[LSTask]:
         The typed tasks, in order.
     """
     return [parse_task(raw) for raw in raws]
+
+
+class _IdOnly(_LSModel):
+    id: int
+
+
+class LSWebhookEvent(_LSModel):
+    """A Label Studio webhook call, reduced to what starts a sync.
+
+    ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` carry ``task`` and
+    ``annotation``; ``ANNOTATIONS_DELETED`` carries ``annotations`` (ids only) and
+    no task. Every payload carries the whole ``project`` (including its sharing
+    token: never log a payload).
+    """
+
+    action: str
+    project: _IdOnly | None = None
+    task: _IdOnly | None = None
+    annotation: _IdOnly | None = None
+    annotations: list[_IdOnly] = Field(default_factory=list)
+
+    @property
+    def project_id(self) -> int | None:
+        """The project the call is about."""
+        return self.project.id if self.project else None
+
+    @property
+    def annotation_ids(self) -> tuple[int, ...]:
+        """The annotations created, updated or deleted."""
+        single = [self.annotation.id] if self.annotation else []
+        return tuple(single + [annotation.id for annotation in self.annotations])
+
+
+def parse_webhook(raw: Mapping[str, Any]) -> LSWebhookEvent:
+    """Parse a webhook body.
+
+    Args:
+        raw: the JSON body Label Studio posted.
+
+    Returns:
+        The event.
+
+    Raises:
+        LabelStudioDataError: the body has no ``action`` or malformed ids.
+    """
+    try:
+        return LSWebhookEvent.model_validate(dict(raw))
+    except (ValidationError, TypeError, ValueError) as exc:
+        raise LabelStudioDataError(f"not a Label Studio webhook body: {exc}") from exc

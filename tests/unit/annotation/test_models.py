@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.errors import LabelStudioDataError
-from annotation.models import parse_task, parse_tasks
+from annotation.models import parse_task, parse_tasks, parse_webhook
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,21 @@ def test_a_task_without_item_id_names_the_task() -> None:
 def test_a_malformed_task_is_a_clear_error(raw: dict) -> None:
     with pytest.raises(LabelStudioDataError, match="task 7"):
         parse_task(raw)
+
+
+def test_captured_webhook_bodies_name_project_and_annotations(load) -> None:
+    created, updated, deleted = (parse_webhook(call["body"]) for call in load("webhook_payloads.json"))
+    assert [e.action for e in (created, updated, deleted)] == [
+        "ANNOTATION_CREATED",
+        "ANNOTATION_UPDATED",
+        "ANNOTATIONS_DELETED",
+    ]
+    assert created.project_id == updated.project_id == deleted.project_id is not None
+    assert created.task is not None and deleted.task is None
+    assert created.annotation_ids == updated.annotation_ids == deleted.annotation_ids
+
+
+@pytest.mark.parametrize("body", [{}, {"action": "ANNOTATION_CREATED", "task": {"id": "x"}}])
+def test_a_body_that_is_not_a_webhook_is_a_clear_error(body: dict) -> None:
+    with pytest.raises(LabelStudioDataError, match="not a Label Studio webhook body"):
+        parse_webhook(body)
