@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from enum import StrEnum
+from functools import lru_cache
 
 from label_studio_sdk.label_interface import LabelInterface
 from label_studio_sdk.label_interface.control_tags import ChoicesTag
@@ -17,7 +18,7 @@ from label_studio_sdk.label_interface.interface import (
     LabelStudioXMLSyntaxErrorSentryIgnored,
 )
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from annotation.errors import LabelConfigError
 from annotation.models import ITEM_ID_KEY
@@ -106,7 +107,6 @@ class ClassificationConfig(BaseModel):
     data_key: str
     labels: tuple[str, ...]
     multiple: bool = False
-    _interface: LabelInterface | None = PrivateAttr(default=None)
 
     @property
     def kind(self) -> DataKind | None:
@@ -114,10 +114,14 @@ class ClassificationConfig(BaseModel):
         return _KIND_OF_TAG.get(self.object_tag.lower())
 
     def interface(self) -> LabelInterface:
-        """The SDK's ``LabelInterface`` for this config (built once per instance)."""
-        if self._interface is None:
-            self._interface = LabelInterface(self.xml)
-        return self._interface
+        """The SDK's ``LabelInterface`` for this config (cached per XML; read it, never change it)."""
+        return _cached_interface(self.xml)
+
+
+@lru_cache(maxsize=64)
+def _cached_interface(xml: str) -> LabelInterface:
+    """One parsed ``LabelInterface`` per config text (kept out of the model so it pickles)."""
+    return LabelInterface(xml)
 
 
 def _interface_or_error(xml: str) -> LabelInterface:
@@ -175,7 +179,6 @@ def parse_label_config(xml: str, control_name: str | None = None) -> Classificat
         labels=labels,
         multiple=control.is_multiple_choice,
     )
-    config._interface = interface
     return config
 
 

@@ -170,6 +170,27 @@ class LabelResolution(BaseModel):
     skipped: tuple[SkippedAnnotation, ...]
     ignored: dict[str, int]
 
+    def counts(self) -> dict[str, int]:
+        """Flat counts for a report or an event payload.
+
+        Returns:
+            ``items``, ``labelled``, ``unresolved``, ``skipped``, and one
+            ``unresolved_<reason>`` / ``skipped_<reason>`` / ``ignored_<reason>`` per reason seen.
+        """
+        counts = {
+            "items": len(self.seen_items),
+            "labelled": len(self.labels),
+            "unresolved": len(self.unresolved),
+            "skipped": len(self.skipped),
+        }
+        for item in self.unresolved:
+            counts[f"unresolved_{item.reason.value}"] = counts.get(f"unresolved_{item.reason.value}", 0) + 1
+        for skip in self.skipped:
+            counts[f"skipped_{skip.reason.value}"] = counts.get(f"skipped_{skip.reason.value}", 0) + 1
+        for reason, count in self.ignored.items():
+            counts[f"ignored_{reason}"] = count
+        return counts
+
 
 class _Vote(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
 
@@ -129,3 +131,11 @@ def test_cosmetic_edits_made_in_the_ui_are_not_overwritten() -> None:
 def test_a_changed_data_key_is_refused() -> None:
     with pytest.raises(LabelConfigError, match="data_key changed from 'body' to 'text'"):
         plan_label_config_update(parse_label_config(_xml()), parse_label_config(_xml(key="text")))
+
+
+def test_a_config_pickles_for_task_results_and_process_runners() -> None:
+    config = build_label_config(LabelSpec(kind=DataKind.TEXT, labels=["a", "b"]))
+    config.interface()
+    back = pickle.loads(pickle.dumps(config))
+    assert back == config
+    assert back.interface().get_control(back.from_name).labels == ["a", "b"]

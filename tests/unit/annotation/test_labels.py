@@ -122,3 +122,17 @@ def test_labels_survive_a_parquet_round_trip(snapshot_1, text_config, tmp_path) 
     pd.DataFrame([label.to_record() for label in labels]).to_parquet(path)
     back = [ItemLabel.from_record(record) for record in pd.read_parquet(path).to_dict("records")]
     assert back == list(labels)
+
+
+def test_counts_add_up_for_a_report(snapshot_1, text_config) -> None:
+    counts = resolve_labels(snapshot_1, text_config).counts()
+    assert counts == {
+        "items": 10,
+        "labelled": 5,
+        "unresolved": 1,
+        "unresolved_tie": 1,
+        "skipped": 1,
+        "skipped_unknown_label": 1,
+        "ignored_cancelled": 1,
+        "ignored_empty": 1,
+    }
