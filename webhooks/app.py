@@ -1,0 +1,66 @@
+"""The ASGI app that receives Label Studio webhooks and emits Prefect events.
+
+Run it with `labelloop receiver` (the local stack starts it too). A webhook is a hint:
+the label sync also runs on a schedule, so a lost call delays labels, never loses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import FastAPI, Header, HTTPException, Request
+from prefect.events import emit_event
+from pydantic import SecretStr, ValidationError
+
+from webhooks.events import SECRET_HEADER, LabelloopEvent, WebhookCall, event_for, secret_matches
+
+logger = logging.getLogger("labelloop.webhooks")
+
+Emitter = Callable[[LabelloopEvent], str | None]
+
+
+def emit_to_prefect(event: LabelloopEvent) -> str | None:
+    """Send the event to the Prefect API configured for this process."""
+    sent = emit_event(event=event.event, resource=event.resource, payload=event.payload)
+    return str(sent.id) if sent is not None else None
+
+
+def create_app(secret: SecretStr, emit: Emitter = emit_to_prefect) -> FastAPI:
+    """The receiver app.
+
+    Args:
+        secret: The shared secret Label Studio sends in the `X-Labelloop-Secret` header.
+        emit: Sends an event; Prefect's `emit_event` unless a test passes another.
+
+    Returns:
+        A FastAPI app with `POST /label-studio` and `GET /health`.
+    """
+    app = FastAPI(title="labelloop webhook receiver", docs_url=None, redoc_url=None)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "UP"}
+
+    @app.post("/label-studio")
+    async def label_studio(
+        request: Request,
+        x_labelloop_secret: str | None = Header(default=None, alias=SECRET_HEADER),
+    ) -> dict[str, str | None]:
+        if not secret_matches(x_labelloop_secret, secret.get_secret_value()):
+            raise HTTPException(status_code=401, detail=f"missing or wrong {SECRET_HEADER} header")
+        try:
+            call = WebhookCall.model_validate_json(await request.body())
+        except ValidationError as error:
+            raise HTTPException(
+                status_code=422, detail=f"not a Label Studio webhook body: {error.errors()[0]['msg']}"
+            ) from None
+        event = event_for(call)
+        if event is None:
+            logger.info("ignored Label Studio action %s", call.action)
+            return {"status": "ignored", "action": call.action, "event_id": None}
+        event_id = emit(event)
+        logger.info("%s for %s -> %s", call.action, event.resource["prefect.resource.id"], event_id)
+        return {"status": "emitted", "action": call.action, "event_id": event_id}
+
+    return app
