@@ -38,7 +38,12 @@ from annotation.models import (
     parse_webhook,
 )
 from annotation.payloads import ItemValue, build_task, build_tasks, chunked
-from annotation.predictions import ItemPrediction, build_prediction, build_predictions, choice_result
+from annotation.predictions import (
+    ItemPrediction,
+    build_prediction,
+    build_predictions,
+    choice_result,
+)
 from annotation.sync import (
     LabelMerge,
     SyncWatermark,

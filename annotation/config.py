@@ -156,17 +156,25 @@ def parse_label_config(xml: str, control_name: str | None = None) -> Classificat
         if not choices:
             raise LabelConfigError(f"label config has no Choices control named '{control_name}'")
     if not choices:
-        raise LabelConfigError("label config has no Choices control: labelloop needs a classification config")
+        raise LabelConfigError(
+            "label config has no Choices control: labelloop needs a classification config"
+        )
     if len(choices) > 1:
         names = sorted(control.name for control in choices)
-        raise LabelConfigError(f"label config has several Choices controls {names}: name one with control_name")
+        raise LabelConfigError(
+            f"label config has several Choices controls {names}: name one with control_name"
+        )
     control = choices[0]
     if len(control.to_name) != 1:
-        raise LabelConfigError(f"Choices '{control.name}' labels {control.to_name}: expected exactly one object")
+        raise LabelConfigError(
+            f"Choices '{control.name}' labels {control.to_name}: expected exactly one object"
+        )
     to_name = control.to_name[0]
     target = interface.get_object(to_name)
     if not target.value_is_variable:
-        raise LabelConfigError(f"object '{to_name}' has value '{target.value}': expected a $variable")
+        raise LabelConfigError(
+            f"object '{to_name}' has value '{target.value}': expected a $variable"
+        )
     labels = tuple(control.labels)
     if not labels:
         raise LabelConfigError(f"Choices '{control.name}' has no Choice values")
@@ -205,7 +213,12 @@ def build_label_config(spec: LabelSpec) -> ClassificationConfig:
     choices = ET.SubElement(
         view,
         "Choices",
-        {"name": spec.control_name, "toName": object_name, "choice": "single-radio", "showInline": "true"},
+        {
+            "name": spec.control_name,
+            "toName": object_name,
+            "choice": "single-radio",
+            "showInline": "true",
+        },
     )
     for label in spec.labels:
         ET.SubElement(choices, "Choice", {"value": label})
@@ -213,7 +226,9 @@ def build_label_config(spec: LabelSpec) -> ClassificationConfig:
     return parse_label_config(ET.tostring(view, encoding="unicode"), control_name=spec.control_name)
 
 
-def with_labels(config: ClassificationConfig, labels: list[str] | tuple[str, ...]) -> ClassificationConfig:
+def with_labels(
+    config: ClassificationConfig, labels: list[str] | tuple[str, ...]
+) -> ClassificationConfig:
     """Rewrite the config's Choices to exactly ``labels``, keeping everything else.
 
     Works for generated and user configs alike.
@@ -300,7 +315,9 @@ def plan_label_config_update(
     removed = tuple(label for label in current.labels if label not in desired.labels)
     retained = () if allow_removal else removed
     if not added and (not removed or not allow_removal):
-        return LabelConfigUpdate(needs_update=False, added=(), removed=removed, retained=retained, config=current)
+        return LabelConfigUpdate(
+            needs_update=False, added=(), removed=removed, retained=retained, config=current
+        )
     labels = list(desired.labels) + list(retained)
     return LabelConfigUpdate(
         needs_update=True,

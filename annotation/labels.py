@@ -184,9 +184,13 @@ class LabelResolution(BaseModel):
             "skipped": len(self.skipped),
         }
         for item in self.unresolved:
-            counts[f"unresolved_{item.reason.value}"] = counts.get(f"unresolved_{item.reason.value}", 0) + 1
+            counts[f"unresolved_{item.reason.value}"] = (
+                counts.get(f"unresolved_{item.reason.value}", 0) + 1
+            )
         for skip in self.skipped:
-            counts[f"skipped_{skip.reason.value}"] = counts.get(f"skipped_{skip.reason.value}", 0) + 1
+            counts[f"skipped_{skip.reason.value}"] = (
+                counts.get(f"skipped_{skip.reason.value}", 0) + 1
+            )
         for reason, count in self.ignored.items():
             counts[f"ignored_{reason}"] = count
         return counts
@@ -226,7 +230,9 @@ def _vote_of(
         )
 
     if len(set(choices)) > 1:
-        return skip(SkipReason.SEVERAL_CHOICES, f"annotation {annotation.id} chose {sorted(set(choices))}")
+        return skip(
+            SkipReason.SEVERAL_CHOICES, f"annotation {annotation.id} chose {sorted(set(choices))}"
+        )
     label = choices[0]
     if label not in config.labels:
         return skip(
@@ -297,7 +303,9 @@ def resolve_labels(
             supported).
     """
     if config.multiple:
-        raise LabelConfigError(f"Choices '{config.from_name}' allows several choices: multi-label is not supported")
+        raise LabelConfigError(
+            f"Choices '{config.from_name}' allows several choices: multi-label is not supported"
+        )
     rules = policy or LabelPolicy()
     seen: list[str] = []
     labels: list[ItemLabel] = []
@@ -331,7 +339,9 @@ def resolve_labels(
                 skipped.append(outcome)
                 continue
             voter: int | str = (
-                annotation.completed_by if annotation.completed_by is not None else f"annotation:{annotation.id}"
+                annotation.completed_by
+                if annotation.completed_by is not None
+                else f"annotation:{annotation.id}"
             )
             if voter in newest:
                 ignored[IgnoreReason.SUPERSEDED.value] += 1

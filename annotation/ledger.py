@@ -72,7 +72,11 @@ class PushLedger(BaseModel):
 
     def pending(self) -> list[str]:
         """Item ids whose import may or may not have happened."""
-        return sorted(item_id for item_id, entry in self.entries.items() if entry.status is LedgerStatus.PENDING)
+        return sorted(
+            item_id
+            for item_id, entry in self.entries.items()
+            if entry.status is LedgerStatus.PENDING
+        )
 
     def with_pending(self, item_ids: Iterable[str], push_id: str, now: dt.datetime) -> PushLedger:
         """Mark items pending before their import call.
@@ -93,10 +97,14 @@ class PushLedger(BaseModel):
             old = entries.get(item_id)
             if old is not None and old.status is LedgerStatus.IMPORTED:
                 raise ValueError(f"item {item_id}: already imported as task {old.task_id}")
-            entries[item_id] = LedgerEntry(status=LedgerStatus.PENDING, push_id=push_id, updated_at=now)
+            entries[item_id] = LedgerEntry(
+                status=LedgerStatus.PENDING, push_id=push_id, updated_at=now
+            )
         return PushLedger(project_id=self.project_id, entries=entries)
 
-    def with_imported(self, task_ids: Mapping[str, int], push_id: str, now: dt.datetime) -> PushLedger:
+    def with_imported(
+        self, task_ids: Mapping[str, int], push_id: str, now: dt.datetime
+    ) -> PushLedger:
         """Record the task ids of imported (or found) items.
 
         Args:

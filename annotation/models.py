@@ -103,7 +103,9 @@ class LSTask(_LSModel):
         dated = [p for p in self.predictions if p.model_version]
         if not dated:
             return None
-        newest = max(dated, key=lambda p: (p.created_at or dt.datetime.min.replace(tzinfo=dt.UTC), p.id or 0))
+        newest = max(
+            dated, key=lambda p: (p.created_at or dt.datetime.min.replace(tzinfo=dt.UTC), p.id or 0)
+        )
         return newest.model_version
 
 

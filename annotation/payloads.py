@@ -52,11 +52,15 @@ def _task_value(item: ItemValue, config: ClassificationConfig) -> Any:
     kind = config.kind
     if kind is DataKind.TABULAR:
         if not isinstance(item.value, Mapping) or not item.value:
-            raise TaskPayloadError(f"{where}: a tabular item needs a non-empty mapping of column -> value")
+            raise TaskPayloadError(
+                f"{where}: a tabular item needs a non-empty mapping of column -> value"
+            )
         return {str(k): _json_scalar(v, f"{where}, column {k!r}") for k, v in item.value.items()}
     if not isinstance(item.value, str) or not item.value:
         what = "an image URL or path" if kind is DataKind.IMAGE else "a non-empty string"
-        raise TaskPayloadError(f"{where}: {config.object_tag} object '{config.to_name}' needs {what}")
+        raise TaskPayloadError(
+            f"{where}: {config.object_tag} object '{config.to_name}' needs {what}"
+        )
     return item.value
 
 

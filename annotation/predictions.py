@@ -71,13 +71,17 @@ def build_prediction(
     where = f"item {prediction.item_id} (task {task_id})"
     unknown = sorted(label for label in prediction.probabilities if label not in config.labels)
     if unknown:
-        raise PredictionError(f"{where}: labels {unknown} are not in the label config {list(config.labels)}")
+        raise PredictionError(
+            f"{where}: labels {unknown} are not in the label config {list(config.labels)}"
+        )
     bad = {label: p for label, p in prediction.probabilities.items() if not 0.0 <= p <= 1.0}
     if bad:
         raise PredictionError(f"{where}: probabilities outside [0, 1]: {bad}")
     if not model_version:
         raise PredictionError(f"{where}: model_version is empty")
-    label, score = max(prediction.probabilities.items(), key=lambda kv: (kv[1], -config.labels.index(kv[0])))
+    label, score = max(
+        prediction.probabilities.items(), key=lambda kv: (kv[1], -config.labels.index(kv[0]))
+    )
     payload: dict[str, Any] = {
         "task": task_id,
         "model_version": model_version,
@@ -86,7 +90,9 @@ def build_prediction(
     }
     errors = config.interface().validate_prediction(payload, return_errors=True)
     if errors:
-        raise PredictionError(f"{where}: Label Studio would reject the prediction: {'; '.join(errors)}")
+        raise PredictionError(
+            f"{where}: Label Studio would reject the prediction: {'; '.join(errors)}"
+        )
     return payload
 
 
@@ -114,6 +120,8 @@ def build_predictions(
     for prediction in predictions:
         task_id = task_ids.get(prediction.item_id)
         if task_id is None:
-            raise PredictionError(f"item {prediction.item_id}: no Label Studio task to attach the prediction to")
+            raise PredictionError(
+                f"item {prediction.item_id}: no Label Studio task to attach the prediction to"
+            )
         payloads.append(build_prediction(task_id, prediction, model_version, config))
     return payloads

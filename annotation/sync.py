@@ -73,10 +73,20 @@ def updated_since_query(
         A dict to send JSON-encoded as ``query=``.
     """
     if watermark is None:
-        item = {"filter": "filter:tasks:total_annotations", "operator": "greater", "type": "Number", "value": 0}
+        item = {
+            "filter": "filter:tasks:total_annotations",
+            "operator": "greater",
+            "type": "Number",
+            "value": 0,
+        }
     else:
         since = format_filter_datetime(_utc(watermark) - overlap)
-        item = {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": since}
+        item = {
+            "filter": "filter:tasks:updated_at",
+            "operator": "greater",
+            "type": "Datetime",
+            "value": since,
+        }
     return {"filters": {"conjunction": "and", "items": [item]}, "ordering": ["tasks:updated_at"]}
 
 
@@ -94,7 +104,12 @@ def item_ids_query(item_ids: Sequence[str]) -> dict[str, Any]:
         "filters": {
             "conjunction": "and",
             "items": [
-                {"filter": "filter:tasks:data.item_id", "operator": "in_list", "type": "String", "value": list(item_ids)}
+                {
+                    "filter": "filter:tasks:data.item_id",
+                    "operator": "in_list",
+                    "type": "String",
+                    "value": list(item_ids),
+                }
             ],
         }
     }
@@ -185,7 +200,9 @@ def merge_labels(previous: Iterable[ItemLabel], delta: LabelResolution) -> Label
     )
 
 
-def withdraw_deleted_tasks(labels: Iterable[ItemLabel], existing_task_ids: Iterable[int]) -> LabelMerge:
+def withdraw_deleted_tasks(
+    labels: Iterable[ItemLabel], existing_task_ids: Iterable[int]
+) -> LabelMerge:
     """Withdraw the labels of tasks that no longer exist in Label Studio.
 
     A deleted task never shows up in an ``updated_at`` delta, so a periodic
@@ -201,7 +218,9 @@ def withdraw_deleted_tasks(labels: Iterable[ItemLabel], existing_task_ids: Itera
     existing = set(existing_task_ids)
     kept = [label for label in labels if label.task_id in existing]
     gone = sorted(label.item_id for label in labels if label.task_id not in existing)
-    return LabelMerge(labels=tuple(sorted(kept, key=lambda label: label.item_id)), withdrawn=tuple(gone))
+    return LabelMerge(
+        labels=tuple(sorted(kept, key=lambda label: label.item_id)), withdrawn=tuple(gone)
+    )
 
 
 def count_labels_gained(current: Iterable[ItemLabel], trained: Mapping[str, str]) -> int:

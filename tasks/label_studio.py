@@ -18,7 +18,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from annotation.config import ClassificationConfig, LabelConfigUpdate, parse_label_config, plan_label_config_update
+from annotation.config import (
+    ClassificationConfig,
+    LabelConfigUpdate,
+    parse_label_config,
+    plan_label_config_update,
+)
 from annotation.models import LSTask, parse_tasks
 from annotation.payloads import chunked
 from annotation.sync import item_ids_query, updated_since_query
@@ -82,24 +87,37 @@ def ensure_project(
     # `title=` filters by substring: keep exact matches only.
     matches = [project for project in client.projects.list(title=title) if project.title == title]
     if len(matches) > 1:
-        raise RuntimeError(f"{len(matches)} Label Studio projects are titled {title!r}: ids {[p.id for p in matches]}")
+        raise RuntimeError(
+            f"{len(matches)} Label Studio projects are titled {title!r}: ids {[p.id for p in matches]}"
+        )
     if not matches:
         created = client.projects.create(title=title, label_config=desired.xml)
         logger.info("Created Label Studio project %s (%r)", created.id, title)
         return ProjectRef(id=int(created.id), title=title, created=True, config=desired)
     project_id = int(matches[0].id)
-    current = parse_label_config(client.projects.get(id=project_id).label_config or "", desired.from_name)
+    current = parse_label_config(
+        client.projects.get(id=project_id).label_config or "", desired.from_name
+    )
     plan = plan_label_config_update(current, desired, allow_removal=allow_label_removal)
     if plan.needs_update:
         client.projects.update(id=project_id, label_config=plan.config.xml)
-        logger.info("Project %s labels: added %s, removed %s", project_id, list(plan.added), list(plan.removed))
+        logger.info(
+            "Project %s labels: added %s, removed %s",
+            project_id,
+            list(plan.added),
+            list(plan.removed),
+        )
     if plan.retained:
-        logger.warning("Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained))
+        logger.warning(
+            "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
+        )
     return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
 
 
 @task(name="import-tasks", cache_policy=NO_CACHE)
-def import_tasks(client: LabelStudio, project_id: int, payloads: Sequence[dict[str, Any]]) -> list[int]:
+def import_tasks(
+    client: LabelStudio, project_id: int, payloads: Sequence[dict[str, Any]]
+) -> list[int]:
     """Import one chunk of task payloads in a single call.
 
     Not retried: a retry after a lost answer could import the chunk twice. The
@@ -116,7 +134,9 @@ def import_tasks(client: LabelStudio, project_id: int, payloads: Sequence[dict[s
     Raises:
         RuntimeError: Label Studio created a different number of tasks.
     """
-    response = client.projects.import_tasks(id=project_id, request=list(payloads), return_task_ids=True)
+    response = client.projects.import_tasks(
+        id=project_id, request=list(payloads), return_task_ids=True
+    )
     task_ids = [int(task_id) for task_id in response.task_ids or []]
     if len(task_ids) != len(payloads):
         raise RuntimeError(
@@ -127,7 +147,9 @@ def import_tasks(client: LabelStudio, project_id: int, payloads: Sequence[dict[s
 
 
 @task(name="find-tasks-by-item-id", cache_policy=NO_CACHE, **READ_RETRIES)
-def find_tasks_by_item_id(client: LabelStudio, project_id: int, item_ids: Sequence[str]) -> dict[str, list[int]]:
+def find_tasks_by_item_id(
+    client: LabelStudio, project_id: int, item_ids: Sequence[str]
+) -> dict[str, list[int]]:
     """Look up tasks by ``data.item_id`` (server-side ``in_list`` filter).
 
     Args:
@@ -141,7 +163,10 @@ def find_tasks_by_item_id(client: LabelStudio, project_id: int, item_ids: Sequen
     found: dict[str, list[int]] = {}
     for batch in chunked(list(item_ids), ITEM_ID_LOOKUP_BATCH):
         pager = client.tasks.list(
-            project=project_id, include="id,data", query=json.dumps(item_ids_query(batch)), page_size=PAGE_SIZE
+            project=project_id,
+            include="id,data",
+            query=json.dumps(item_ids_query(batch)),
+            page_size=PAGE_SIZE,
         )
         for ls_task in pager:
             found.setdefault(str(ls_task.data["item_id"]), []).append(int(ls_task.id))
@@ -149,7 +174,9 @@ def find_tasks_by_item_id(client: LabelStudio, project_id: int, item_ids: Sequen
 
 
 @task(name="import-predictions", cache_policy=NO_CACHE)
-def import_predictions(client: LabelStudio, project_id: int, predictions: Sequence[dict[str, Any]]) -> int:
+def import_predictions(
+    client: LabelStudio, project_id: int, predictions: Sequence[dict[str, Any]]
+) -> int:
     """Import prediction dicts in one call (``projects.import_predictions``).
 
     Args:
@@ -166,7 +193,9 @@ def import_predictions(client: LabelStudio, project_id: int, predictions: Sequen
     response = client.projects.import_predictions(id=project_id, request=list(predictions))
     created = int(response.created or 0)
     if created != len(predictions):
-        raise RuntimeError(f"project {project_id}: sent {len(predictions)} predictions, {created} created")
+        raise RuntimeError(
+            f"project {project_id}: sent {len(predictions)} predictions, {created} created"
+        )
     get_run_logger().info("Imported %d predictions into project %s", created, project_id)
     return created
 
@@ -190,7 +219,9 @@ def delete_predictions(client: LabelStudio, project_id: int, task_ids: Sequence[
         project=project_id,
         selected_items={"all": False, "included": [int(task_id) for task_id in task_ids]},
     )
-    get_run_logger().info("Deleted the predictions of %d tasks in project %s", len(task_ids), project_id)
+    get_run_logger().info(
+        "Deleted the predictions of %d tasks in project %s", len(task_ids), project_id
+    )
 
 
 @task(name="fetch-changed-tasks", cache_policy=NO_CACHE, **READ_RETRIES)
@@ -217,10 +248,16 @@ def fetch_changed_tasks(
     """
     query = updated_since_query(watermark, dt.timedelta(seconds=overlap_seconds))
     pager = client.tasks.list(
-        project=project_id, fields="all", include=SYNC_INCLUDE, query=json.dumps(query), page_size=PAGE_SIZE
+        project=project_id,
+        fields="all",
+        include=SYNC_INCLUDE,
+        query=json.dumps(query),
+        page_size=PAGE_SIZE,
     )
     tasks = parse_tasks(ls_task.model_dump(mode="json") for ls_task in pager)
-    get_run_logger().info("Project %s: %d tasks changed since %s", project_id, len(tasks), watermark)
+    get_run_logger().info(
+        "Project %s: %d tasks changed since %s", project_id, len(tasks), watermark
+    )
     return tasks
 
 
@@ -238,7 +275,10 @@ def list_task_ids(client: LabelStudio, project_id: int) -> list[int]:
     Returns:
         The task ids.
     """
-    return [int(ls_task.id) for ls_task in client.tasks.list(project=project_id, include="id", page_size=PAGE_SIZE)]
+    return [
+        int(ls_task.id)
+        for ls_task in client.tasks.list(project=project_id, include="id", page_size=PAGE_SIZE)
+    ]
 
 
 @task(name="ensure-label-studio-webhook", cache_policy=NO_CACHE, **READ_RETRIES)
@@ -270,7 +310,12 @@ def ensure_webhook(
     for hook in client.webhooks.list(project=str(project_id)):
         if hook.url == url and hook.project == project_id:
             client.webhooks.update(
-                id=hook.id, url=url, headers=headers, actions=actions, send_payload=True, is_active=True
+                id=hook.id,
+                url=url,
+                headers=headers,
+                actions=actions,
+                send_payload=True,
+                is_active=True,
             )
             return int(hook.id)
     hook = client.webhooks.create(

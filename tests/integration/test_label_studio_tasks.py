@@ -1,21 +1,14 @@
-"""The Label Studio tasks against a real server.
-
-Needs a running Label Studio with a legacy token: set LABELLOOP_TEST_LS_URL and
-LABELLOOP_TEST_LS_TOKEN (skipped otherwise; the local stack will provide them).
-"""
+"""The Label Studio tasks against the local stack's real Label Studio and Prefect."""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from label_studio_sdk import LabelStudio
 from prefect import flow
-from prefect.testing.utilities import prefect_test_harness
 
 from annotation import (
     DataKind,
@@ -44,34 +37,26 @@ from tasks.label_studio import (
     list_task_ids,
 )
 
-URL = os.environ.get("LABELLOOP_TEST_LS_URL")
-TOKEN = os.environ.get("LABELLOOP_TEST_LS_TOKEN")
-pytestmark = pytest.mark.skipif(not (URL and TOKEN), reason="LABELLOOP_TEST_LS_URL/TOKEN not set")
+pytestmark = pytest.mark.integration
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    with prefect_test_harness():
-        yield
-
-
 @pytest.fixture
-def client() -> LabelStudio:
-    return LabelStudio(base_url=URL, api_key=TOKEN)
-
-
-@pytest.fixture
-def title(client: LabelStudio) -> Iterator[str]:
-    name = f"it-{uuid.uuid4().hex[:10]}"
+def title(ls: LabelStudio, unique: str) -> Iterator[str]:
+    name = f"tasks-{unique}"
     yield name
-    for project in client.projects.list(title=name):
-        client.projects.delete(id=project.id)
+    for project in ls.projects.list(title=name):
+        if project.title == name:
+            ls.projects.delete(id=project.id)
 
 
-def _push(client: LabelStudio, project_id: int, config, items, ledger: PushLedger, crash_after: int | None):
+def _push(
+    client: LabelStudio, project_id: int, config, items, ledger: PushLedger, crash_after: int | None
+):
     """The push protocol; ``crash_after`` chunks are imported, the next crashes after its import call."""
-    found = find_tasks_by_item_id(client, project_id, items_to_verify([i.item_id for i in items], ledger))
+    found = find_tasks_by_item_id(
+        client, project_id, items_to_verify([i.item_id for i in items], ledger)
+    )
     plan = plan_push([i.item_id for i in items], ledger, found)
     ledger = ledger.with_imported(plan.recovered, "run", NOW)
     by_id = {item.item_id: item for item in items}
@@ -84,27 +69,44 @@ def _push(client: LabelStudio, project_id: int, config, items, ledger: PushLedge
     return ledger
 
 
-def test_project_push_predictions_sync_and_webhook(harness, client: LabelStudio, title: str) -> None:
+def test_project_push_predictions_sync_and_webhook(
+    prefect_server: str, ls: LabelStudio, title: str
+) -> None:
+    client = ls
+
     @flow
     def scenario() -> None:
         config = build_label_config(LabelSpec(kind=DataKind.TEXT, labels=["pos", "neg"]))
         first = ensure_project(client, title, config)
         again = ensure_project(client, title, config)
         assert first.created and not again.created and again.id == first.id
-        grown = ensure_project(client, title, build_label_config(LabelSpec(kind=DataKind.TEXT, labels=["pos", "neg", "neu"])))
+        grown = ensure_project(
+            client,
+            title,
+            build_label_config(LabelSpec(kind=DataKind.TEXT, labels=["pos", "neg", "neu"])),
+        )
         assert grown.id == first.id and grown.update is not None and grown.update.added == ("neu",)
         config = grown.config
 
         items = [ItemValue(item_id=f"i-{n:03d}", value=f"text {n}") for n in range(30)]
-        ledger = _push(client, first.id, config, items, PushLedger(project_id=first.id), crash_after=1)
+        ledger = _push(
+            client, first.id, config, items, PushLedger(project_id=first.id), crash_after=1
+        )
         assert len(ledger.pending()) == 10
         ledger = _push(client, first.id, config, items + items[:5], ledger, crash_after=None)
         assert len(list_task_ids(client, first.id)) == 30
         assert ledger.pending() == [] and len(ledger.imported()) == 30
 
         task_ids = ledger.imported()
-        predictions = [ItemPrediction(item_id=i.item_id, probabilities={"pos": 0.8, "neg": 0.2}) for i in items]
-        assert import_predictions(client, first.id, build_predictions(task_ids, predictions, "m-1", config)) == 30
+        predictions = [
+            ItemPrediction(item_id=i.item_id, probabilities={"pos": 0.8, "neg": 0.2}) for i in items
+        ]
+        assert (
+            import_predictions(
+                client, first.id, build_predictions(task_ids, predictions, "m-1", config)
+            )
+            == 30
+        )
         delete_predictions(client, first.id, list(task_ids.values())[:10])
         assert len(client.predictions.list(project=first.id)) == 20
 
@@ -117,14 +119,22 @@ def test_project_push_predictions_sync_and_webhook(harness, client: LabelStudio,
         changed = fetch_changed_tasks(client, first.id, watermark, overlap_seconds=0)
         assert sorted(t.item_id for t in changed) == ["i-020", "i-021"]
         resolution = resolve_labels(changed, config)
-        assert [(label.item_id, label.label, label.model_version) for label in resolution.labels] == [
-            ("i-020", "neg", "m-1")
-        ]
+        assert [
+            (label.item_id, label.label, label.model_version) for label in resolution.labels
+        ] == [("i-020", "neg", "m-1")]
         assert advance_watermark(watermark, changed) > watermark
-        assert fetch_changed_tasks(client, first.id, advance_watermark(watermark, changed), overlap_seconds=0) == []
+        assert (
+            fetch_changed_tasks(
+                client, first.id, advance_watermark(watermark, changed), overlap_seconds=0
+            )
+            == []
+        )
 
         hook = ensure_webhook(client, first.id, "http://127.0.0.1:9/ls", "X-Labelloop-Secret", "s")
-        assert ensure_webhook(client, first.id, "http://127.0.0.1:9/ls", "X-Labelloop-Secret", "s2") == hook
+        assert (
+            ensure_webhook(client, first.id, "http://127.0.0.1:9/ls", "X-Labelloop-Secret", "s2")
+            == hook
+        )
         client.webhooks.delete(id=hook)
 
     scenario()

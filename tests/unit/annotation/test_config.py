@@ -18,14 +18,23 @@ from annotation.errors import LabelConfigError
 TEXT = '<View><Text name="{obj}" value="${key}"/><Choices name="{ctl}" toName="{obj}">{choices}</Choices></View>'
 
 
-def _xml(obj: str = "review", key: str = "body", ctl: str = "verdict", labels: tuple[str, ...] = ("a", "b")) -> str:
+def _xml(
+    obj: str = "review",
+    key: str = "body",
+    ctl: str = "verdict",
+    labels: tuple[str, ...] = ("a", "b"),
+) -> str:
     choices = "".join(f'<Choice value="{label}"/>' for label in labels)
     return TEXT.format(obj=obj, key=key, ctl=ctl, choices=choices)
 
 
 @pytest.mark.parametrize(
     ("kind", "tag", "key"),
-    [(DataKind.TEXT, "Text", "text"), (DataKind.IMAGE, "Image", "image"), (DataKind.TABULAR, "Table", "row")],
+    [
+        (DataKind.TEXT, "Text", "text"),
+        (DataKind.IMAGE, "Image", "image"),
+        (DataKind.TABULAR, "Table", "row"),
+    ],
 )
 def test_generated_config_parses_back_to_the_spec(kind: DataKind, tag: str, key: str) -> None:
     config = build_label_config(LabelSpec(kind=kind, labels=["cat", "dog & co", 'say "hi"']))
@@ -42,7 +51,11 @@ def test_names_come_from_the_users_config_not_defaults() -> None:
 
 def test_the_captured_project_config_parses(load) -> None:
     config = parse_label_config(load("project_text.json")["label_config"])
-    assert (config.from_name, config.to_name, config.labels) == ("sentiment", "text", ("pos", "neg", "neu"))
+    assert (config.from_name, config.to_name, config.labels) == (
+        "sentiment",
+        "text",
+        ("pos", "neg", "neu"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,9 +65,21 @@ def test_the_captured_project_config_parses(load) -> None:
         ("<View>", "does not parse"),
         ("not xml", "does not parse"),
         ('<View><Text name="t" value="$t"/></View>', "no Choices control"),
-        ('<View><Choices name="c" toName="zz"><Choice value="a"/></Choices><Text name="t" value="$t"/></View>', "zz"),
-        ('<View><Choices name="c" toName="t"><Choice value="a"/></Choices><Text name="t" value="fixed"/></View>', "\\$variable"),
-        (_xml() .replace("</View>", '<Choices name="other" toName="review"><Choice value="x"/></Choices></View>'), "several"),
+        (
+            '<View><Choices name="c" toName="zz"><Choice value="a"/></Choices><Text name="t" value="$t"/></View>',
+            "zz",
+        ),
+        (
+            '<View><Choices name="c" toName="t"><Choice value="a"/></Choices><Text name="t" value="fixed"/></View>',
+            "\\$variable",
+        ),
+        (
+            _xml().replace(
+                "</View>",
+                '<Choices name="other" toName="review"><Choice value="x"/></Choices></View>',
+            ),
+            "several",
+        ),
     ],
 )
 def test_a_bad_config_is_a_clear_error(xml: str, message: str) -> None:
@@ -63,7 +88,9 @@ def test_a_bad_config_is_a_clear_error(xml: str, message: str) -> None:
 
 
 def test_a_named_control_picks_one_of_several() -> None:
-    xml = _xml().replace("</View>", '<Choices name="other" toName="review"><Choice value="x"/></Choices></View>')
+    xml = _xml().replace(
+        "</View>", '<Choices name="other" toName="review"><Choice value="x"/></Choices></View>'
+    )
     assert parse_label_config(xml, control_name="other").labels == ("x",)
     with pytest.raises(LabelConfigError, match="no Choices control named 'nope'"):
         parse_label_config(xml, control_name="nope")
@@ -115,14 +142,18 @@ def test_plan_label_config_update(
     final: tuple[str, ...],
 ) -> None:
     plan = plan_label_config_update(
-        build_label_config(_spec(*current)), build_label_config(_spec(*desired)), allow_removal=allow_removal
+        build_label_config(_spec(*current)),
+        build_label_config(_spec(*desired)),
+        allow_removal=allow_removal,
     )
     assert (plan.needs_update, plan.added, plan.removed) == (needs_update, added, removed)
     assert plan.config.labels == final
 
 
 def test_cosmetic_edits_made_in_the_ui_are_not_overwritten() -> None:
-    current = parse_label_config(_xml().replace("<View>", '<View><Header value="edited in the UI"/>'))
+    current = parse_label_config(
+        _xml().replace("<View>", '<View><Header value="edited in the UI"/>')
+    )
     plan = plan_label_config_update(current, parse_label_config(_xml()))
     assert not plan.needs_update
     assert "edited in the UI" in plan.config.xml

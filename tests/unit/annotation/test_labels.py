@@ -31,7 +31,11 @@ def test_captured_annotations_resolve_as_the_annotators_meant(snapshot_1, text_c
         "item-005": "pos",
         "item-006": "neg",
     }
-    assert labels["item-000"].agreement == 1.0 and labels["item-000"].annotators == (ANN1, ANN2, ANN3)
+    assert labels["item-000"].agreement == 1.0 and labels["item-000"].annotators == (
+        ANN1,
+        ANN2,
+        ANN3,
+    )
     assert labels["item-002"].agreement == pytest.approx(2 / 3)
     assert labels["item-002"].votes == {"neg": 2, "pos": 1}
     assert labels["item-003"].annotators == (ANN2,)  # ann1 cancelled
@@ -41,14 +45,24 @@ def test_captured_annotations_resolve_as_the_annotators_meant(snapshot_1, text_c
 
 def test_a_tie_is_reported_not_guessed(snapshot_1, text_config) -> None:
     (tie,) = resolve_labels(snapshot_1, text_config).unresolved
-    assert (tie.item_id, tie.reason, tie.votes) == ("item-001", UnresolvedReason.TIE, {"pos": 1, "neg": 1})
+    assert (tie.item_id, tie.reason, tie.votes) == (
+        "item-001",
+        UnresolvedReason.TIE,
+        {"pos": 1, "neg": 1},
+    )
 
 
-def test_cancelled_and_empty_are_ignored_and_unknown_labels_are_recorded_skips(snapshot_1, text_config) -> None:
+def test_cancelled_and_empty_are_ignored_and_unknown_labels_are_recorded_skips(
+    snapshot_1, text_config
+) -> None:
     resolution = resolve_labels(snapshot_1, text_config)
     assert resolution.ignored == {"cancelled": 1, "empty": 1}
     (skip,) = resolution.skipped
-    assert (skip.item_id, skip.reason, skip.annotator) == ("item-007", SkipReason.UNKNOWN_LABEL, ANN1)
+    assert (skip.item_id, skip.reason, skip.annotator) == (
+        "item-007",
+        SkipReason.UNKNOWN_LABEL,
+        ANN1,
+    )
     assert "'angry'" in skip.detail
     assert not {"item-004", "item-007"} & set(_by_item(resolution))
 
@@ -72,20 +86,42 @@ def test_policy_thresholds(snapshot_1, text_config, policy, item, reason) -> Non
 
 
 def _task(annotations: list[dict], data: dict | None = None) -> dict:
-    return {"id": 9, "data": data if data is not None else {"item_id": "x", "text": "t"}, "annotations": annotations}
+    return {
+        "id": 9,
+        "data": data if data is not None else {"item_id": "x", "text": "t"},
+        "annotations": annotations,
+    }
 
 
 def _ann(ann_id: int, user: int | None, choices: list[str], updated: str, **extra) -> dict:
-    result = [{"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": choices}}]
-    return {"id": ann_id, "completed_by": user, "result": result, "created_at": updated, "updated_at": updated, **extra}
+    result = [
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": choices},
+        }
+    ]
+    return {
+        "id": ann_id,
+        "completed_by": user,
+        "result": result,
+        "created_at": updated,
+        "updated_at": updated,
+        **extra,
+    }
 
 
 def test_one_person_one_vote_their_newest(text_config) -> None:
-    task = parse_task(_task([
-        _ann(1, 7, ["pos"], "2024-01-01T00:00:02Z"),
-        _ann(2, 7, ["neg"], "2024-01-01T00:00:05Z"),
-        _ann(3, 8, ["pos"], "2024-01-01T00:00:03Z"),
-    ]))
+    task = parse_task(
+        _task(
+            [
+                _ann(1, 7, ["pos"], "2024-01-01T00:00:02Z"),
+                _ann(2, 7, ["neg"], "2024-01-01T00:00:05Z"),
+                _ann(3, 8, ["pos"], "2024-01-01T00:00:03Z"),
+            ]
+        )
+    )
     resolution = resolve_labels([task], text_config)
     assert resolution.unresolved[0].votes == {"neg": 1, "pos": 1}
     assert resolution.ignored == {"superseded": 1}
@@ -95,15 +131,22 @@ def test_several_choices_and_missing_item_id_are_skips(text_config) -> None:
     several = parse_task(_task([_ann(1, 7, ["pos", "neg"], "2024-01-01T00:00:00Z")]))
     foreign = parse_task(_task([_ann(2, 7, ["pos"], "2024-01-01T00:00:00Z")], data={"text": "ui"}))
     resolution = resolve_labels([several, foreign], text_config)
-    assert [s.reason for s in resolution.skipped] == [SkipReason.SEVERAL_CHOICES, SkipReason.NO_ITEM_ID]
+    assert [s.reason for s in resolution.skipped] == [
+        SkipReason.SEVERAL_CHOICES,
+        SkipReason.NO_ITEM_ID,
+    ]
     assert resolution.labels == () and resolution.seen_items == ("x",)
 
 
 def test_annotation_times_are_the_lineage(text_config) -> None:
-    task = parse_task(_task([
-        _ann(1, 7, ["pos"], "2024-01-01T00:00:02Z"),
-        _ann(3, 8, ["pos"], "2024-01-03T00:00:00Z"),
-    ]))
+    task = parse_task(
+        _task(
+            [
+                _ann(1, 7, ["pos"], "2024-01-01T00:00:02Z"),
+                _ann(3, 8, ["pos"], "2024-01-03T00:00:00Z"),
+            ]
+        )
+    )
     (label,) = resolve_labels([task], text_config).labels
     assert label.first_annotated_at.isoformat() == "2024-01-01T00:00:02+00:00"
     assert label.last_annotated_at.isoformat() == "2024-01-03T00:00:00+00:00"

@@ -14,11 +14,19 @@ def _ledger(imported: dict[str, int] | None = None, pending: list[str] | None = 
     return ledger.with_pending(pending or [], "crashed", NOW)
 
 
-def _simulate(selection: list[str], ledger: PushLedger, label_studio: dict[str, list[int]]) -> PushLedger:
+def _simulate(
+    selection: list[str], ledger: PushLedger, label_studio: dict[str, list[int]]
+) -> PushLedger:
     """Run the push protocol against a fake Label Studio holding item -> task ids."""
-    found = {item: label_studio[item] for item in items_to_verify(selection, ledger) if item in label_studio}
+    found = {
+        item: label_studio[item]
+        for item in items_to_verify(selection, ledger)
+        if item in label_studio
+    }
     plan = plan_push(selection, ledger, found)
-    ledger = ledger.with_imported(plan.recovered, "rerun", NOW).with_pending(plan.to_import, "rerun", NOW)
+    ledger = ledger.with_imported(plan.recovered, "rerun", NOW).with_pending(
+        plan.to_import, "rerun", NOW
+    )
     next_id = max([t for ids in label_studio.values() for t in ids], default=0) + 1
     created = {}
     for offset, item in enumerate(plan.to_import):
@@ -30,15 +38,23 @@ def _simulate(selection: list[str], ledger: PushLedger, label_studio: dict[str, 
 @pytest.mark.parametrize(
     ("crash_state", "description"),
     [
-        ({"ledger_pending": ["c", "d"], "in_ls": {}}, "crash after marking, before the import call"),
-        ({"ledger_pending": ["c", "d"], "in_ls": {"c": [3], "d": [4]}}, "crash after the import, before recording"),
+        (
+            {"ledger_pending": ["c", "d"], "in_ls": {}},
+            "crash after marking, before the import call",
+        ),
+        (
+            {"ledger_pending": ["c", "d"], "in_ls": {"c": [3], "d": [4]}},
+            "crash after the import, before recording",
+        ),
     ],
 )
 def test_a_rerun_after_a_crash_leaves_exactly_one_task_per_item(crash_state, description) -> None:
     label_studio = {"a": [1], "b": [2], **crash_state["in_ls"]}
     ledger = _ledger(imported={"a": 1, "b": 2}, pending=crash_state["ledger_pending"])
     ledger = _simulate(["a", "b", "c", "d", "e"], ledger, label_studio)
-    assert {item: len(ids) for item, ids in label_studio.items()} == {k: 1 for k in "abcde"}, description
+    assert {item: len(ids) for item, ids in label_studio.items()} == {k: 1 for k in "abcde"}, (
+        description
+    )
     assert ledger.pending() == []
     assert ledger.imported() == {item: ids[0] for item, ids in label_studio.items()}
 

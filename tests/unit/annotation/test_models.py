@@ -16,7 +16,9 @@ from annotation.models import parse_task, parse_tasks, parse_webhook
         ("tasks_tabular.json", "tasks", 2),
     ],
 )
-def test_every_captured_task_list_parses_with_item_ids(load, name: str, key: str | None, count: int) -> None:
+def test_every_captured_task_list_parses_with_item_ids(
+    load, name: str, key: str | None, count: int
+) -> None:
     raw = load(name)
     tasks = parse_tasks(raw[key] if key else raw)
     assert len(tasks) == count
@@ -52,7 +54,11 @@ def test_a_task_without_item_id_names_the_task() -> None:
     [
         {"id": 7},
         {"id": 7, "data": {"item_id": "a"}, "annotations": [{"result": []}]},
-        {"id": 7, "data": {"item_id": "a"}, "annotations": [{"id": 1, "result": [{"type": "choices"}]}]},
+        {
+            "id": 7,
+            "data": {"item_id": "a"},
+            "annotations": [{"id": 1, "result": [{"type": "choices"}]}],
+        },
     ],
 )
 def test_a_malformed_task_is_a_clear_error(raw: dict) -> None:
@@ -61,7 +67,9 @@ def test_a_malformed_task_is_a_clear_error(raw: dict) -> None:
 
 
 def test_captured_webhook_bodies_name_project_and_annotations(load) -> None:
-    created, updated, deleted = (parse_webhook(call["body"]) for call in load("webhook_payloads.json"))
+    created, updated, deleted = (
+        parse_webhook(call["body"]) for call in load("webhook_payloads.json")
+    )
     assert [e.action for e in (created, updated, deleted)] == [
         "ANNOTATION_CREATED",
         "ANNOTATION_UPDATED",

@@ -13,7 +13,12 @@ def test_prediction_is_the_most_probable_label_with_its_score(text_config) -> No
     payload = build_prediction(5, prediction, "m-3", text_config)
     assert payload["task"] == 5 and payload["model_version"] == "m-3" and payload["score"] == 0.7
     assert payload["result"] == [
-        {"from_name": "sentiment", "to_name": "text", "type": "choices", "value": {"choices": ["neg"]}}
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": ["neg"]},
+        }
     ]
 
 
@@ -24,8 +29,12 @@ def test_built_predictions_match_what_label_studio_stored(load, name: str) -> No
     for task in parse_tasks(raw["tasks"]):
         stored = task.predictions[0]
         probabilities = dict(zip(config.labels, (0.7, 0.2, 0.1), strict=True))
-        built = build_prediction(task.id, ItemPrediction(item_id=task.item_id, probabilities=probabilities),
-                                 stored.model_version or "", config)
+        built = build_prediction(
+            task.id,
+            ItemPrediction(item_id=task.item_id, probabilities=probabilities),
+            stored.model_version or "",
+            config,
+        )
         assert built["result"] == [region.model_dump() for region in stored.result]
         assert built["score"] == stored.score
 
@@ -39,14 +48,22 @@ def test_built_predictions_match_what_label_studio_stored(load, name: str) -> No
         ({"pos": 1.0}, "", "model_version is empty"),
     ],
 )
-def test_a_prediction_that_does_not_fit_names_the_item(text_config, probabilities, version, message) -> None:
+def test_a_prediction_that_does_not_fit_names_the_item(
+    text_config, probabilities, version, message
+) -> None:
     with pytest.raises(PredictionError, match=f"item it-9 \\(task 3\\): {message}"):
-        build_prediction(3, ItemPrediction(item_id="it-9", probabilities=probabilities), version, text_config)
+        build_prediction(
+            3, ItemPrediction(item_id="it-9", probabilities=probabilities), version, text_config
+        )
 
 
 def test_a_prediction_for_an_item_without_task_is_refused(text_config) -> None:
-    predictions = [ItemPrediction(item_id="a", probabilities={"pos": 1.0}),
-                   ItemPrediction(item_id="b", probabilities={"neg": 1.0})]
+    predictions = [
+        ItemPrediction(item_id="a", probabilities={"pos": 1.0}),
+        ItemPrediction(item_id="b", probabilities={"neg": 1.0}),
+    ]
     with pytest.raises(PredictionError, match="item b: no Label Studio task"):
         build_predictions({"a": 1}, predictions, "m", text_config)
-    assert [p["task"] for p in build_predictions({"a": 1, "b": 2}, predictions, "m", text_config)] == [1, 2]
+    assert [
+        p["task"] for p in build_predictions({"a": 1, "b": 2}, predictions, "m", text_config)
+    ] == [1, 2]

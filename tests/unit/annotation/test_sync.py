@@ -28,16 +28,30 @@ def test_a_delta_merge_equals_a_full_resync(snapshot_1, snapshot_2, delta_2, tex
     merged = merge_labels(first.labels, resolve_labels(delta_2, text_config))
     full = merge_labels([], resolve_labels(snapshot_2, text_config))
     assert merged.labels == full.labels
-    assert (merged.added, merged.changed, merged.withdrawn) == (("item-008",), ("item-005",), ("item-006",))
+    assert (merged.added, merged.changed, merged.withdrawn) == (
+        ("item-008",),
+        ("item-005",),
+        ("item-006",),
+    )
     assert _pairs(merged.labels)["item-005"] == "neg"
 
 
 def test_the_captured_delta_is_exactly_the_changed_tasks(load) -> None:
     delta = load("tasks_delta_2.json")
-    watermark = dt.datetime.strptime(delta["watermark"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    assert sorted(t["data"]["item_id"] for t in delta["tasks"]) == ["item-005", "item-006", "item-008"]
+    watermark = dt.datetime.strptime(delta["watermark"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=dt.UTC
+    )
+    assert sorted(t["data"]["item_id"] for t in delta["tasks"]) == [
+        "item-005",
+        "item-006",
+        "item-008",
+    ]
     snapshot = [parse_task(t) for t in load("tasks_snapshot_2.json")]
-    assert sorted(t.item_id for t in snapshot if t.updated_at > watermark) == ["item-005", "item-006", "item-008"]
+    assert sorted(t.item_id for t in snapshot if t.updated_at > watermark) == [
+        "item-005",
+        "item-006",
+        "item-008",
+    ]
 
 
 def test_reading_the_same_delta_twice_changes_nothing(snapshot_2, delta_2, text_config) -> None:
@@ -52,14 +66,26 @@ def test_an_item_that_becomes_a_tie_loses_its_label(text_config) -> None:
             "id": 1,
             "data": {"item_id": "x"},
             "annotations": [
-                {"id": i, "completed_by": i, "result": [{"from_name": "sentiment", "to_name": "text",
-                                                         "type": "choices", "value": {"choices": [c]}}]}
+                {
+                    "id": i,
+                    "completed_by": i,
+                    "result": [
+                        {
+                            "from_name": "sentiment",
+                            "to_name": "text",
+                            "type": "choices",
+                            "value": {"choices": [c]},
+                        }
+                    ],
+                }
                 for i, c in enumerate(choices)
             ],
         }
 
     before = merge_labels([], resolve_labels([parse_task(task(["pos"]))], text_config))
-    after = merge_labels(before.labels, resolve_labels([parse_task(task(["pos", "neg"]))], text_config))
+    after = merge_labels(
+        before.labels, resolve_labels([parse_task(task(["pos", "neg"]))], text_config)
+    )
     assert after.withdrawn == ("x",) and after.labels == ()
 
 
@@ -89,15 +115,27 @@ def test_a_naive_watermark_is_refused() -> None:
 @pytest.mark.parametrize(
     ("watermark", "overlap", "expected"),
     [
-        (dt.datetime(2024, 5, 1, 12, 0, 30, 5, tzinfo=dt.UTC), dt.timedelta(seconds=30), "2024-05-01T12:00:00.000005Z"),
-        (dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))), dt.timedelta(0),
-         "2024-05-01T12:00:00.000000Z"),
+        (
+            dt.datetime(2024, 5, 1, 12, 0, 30, 5, tzinfo=dt.UTC),
+            dt.timedelta(seconds=30),
+            "2024-05-01T12:00:00.000005Z",
+        ),
+        (
+            dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            dt.timedelta(0),
+            "2024-05-01T12:00:00.000000Z",
+        ),
     ],
 )
 def test_updated_since_query_is_a_server_side_filter(watermark, overlap, expected) -> None:
     query = updated_since_query(watermark, overlap)
     (item,) = query["filters"]["items"]
-    assert item == {"filter": "filter:tasks:updated_at", "operator": "greater", "type": "Datetime", "value": expected}
+    assert item == {
+        "filter": "filter:tasks:updated_at",
+        "operator": "greater",
+        "type": "Datetime",
+        "value": expected,
+    }
     assert query["ordering"] == ["tasks:updated_at"]
     json.dumps(query)
 
@@ -109,7 +147,11 @@ def test_the_first_sync_reads_annotated_tasks_only() -> None:
 
 def test_item_ids_query_lists_the_ids() -> None:
     (item,) = item_ids_query(["a", "b"])["filters"]["items"]
-    assert (item["filter"], item["operator"], item["value"]) == ("filter:tasks:data.item_id", "in_list", ["a", "b"])
+    assert (item["filter"], item["operator"], item["value"]) == (
+        "filter:tasks:data.item_id",
+        "in_list",
+        ["a", "b"],
+    )
 
 
 def test_labels_gained_counts_new_and_relabelled_items(snapshot_2, text_config) -> None:
@@ -120,7 +162,9 @@ def test_labels_gained_counts_new_and_relabelled_items(snapshot_2, text_config) 
     assert count_labels_gained(labels, {}) == len(labels)
 
 
-@pytest.mark.parametrize(("gained", "threshold", "ready"), [(0, 1, False), (4, 5, False), (5, 5, True), (9, 5, True)])
+@pytest.mark.parametrize(
+    ("gained", "threshold", "ready"), [(0, 1, False), (4, 5, False), (5, 5, True), (9, 5, True)]
+)
 def test_labels_ready(gained: int, threshold: int, ready: bool) -> None:
     assert labels_ready(gained, threshold) is ready
 
