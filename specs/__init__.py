@@ -105,3 +105,8 @@ def load_spec(name_or_path: str) -> DatasetSpec:
     if not isinstance(value, DatasetSpec):
         raise SpecError(f"{name_or_path!r} is a {type(value).__name__}, not a DatasetSpec")
     return value
+
+
+def resolve_spec(value: str | DatasetSpec) -> DatasetSpec:
+    """A flow's `dataset` parameter: a spec given whole, a shipped name or an import path."""
+    return value if isinstance(value, DatasetSpec) else load_spec(value)

@@ -9,7 +9,7 @@ from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
 from stack import control
-from stack.demo import run_demo
+from demo.run import run_demo
 from stack.process import StackError
 from stack.settings import StackSettings
 from webhooks.app import create_app
