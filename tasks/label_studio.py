@@ -26,7 +26,7 @@ from annotation.config import (
 )
 from annotation.models import LSTask, parse_tasks
 from annotation.payloads import chunked
-from annotation.sync import item_ids_query, updated_since_query
+from annotation.sync import item_ids_query, read_changed_tasks
 
 # `include` is a flat field list that Label Studio (drf-flex-fields) applies at every
 # nesting level: the annotation and prediction fields must be named as well, or
@@ -230,31 +230,39 @@ def fetch_changed_tasks(
     project_id: int,
     watermark: dt.datetime | None,
     overlap_seconds: float = 30.0,
+    page_size: int = PAGE_SIZE,
 ) -> list[LSTask]:
     """Read the tasks whose ``updated_at`` is past the watermark, with full annotations.
 
-    Filtered on the server (``filter:tasks:updated_at`` greater than the
-    watermark minus the overlap; the first sync reads annotated tasks only) and
-    limited with ``include`` to the fields the label resolution needs.
+    Filtered on the server (``filter:tasks:updated_at`` past the watermark minus
+    the overlap; the first sync reads annotated tasks only), ``include`` limited
+    to the fields the label resolution needs, and paged by ``updated_at`` keyset
+    so that annotators working during the read never make it skip a task.
 
     Args:
         client: a Label Studio client.
         project_id: the project.
         watermark: the last merged ``updated_at`` (None on the first sync).
         overlap_seconds: how far before the watermark to re-read.
+        page_size: tasks per request.
 
     Returns:
-        The parsed tasks, oldest change first.
+        Each changed task once, oldest change first.
     """
-    query = updated_since_query(watermark, dt.timedelta(seconds=overlap_seconds))
-    pager = client.tasks.list(
-        project=project_id,
-        fields="all",
-        include=SYNC_INCLUDE,
-        query=json.dumps(query),
-        page_size=PAGE_SIZE,
-    )
-    tasks = parse_tasks(ls_task.model_dump(mode="json") for ls_task in pager)
+
+    def fetch(query: dict[str, Any], all_pages: bool) -> list[LSTask]:
+        pager = client.tasks.list(
+            project=project_id,
+            fields="all",
+            include=SYNC_INCLUDE,
+            query=json.dumps(query),
+            page=1,
+            page_size=page_size,
+        )
+        found = pager if all_pages else (pager.items or [])
+        return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)
+
+    tasks = read_changed_tasks(fetch, watermark, dt.timedelta(seconds=overlap_seconds), page_size)
     get_run_logger().info(
         "Project %s: %d tasks changed since %s", project_id, len(tasks), watermark
     )
