@@ -160,34 +160,35 @@ def parse_label_config(xml: str, control_name: str | None = None) -> Classificat
             "label config has no Choices control: labelloop needs a classification config"
         )
     if len(choices) > 1:
-        names = sorted(control.name for control in choices)
+        names = sorted(str(control.name) for control in choices)
         raise LabelConfigError(
             f"label config has several Choices controls {names}: name one with control_name"
         )
     control = choices[0]
-    if len(control.to_name) != 1:
+    from_name = str(control.name)  # the SDK types tag fields as optional; parsed tags have them
+    targets = list(control.to_name or [])
+    if len(targets) != 1:
         raise LabelConfigError(
-            f"Choices '{control.name}' labels {control.to_name}: expected exactly one object"
+            f"Choices '{from_name}' labels {targets}: expected exactly one object"
         )
-    to_name = control.to_name[0]
+    to_name = str(targets[0])
     target = interface.get_object(to_name)
     if not target.value_is_variable:
         raise LabelConfigError(
             f"object '{to_name}' has value '{target.value}': expected a $variable"
         )
-    labels = tuple(control.labels)
+    labels = tuple(str(label) for label in control.labels or [])
     if not labels:
-        raise LabelConfigError(f"Choices '{control.name}' has no Choice values")
-    config = ClassificationConfig(
+        raise LabelConfigError(f"Choices '{from_name}' has no Choice values")
+    return ClassificationConfig(
         xml=xml,
-        from_name=control.name,
+        from_name=from_name,
         to_name=to_name,
-        object_tag=target.tag,
-        data_key=target.value_name,
+        object_tag=str(target.tag),
+        data_key=str(target.value_name),
         labels=labels,
-        multiple=control.is_multiple_choice,
+        multiple=bool(control.is_multiple_choice),
     )
-    return config
 
 
 def build_label_config(spec: LabelSpec) -> ClassificationConfig:

@@ -11,17 +11,19 @@ twice (the overlap window) changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from annotation.errors import LabelStudioDataError
 from annotation.labels import ItemLabel, LabelResolution
 from annotation.models import LSTask
 
 # The only datetime format Label Studio's Data Manager filters accept
 # (data_manager/managers.py DATETIME_FORMAT); read as UTC.
 LS_FILTER_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class SyncWatermark(BaseModel):
@@ -56,14 +58,88 @@ def format_filter_datetime(moment: dt.datetime) -> str:
     return _utc(moment).strftime(LS_FILTER_DATETIME_FORMAT)
 
 
-def updated_since_query(
+CursorOperator = Literal["greater", "greater_or_equal", "equal"]
+
+
+class ChangeCursor(BaseModel):
+    """Where the next page of changed tasks starts (keyset pagination on ``updated_at``).
+
+    Page numbers are unsafe while people annotate: a task updated during the read
+    moves to the end of the ``updated_at`` order and shifts every later task one
+    place forward, so one would be skipped, and the watermark would then pass it.
+    Re-querying from the last ``updated_at`` read never skips.
+
+    Attributes:
+        since: the ``updated_at`` bound (None: no bound).
+        operator: ``greater``, ``greater_or_equal`` (ties at a page boundary) or
+            ``equal`` (read every task of one timestamp, for bulk changes that
+            stamp more tasks than a page holds).
+        annotated_only: also require at least one annotation (the first sync).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    since: dt.datetime | None = None
+    operator: CursorOperator = "greater"
+    annotated_only: bool = False
+
+
+def start_cursor(
     watermark: dt.datetime | None, overlap: dt.timedelta = dt.timedelta(seconds=30)
-) -> dict[str, Any]:
-    """The ``query`` for ``tasks.list`` that selects tasks changed since the watermark.
+) -> ChangeCursor:
+    """The first cursor of a sync.
 
     The window starts ``overlap`` before the watermark so that a write committed
     late with an earlier timestamp is still read; re-reading is harmless because
-    the merge is idempotent. Ordered by ``updated_at``.
+    the merge is idempotent. The first sync (no watermark) reads annotated tasks.
+
+    Args:
+        watermark: the previous watermark; None on the first sync.
+        overlap: how far before the watermark to start.
+
+    Returns:
+        The cursor.
+    """
+    if watermark is None:
+        return ChangeCursor(annotated_only=True)
+    return ChangeCursor(since=_utc(watermark) - overlap)
+
+
+def changed_tasks_query(cursor: ChangeCursor) -> dict[str, Any]:
+    """The ``query`` for ``tasks.list`` that selects the tasks past a cursor.
+
+    Args:
+        cursor: where to start.
+
+    Returns:
+        A dict to send JSON-encoded as ``query=``, ordered by ``updated_at``.
+    """
+    items: list[dict[str, Any]] = []
+    if cursor.annotated_only:
+        items.append(
+            {
+                "filter": "filter:tasks:total_annotations",
+                "operator": "greater",
+                "type": "Number",
+                "value": 0,
+            }
+        )
+    if cursor.since is not None:
+        items.append(
+            {
+                "filter": "filter:tasks:updated_at",
+                "operator": cursor.operator,
+                "type": "Datetime",
+                "value": format_filter_datetime(cursor.since),
+            }
+        )
+    return {"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:updated_at"]}
+
+
+def updated_since_query(
+    watermark: dt.datetime | None, overlap: dt.timedelta = dt.timedelta(seconds=30)
+) -> dict[str, Any]:
+    """The ``query`` of the first page of tasks changed since the watermark.
 
     Args:
         watermark: the previous watermark; None selects every annotated task.
@@ -72,22 +148,66 @@ def updated_since_query(
     Returns:
         A dict to send JSON-encoded as ``query=``.
     """
-    if watermark is None:
-        item = {
-            "filter": "filter:tasks:total_annotations",
-            "operator": "greater",
-            "type": "Number",
-            "value": 0,
-        }
-    else:
-        since = format_filter_datetime(_utc(watermark) - overlap)
-        item = {
-            "filter": "filter:tasks:updated_at",
-            "operator": "greater",
-            "type": "Datetime",
-            "value": since,
-        }
-    return {"filters": {"conjunction": "and", "items": [item]}, "ordering": ["tasks:updated_at"]}
+    return changed_tasks_query(start_cursor(watermark, overlap))
+
+
+def next_cursor(
+    cursor: ChangeCursor, page: Sequence[LSTask], page_size: int
+) -> ChangeCursor | None:
+    """The cursor after reading ``page`` (None when the read is complete).
+
+    Args:
+        cursor: the cursor the page was read with.
+        page: the tasks read (for ``equal``: every page of that timestamp).
+        page_size: the page size asked for.
+
+    Returns:
+        The next cursor, or None.
+
+    Raises:
+        LabelStudioDataError: a task in a full page has no ``updated_at`` (it was
+            not included, so the read cannot continue safely).
+    """
+    if cursor.operator == "equal":
+        return cursor.model_copy(update={"operator": "greater"})
+    if len(page) < page_size:
+        return None
+    stamps = [task.updated_at for task in page]
+    if any(stamp is None for stamp in stamps):
+        raise LabelStudioDataError("tasks were read without 'updated_at': include it")
+    last = _utc(max(stamp for stamp in stamps if stamp is not None))
+    if all(stamp is not None and _utc(stamp) == last for stamp in stamps):
+        return cursor.model_copy(update={"since": last, "operator": "equal"})
+    return cursor.model_copy(update={"since": last, "operator": "greater_or_equal"})
+
+
+def read_changed_tasks(
+    fetch: Callable[[dict[str, Any], bool], Sequence[LSTask]],
+    watermark: dt.datetime | None,
+    overlap: dt.timedelta = dt.timedelta(seconds=30),
+    page_size: int = 1000,
+) -> list[LSTask]:
+    """Read every task changed since the watermark, page by page, never skipping one.
+
+    Args:
+        fetch: ``fetch(query, all_pages)`` returns the first page of ``page_size``
+            tasks for ``query`` (or every page when ``all_pages``); the tasks
+            layer binds it to ``tasks.list``.
+        watermark: the previous watermark; None on the first sync.
+        overlap: how far before the watermark to start.
+        page_size: the page size ``fetch`` uses.
+
+    Returns:
+        Each changed task once (its latest version read), oldest change first.
+    """
+    seen: dict[int, LSTask] = {}
+    cursor: ChangeCursor | None = start_cursor(watermark, overlap)
+    while cursor is not None:
+        page = list(fetch(changed_tasks_query(cursor), cursor.operator == "equal"))
+        for task in page:
+            seen[task.id] = task
+        cursor = next_cursor(cursor, page, page_size)
+    return sorted(seen.values(), key=lambda task: (task.updated_at or _EPOCH, task.id))
 
 
 def item_ids_query(item_ids: Sequence[str]) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
-from label_studio_sdk import LabelStudio
+from label_studio_sdk import ImportApiRequest, LabelStudio, PredictionRequest
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +26,7 @@ from annotation.config import (
 )
 from annotation.models import LSTask, parse_tasks
 from annotation.payloads import chunked
-from annotation.sync import item_ids_query, updated_since_query
+from annotation.sync import item_ids_query, read_changed_tasks
 
 # `include` is a flat field list that Label Studio (drf-flex-fields) applies at every
 # nesting level: the annotation and prediction fields must be named as well, or
@@ -35,7 +35,8 @@ SYNC_INCLUDE = (
     "id,data,updated_at,created_at,annotations,predictions,"
     "result,completed_by,was_cancelled,lead_time,model_version,score"
 )
-READ_RETRIES = {"retries": 3, "retry_delay_seconds": [1, 5, 15]}
+READ_RETRIES = 3
+READ_RETRY_DELAYS: list[float] = [1, 5, 15]
 PAGE_SIZE = 1000
 ITEM_ID_LOOKUP_BATCH = 200  # the filter travels in the URL
 
@@ -60,7 +61,12 @@ class ProjectRef(BaseModel):
     update: LabelConfigUpdate | None = None
 
 
-@task(name="ensure-label-studio-project", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="ensure-label-studio-project",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def ensure_project(
     client: LabelStudio,
     title: str,
@@ -85,15 +91,18 @@ def ensure_project(
     """
     logger = get_run_logger()
     # `title=` filters by substring: keep exact matches only.
-    matches = [project for project in client.projects.list(title=title) if project.title == title]
+    projects: Iterable[Any] = client.projects.list(title=title)
+    matches = [project for project in projects if project.title == title]
     if len(matches) > 1:
         raise RuntimeError(
             f"{len(matches)} Label Studio projects are titled {title!r}: ids {[p.id for p in matches]}"
         )
     if not matches:
         created = client.projects.create(title=title, label_config=desired.xml)
+        if created.id is None:
+            raise RuntimeError(f"Label Studio created project {title!r} without returning its id")
         logger.info("Created Label Studio project %s (%r)", created.id, title)
-        return ProjectRef(id=int(created.id), title=title, created=True, config=desired)
+        return ProjectRef(id=created.id, title=title, created=True, config=desired)
     project_id = int(matches[0].id)
     current = parse_label_config(
         client.projects.get(id=project_id).label_config or "", desired.from_name
@@ -135,9 +144,10 @@ def import_tasks(
         RuntimeError: Label Studio created a different number of tasks.
     """
     response = client.projects.import_tasks(
-        id=project_id, request=list(payloads), return_task_ids=True
+        id=project_id, request=cast(list[ImportApiRequest], list(payloads)), return_task_ids=True
     )
-    task_ids = [int(task_id) for task_id in response.task_ids or []]
+    # Community edition answers synchronously; `task_ids` is an extra field of the SDK model.
+    task_ids = [int(task_id) for task_id in getattr(response, "task_ids", None) or []]
     if len(task_ids) != len(payloads):
         raise RuntimeError(
             f"project {project_id}: imported {len(payloads)} tasks, Label Studio returned {len(task_ids)} ids"
@@ -146,7 +156,12 @@ def import_tasks(
     return task_ids
 
 
-@task(name="find-tasks-by-item-id", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="find-tasks-by-item-id",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def find_tasks_by_item_id(
     client: LabelStudio, project_id: int, item_ids: Sequence[str]
 ) -> dict[str, list[int]]:
@@ -162,7 +177,7 @@ def find_tasks_by_item_id(
     """
     found: dict[str, list[int]] = {}
     for batch in chunked(list(item_ids), ITEM_ID_LOOKUP_BATCH):
-        pager = client.tasks.list(
+        pager: Any = client.tasks.list(
             project=project_id,
             include="id,data",
             query=json.dumps(item_ids_query(batch)),
@@ -190,7 +205,9 @@ def import_predictions(
     Raises:
         RuntimeError: Label Studio created a different number.
     """
-    response = client.projects.import_predictions(id=project_id, request=list(predictions))
+    response = client.projects.import_predictions(
+        id=project_id, request=cast(list[PredictionRequest], list(predictions))
+    )
     created = int(response.created or 0)
     if created != len(predictions):
         raise RuntimeError(
@@ -200,7 +217,12 @@ def import_predictions(
     return created
 
 
-@task(name="delete-predictions", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="delete-predictions",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def delete_predictions(client: LabelStudio, project_id: int, task_ids: Sequence[int]) -> None:
     """Delete every prediction of the given tasks (the Data Manager bulk action).
 
@@ -224,44 +246,62 @@ def delete_predictions(client: LabelStudio, project_id: int, task_ids: Sequence[
     )
 
 
-@task(name="fetch-changed-tasks", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="fetch-changed-tasks",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def fetch_changed_tasks(
     client: LabelStudio,
     project_id: int,
     watermark: dt.datetime | None,
     overlap_seconds: float = 30.0,
+    page_size: int = PAGE_SIZE,
 ) -> list[LSTask]:
     """Read the tasks whose ``updated_at`` is past the watermark, with full annotations.
 
-    Filtered on the server (``filter:tasks:updated_at`` greater than the
-    watermark minus the overlap; the first sync reads annotated tasks only) and
-    limited with ``include`` to the fields the label resolution needs.
+    Filtered on the server (``filter:tasks:updated_at`` past the watermark minus
+    the overlap; the first sync reads annotated tasks only), ``include`` limited
+    to the fields the label resolution needs, and paged by ``updated_at`` keyset
+    so that annotators working during the read never make it skip a task.
 
     Args:
         client: a Label Studio client.
         project_id: the project.
         watermark: the last merged ``updated_at`` (None on the first sync).
         overlap_seconds: how far before the watermark to re-read.
+        page_size: tasks per request.
 
     Returns:
-        The parsed tasks, oldest change first.
+        Each changed task once, oldest change first.
     """
-    query = updated_since_query(watermark, dt.timedelta(seconds=overlap_seconds))
-    pager = client.tasks.list(
-        project=project_id,
-        fields="all",
-        include=SYNC_INCLUDE,
-        query=json.dumps(query),
-        page_size=PAGE_SIZE,
-    )
-    tasks = parse_tasks(ls_task.model_dump(mode="json") for ls_task in pager)
+
+    def fetch(query: dict[str, Any], all_pages: bool) -> list[LSTask]:
+        pager: Any = client.tasks.list(
+            project=project_id,
+            fields="all",
+            include=SYNC_INCLUDE,
+            query=json.dumps(query),
+            page=1,
+            page_size=page_size,
+        )
+        found = pager if all_pages else (pager.items or [])
+        return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)
+
+    tasks = read_changed_tasks(fetch, watermark, dt.timedelta(seconds=overlap_seconds), page_size)
     get_run_logger().info(
         "Project %s: %d tasks changed since %s", project_id, len(tasks), watermark
     )
     return tasks
 
 
-@task(name="list-task-ids", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="list-task-ids",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def list_task_ids(client: LabelStudio, project_id: int) -> list[int]:
     """Every task id of a project (to withdraw labels of deleted tasks).
 
@@ -277,11 +317,18 @@ def list_task_ids(client: LabelStudio, project_id: int) -> list[int]:
     """
     return [
         int(ls_task.id)
-        for ls_task in client.tasks.list(project=project_id, include="id", page_size=PAGE_SIZE)
+        for ls_task in cast(
+            Iterable[Any], client.tasks.list(project=project_id, include="id", page_size=PAGE_SIZE)
+        )
     ]
 
 
-@task(name="ensure-label-studio-webhook", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(
+    name="ensure-label-studio-webhook",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
 def ensure_webhook(
     client: LabelStudio,
     project_id: int,

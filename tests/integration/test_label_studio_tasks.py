@@ -130,6 +130,26 @@ def test_project_push_predictions_sync_and_webhook(
             == []
         )
 
+        # Several pages, and a bulk change that stamps more tasks than a page holds.
+        mark = advance_watermark(watermark, changed)
+        many = [task_ids[f"i-{n:03d}"] for n in range(10, 30)]
+        for n, task_id in enumerate(many):
+            client.annotations.create(
+                id=task_id, result=choice_result(config, ["pos", "neg"][n % 2])
+            )
+        paged = fetch_changed_tasks(client, first.id, mark, overlap_seconds=0, page_size=7)
+        assert sorted(t.id for t in paged) == sorted(many)
+        mark = advance_watermark(mark, paged)
+        client.actions.create(
+            id="delete_tasks_annotations",
+            project=first.id,
+            selected_items={"all": False, "included": many[:12]},
+        )
+        bulk = fetch_changed_tasks(client, first.id, mark, overlap_seconds=0, page_size=7)
+        assert sorted(t.id for t in bulk) == sorted(many[:12])
+        assert len({t.updated_at for t in bulk}) == 1  # one stamp for the whole bulk change
+        assert all(t.annotations == [] for t in bulk)
+
         hook = ensure_webhook(client, first.id, "http://127.0.0.1:9/ls", "X-Labelloop-Secret", "s")
         assert (
             ensure_webhook(client, first.id, "http://127.0.0.1:9/ls", "X-Labelloop-Secret", "s2")

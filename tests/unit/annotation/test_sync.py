@@ -5,15 +5,19 @@ import json
 
 import pytest
 
+from annotation.errors import LabelStudioDataError
 from annotation.labels import resolve_labels
 from annotation.models import parse_task
 from annotation.sync import (
+    ChangeCursor,
     advance_watermark,
     count_labels_gained,
     format_filter_datetime,
     item_ids_query,
     labels_ready,
     merge_labels,
+    next_cursor,
+    read_changed_tasks,
     updated_since_query,
     withdraw_deleted_tasks,
 )
@@ -172,3 +176,90 @@ def test_labels_ready(gained: int, threshold: int, ready: bool) -> None:
 def test_labels_ready_needs_a_positive_threshold() -> None:
     with pytest.raises(ValueError, match="threshold"):
         labels_ready(3, 0)
+
+
+T0 = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+
+
+class FakeLabelStudio:
+    """Tasks in memory, filtered and ordered the way the Data Manager does it."""
+
+    def __init__(self, stamps: list[dt.datetime], page_size: int) -> None:
+        self.tasks = {i: stamp for i, stamp in enumerate(stamps, start=1)}
+        self.page_size = page_size
+        self.calls = 0
+        self.on_call: dict[int, list[int]] = {}  # call number -> task ids to touch first
+
+    def touch(self, task_id: int) -> None:
+        self.tasks[task_id] = max(self.tasks.values()) + dt.timedelta(seconds=1)
+
+    def fetch(self, query: dict, all_pages: bool) -> list:
+        self.calls += 1
+        assert self.calls < 100, "the read does not terminate"
+        for task_id in self.on_call.get(self.calls, []):
+            self.touch(task_id)
+        rows = sorted(self.tasks.items(), key=lambda kv: (kv[1], kv[0]))
+        for item in query["filters"]["items"]:
+            if item["filter"] != "filter:tasks:updated_at":
+                continue
+            since = dt.datetime.strptime(item["value"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=dt.UTC
+            )
+            keep = {
+                "greater": lambda s, since=since: s > since,
+                "greater_or_equal": lambda s, since=since: s >= since,
+                "equal": lambda s, since=since: s == since,
+            }[item["operator"]]
+            rows = [(i, s) for i, s in rows if keep(s)]
+        if not all_pages:
+            rows = rows[: self.page_size]
+        return [
+            parse_task({"id": i, "data": {"item_id": f"x{i}"}, "updated_at": s}) for i, s in rows
+        ]
+
+
+def _stamps(*groups: tuple[int, int]) -> list[dt.datetime]:
+    """(count, seconds) groups -> timestamps, several tasks per second when count > 1."""
+    return [T0 + dt.timedelta(seconds=sec) for count, sec in groups for _ in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("stamps", "touched_on_call"),
+    [
+        (_stamps(*[(1, s) for s in range(25)]), {}),
+        (_stamps(*[(1, s) for s in range(25)]), {2: [1, 5], 3: [12]}),
+        (_stamps((25, 0)), {}),
+        (_stamps((3, 0), (12, 1), (10, 2)), {2: [2]}),
+        (_stamps((10, 0), (10, 1), (5, 2)), {}),
+    ],
+    ids=[
+        "distinct",
+        "annotators-keep-working",
+        "one-bulk-stamp",
+        "ties-at-boundary",
+        "exact-pages",
+    ],
+)
+def test_keyset_read_never_skips_a_task(stamps, touched_on_call) -> None:
+    server = FakeLabelStudio(stamps, page_size=10)
+    server.on_call = touched_on_call
+    tasks = read_changed_tasks(server.fetch, T0 - dt.timedelta(seconds=1), dt.timedelta(0), 10)
+    assert sorted(task.id for task in tasks) == sorted(server.tasks)
+    assert {task.id: task.updated_at for task in tasks} == server.tasks  # latest versions
+
+
+def test_page_numbers_would_have_skipped_a_task() -> None:
+    """Why keyset pagination: the same interleaving read by page number loses a task."""
+    server = FakeLabelStudio(_stamps(*[(1, s) for s in range(25)]), page_size=10)
+    everything = server.fetch({"filters": {"items": []}}, True)
+    server.touch(1)
+    after = server.fetch({"filters": {"items": []}}, True)
+    page_1, page_2 = everything[:10], after[10:20]
+    read = {t.id for t in page_1} | {t.id for t in page_2}
+    assert 11 not in read
+
+
+def test_a_full_page_without_updated_at_is_refused() -> None:
+    page = [parse_task({"id": i, "data": {"item_id": str(i)}}) for i in range(3)]
+    with pytest.raises(LabelStudioDataError, match="updated_at"):
+        next_cursor(ChangeCursor(since=T0), page, 3)
