@@ -144,6 +144,11 @@ class _IdOnly(_LSModel):
     id: int
 
 
+class _ProjectRef(_LSModel):
+    id: int
+    title: str | None = None
+
+
 class LSWebhookEvent(_LSModel):
     """A Label Studio webhook call, reduced to what starts a sync.
 
@@ -154,7 +159,7 @@ class LSWebhookEvent(_LSModel):
     """
 
     action: str
-    project: _IdOnly | None = None
+    project: _ProjectRef | None = None
     task: _IdOnly | None = None
     annotation: _IdOnly | None = None
     annotations: list[_IdOnly] = Field(default_factory=list)
@@ -163,6 +168,11 @@ class LSWebhookEvent(_LSModel):
     def project_id(self) -> int | None:
         """The project the call is about."""
         return self.project.id if self.project else None
+
+    @property
+    def project_title(self) -> str | None:
+        """The project's title (labelloop's stable project name)."""
+        return self.project.title if self.project else None
 
     @property
     def annotation_ids(self) -> tuple[int, ...]:

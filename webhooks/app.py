@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, Header, HTTPException, Request
 from prefect.events import emit_event
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from webhooks.events import SECRET_HEADER, LabelloopEvent, WebhookCall, event_for, secret_matches
+from annotation.errors import LabelStudioDataError
+from annotation.models import parse_webhook
+from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 
 logger = logging.getLogger("labelloop.webhooks")
 
@@ -50,11 +52,11 @@ def create_app(secret: SecretStr, emit: Emitter = emit_to_prefect) -> FastAPI:
         if not secret_matches(x_labelloop_secret, secret.get_secret_value()):
             raise HTTPException(status_code=401, detail=f"missing or wrong {SECRET_HEADER} header")
         try:
-            call = WebhookCall.model_validate_json(await request.body())
-        except ValidationError as error:
-            raise HTTPException(
-                status_code=422, detail=f"not a Label Studio webhook body: {error.errors()[0]['msg']}"
-            ) from None
+            body = await request.json()
+            call = parse_webhook(body if isinstance(body, dict) else {})
+        except (ValueError, LabelStudioDataError):
+            # Never echo the body: it carries the project's sharing token.
+            raise HTTPException(status_code=422, detail="not a Label Studio webhook body") from None
         event = event_for(call)
         if event is None:
             logger.info("ignored Label Studio action %s", call.action)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,28 +11,18 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from webhooks.app import create_app
-from webhooks.events import (
-    LABELS_CHANGED,
-    SECRET_HEADER,
-    LabelloopEvent,
-    WebhookCall,
-    event_for,
-    secret_matches,
-)
+from annotation.models import parse_webhook
+from webhooks.events import LABELS_CHANGED, SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 
-# Shapes as Label Studio 1.23 sends them (annotation created: one annotation and its
-# task; annotations deleted: ids only, as a list).
-CREATED = {
-    "action": "ANNOTATION_CREATED",
-    "project": {"id": 7, "title": "digits", "label_config": "<View/>"},
-    "annotation": {"id": 31, "task": 12, "result": [{"value": {"choices": ["3"]}}]},
-    "task": {"id": 12, "data": {"item_id": "abc"}},
+# Bodies captured from Label Studio 1.23 (tests/fixtures/label_studio/capture.py).
+_CAPTURED = {
+    call["body"]["action"]: call["body"]
+    for call in json.loads(
+        (Path(__file__).parents[2] / "fixtures" / "label_studio" / "webhook_payloads.json").read_text()
+    )
 }
-DELETED = {
-    "action": "ANNOTATIONS_DELETED",
-    "project": {"id": 7, "title": "digits"},
-    "annotation": [{"id": 31}, {"id": 30}],
-}
+CREATED = _CAPTURED["ANNOTATION_CREATED"]
+DELETED = _CAPTURED["ANNOTATIONS_DELETED"]
 
 
 @pytest.mark.parametrize(
@@ -42,26 +34,29 @@ def test_secret_matches(given: str | None, expected: str, ok: bool) -> None:
 
 
 def test_annotation_created_becomes_a_labels_changed_event() -> None:
-    event = event_for(WebhookCall.model_validate(CREATED))
+    event = event_for(parse_webhook(CREATED))
     assert event is not None
     assert event.event == LABELS_CHANGED
-    assert event.resource["prefect.resource.id"] == "labelloop.project.digits"
+    assert event.resource["prefect.resource.id"] == f"labelloop.project.{CREATED['project']['title']}"
     assert event.payload == {
         "action": "ANNOTATION_CREATED",
-        "project_id": 7,
-        "annotation_ids": [31],
-        "task_ids": [12],
+        "project_id": CREATED["project"]["id"],
+        "annotation_ids": [CREATED["annotation"]["id"]],
+        "task_ids": [CREATED["task"]["id"]],
     }
 
 
-def test_deleted_annotations_carry_their_ids() -> None:
-    event = event_for(WebhookCall.model_validate(DELETED))
-    assert event is not None and event.payload["annotation_ids"] == [30, 31]
+def test_deleted_annotations_carry_their_ids_and_no_secret() -> None:
+    event = event_for(parse_webhook(DELETED))
+    assert event is not None
+    assert event.payload["annotation_ids"] == sorted(a["id"] for a in DELETED["annotations"])
+    assert event.payload["task_ids"] == []
+    assert "token" not in json.dumps(event.model_dump())
 
 
 @pytest.mark.parametrize("action", ["PROJECT_UPDATED", "TASKS_CREATED", "LABEL_LINK_CREATED"])
 def test_other_actions_emit_nothing(action: str) -> None:
-    assert event_for(WebhookCall.model_validate({**CREATED, "action": action})) is None
+    assert event_for(parse_webhook({**CREATED, "action": action})) is None
 
 
 @pytest.fixture
@@ -92,12 +87,14 @@ def test_a_good_call_emits_one_event(client: TestClient, emitted: list[Labelloop
     response = client.post("/label-studio", json=CREATED, headers={SECRET_HEADER: "s3cret"})
     assert response.status_code == 200
     assert response.json() == {"status": "emitted", "action": "ANNOTATION_CREATED", "event_id": "event-1"}
-    assert [e.resource["prefect.resource.id"] for e in emitted] == ["labelloop.project.digits"]
+    assert [e.resource["prefect.resource.id"] for e in emitted] == [
+        f"labelloop.project.{CREATED['project']['title']}"
+    ]
 
 
-@pytest.mark.parametrize("body", [{"no": "action"}, {"action": "ANNOTATION_CREATED", "project": "x"}])
+@pytest.mark.parametrize("body", [{"no": "action"}, {"action": "ANNOTATION_CREATED", "project": "x"}, [1, 2]])
 def test_a_body_that_is_not_a_webhook_is_rejected(
-    client: TestClient, emitted: list[LabelloopEvent], body: dict[str, Any]
+    client: TestClient, emitted: list[LabelloopEvent], body: Any
 ) -> None:
     response = client.post("/label-studio", json=body, headers={SECRET_HEADER: "s3cret"})
     assert response.status_code == 422
