@@ -48,7 +48,7 @@ def test_receiver_refuses_calls_without_the_secret(stack: Stack, unique: str) ->
 
 
 def test_receiver_emits_the_event_with_the_secret(stack: Stack, prefect_server: str, unique: str) -> None:
-    body = {"action": "ANNOTATION_CREATED", "project": {"id": 1, "title": unique}, "annotation": {"id": 5, "task": 9}}
+    body = {"action": "ANNOTATION_CREATED", "project": {"id": 1, "title": unique}, "annotation": {"id": 5}, "task": {"id": 9}}
     secret = stack.credentials.webhook_secret.get_secret_value()
     response = httpx.post(_receiver_url(stack), json=body, headers={SECRET_HEADER: secret})
     assert response.status_code == 200 and response.json()["status"] == "emitted"
