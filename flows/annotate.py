@@ -23,7 +23,6 @@ import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact
-from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
 from annotation.config import build_label_config
@@ -37,11 +36,11 @@ from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import DatasetSpec, resolve_spec
 from specs.inputs import model_inputs
 from tasks.data import load_clean
+from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import ensure_project, find_tasks_by_item_id, import_predictions, import_tasks
 from tasks.media import ensure_image_storage, image_reference
 from tasks.state import load_ledger, read_latest_labels, save_ledger
 
-PUSHED_EVENT = "labelloop.tasks.pushed"
 # Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s.
 PREDICTION_CHUNK = 10_000
 
@@ -172,10 +171,10 @@ def push_batch(
         model_version=predictor.version if predictor is not None else None,
     )
     _report(spec, result, pushed=len(ledger.entries), labelled=len(read_latest_labels(store, spec.name)[1]))
-    emit_event(
-        event=PUSHED_EVENT,
-        resource={"prefect.resource.id": f"labelloop.project.{spec.name}", "prefect.resource.name": spec.name},
-        payload={
+    announce(
+        TASKS_PUSHED,
+        project_resource(spec.name),
+        {
             "dataset": spec.name,
             "tasks": result.imported,
             "model_version": result.model_version,

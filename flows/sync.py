@@ -14,7 +14,6 @@ import datetime as dt
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
 from annotation.config import build_label_config
@@ -23,6 +22,7 @@ from annotation.sync import advance_watermark, count_labels_gained, merge_labels
 from annotation.versions import carry_unresolved, should_announce
 from blocks import DataStore, LabelStudioCredentials
 from specs import DatasetSpec, resolve_spec
+from tasks.events import LABELS_READY, announce, project_resource
 from tasks.label_studio import ensure_project, fetch_changed_tasks, list_task_ids
 from tasks.state import (
     load_sync_state,
@@ -33,7 +33,6 @@ from tasks.state import (
     write_labels_version,
 )
 
-READY_EVENT = "labelloop.labels.ready"
 
 
 class SyncParams(BaseModel):
@@ -118,10 +117,10 @@ def sync_labels(
     current = version.version if version else None
     announce = should_announce(gained, params.ready_threshold, current, state.announced_version)
     if announce and version is not None:
-        emit_event(
-            event=READY_EVENT,
-            resource={"prefect.resource.id": f"labelloop.project.{spec.name}", "prefect.resource.name": spec.name},
-            payload={
+        announce(
+            LABELS_READY,
+            project_resource(spec.name),
+            {
                 "dataset": spec.name,
                 "labels": version.labels,
                 "gained": gained,
@@ -129,7 +128,7 @@ def sync_labels(
                 "labels_version": version.version,
             },
         )
-        logger.info("Announced %s: %d labels gained since the last training", READY_EVENT, gained)
+        logger.info("Announced %s: %d labels gained since the last training", LABELS_READY, gained)
     save_sync_state(
         store,
         spec.name,

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, Header, HTTPException, Request
-from prefect.events import emit_event
 from pydantic import SecretStr
 
 from annotation.errors import LabelStudioDataError
 from annotation.models import parse_webhook
+from tasks.events import announce
 from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 
 logger = logging.getLogger("labelloop.webhooks")
@@ -24,8 +24,7 @@ Emitter = Callable[[LabelloopEvent], str | None]
 
 def emit_to_prefect(event: LabelloopEvent) -> str | None:
     """Send the event to the Prefect API configured for this process."""
-    sent = emit_event(event=event.event, resource=event.resource, payload=event.payload)
-    return str(sent.id) if sent is not None else None
+    return announce(event.event, event.resource, event.payload)
 
 
 def create_app(secret: SecretStr, emit: Emitter = emit_to_prefect) -> FastAPI:

@@ -8,10 +8,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotation.models import LSWebhookEvent
+from tasks.events import ANNOTATIONS_CHANGED, project_resource
 
 # Sent to Label Studio with every webhook it calls (`webhooks.create(headers=...)`).
 SECRET_HEADER = "X-Labelloop-Secret"
-LABELS_CHANGED = "labelloop.annotations.changed"
 
 # The actions after which the labels of a project may have changed.
 LABEL_ACTIONS = frozenset(
@@ -43,12 +43,8 @@ def event_for(call: LSWebhookEvent) -> LabelloopEvent | None:
         return None
     name = call.project_title or str(call.project_id)
     return LabelloopEvent(
-        event=LABELS_CHANGED,
-        resource={
-            "prefect.resource.id": f"labelloop.project.{name}",
-            "prefect.resource.name": name,
-            "labelloop.project.id": str(call.project_id),
-        },
+        event=ANNOTATIONS_CHANGED,
+        resource={**project_resource(name), "labelloop.project.id": str(call.project_id)},
         payload={
             "action": call.action,
             "project_id": call.project_id,

@@ -16,9 +16,10 @@ from annotation.config import DataKind, LabelSpec, build_label_config
 from blocks import DataStore
 from demo.bot import TeamConfig, annotate, ensure_team, relabel, vote
 from flows.annotate import PushParams, push_batch
-from flows.sync import READY_EVENT, SyncParams, sync_labels
+from flows.sync import SyncParams, sync_labels
 from learning.pipelines import FeatureSpec
 from specs import DatasetSpec
+from tasks.events import LABELS_READY
 from tasks.state import read_latest_labels
 from tests.conftest import Stack
 
@@ -95,7 +96,7 @@ def test_push_crash_after_a_chunk_then_rerun_leaves_exactly_n_tasks(
 
 def _ready_events(dataset: str) -> list:  # type: ignore[type-arg]
     event_filter = EventFilter(
-        event=EventNameFilter(name=[READY_EVENT]),
+        event=EventNameFilter(name=[LABELS_READY]),
         resource=EventResourceFilter(id=[f"labelloop.project.{dataset}"]),
     )
     with get_client(sync_client=True) as client:

@@ -12,7 +12,8 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFi
 from prefect.events.schemas.events import ReceivedEvent
 
 from tests.conftest import Stack
-from webhooks.events import LABELS_CHANGED, SECRET_HEADER
+from tasks.events import ANNOTATIONS_CHANGED
+from webhooks.events import SECRET_HEADER
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def _receiver_url(stack: Stack) -> str:
 def _events_for(project: str, deadline_s: float = 30, count: int = 1) -> list[ReceivedEvent]:
     """Poll the Prefect server for the project's labels-changed events."""
     event_filter = EventFilter(
-        event=EventNameFilter(name=[LABELS_CHANGED]),
+        event=EventNameFilter(name=[ANNOTATIONS_CHANGED]),
         resource=EventResourceFilter(id=[f"labelloop.project.{project}"]),
     )
     deadline = time.monotonic() + deadline_s

@@ -12,7 +12,8 @@ from pydantic import SecretStr
 
 from webhooks.app import create_app
 from annotation.models import parse_webhook
-from webhooks.events import LABELS_CHANGED, SECRET_HEADER, LabelloopEvent, event_for, secret_matches
+from tasks.events import ANNOTATIONS_CHANGED
+from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 
 # Bodies captured from Label Studio 1.23 (tests/fixtures/label_studio/capture.py).
 _CAPTURED = {
@@ -36,7 +37,7 @@ def test_secret_matches(given: str | None, expected: str, ok: bool) -> None:
 def test_annotation_created_becomes_a_labels_changed_event() -> None:
     event = event_for(parse_webhook(CREATED))
     assert event is not None
-    assert event.event == LABELS_CHANGED
+    assert event.event == ANNOTATIONS_CHANGED
     assert event.resource["prefect.resource.id"] == f"labelloop.project.{CREATED['project']['title']}"
     assert event.payload == {
         "action": "ANNOTATION_CREATED",
