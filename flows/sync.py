@@ -115,8 +115,8 @@ def sync_labels(
 
     gained = count_labels_gained(merged.labels, read_trained_labels(store, spec.name))
     current = version.version if version else None
-    announce = should_announce(gained, params.ready_threshold, current, state.announced_version)
-    if announce and version is not None:
+    ready = should_announce(gained, params.ready_threshold, current, state.announced_version)
+    if ready and version is not None:
         announce(
             LABELS_READY,
             project_resource(spec.name),
@@ -136,7 +136,7 @@ def sync_labels(
             update={
                 "updated_at": watermark,
                 "labels_version": current,
-                "announced_version": current if announce else state.announced_version,
+                "announced_version": current if ready else state.announced_version,
             }
         ),
     )
@@ -150,7 +150,7 @@ def sync_labels(
         skipped=len(delta.skipped),
         labels_version=current,
         gained_since_training=gained,
-        announced=announce,
+        announced=ready,
     )
     _report(spec.name, result, delta.counts(), unresolved, delta.skipped)
     return result
