@@ -4,6 +4,7 @@ Pure (bytes in, bytes out); ``tasks.registry`` puts these into the DataStore:
 
 ```
 models/<name>/<version>/model.skops   the fitted pipeline (skops format)
+models/<name>/<version>/items.json    the item ids it was fitted on (sorted JSON list)
 models/<name>/<version>/card.json     the ModelCard (written last: a version is complete
                                       when its card exists)
 models/<name>/champion.json           the ChampionPointer naming the serving version
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import secrets
 import subprocess
@@ -47,6 +49,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 )
 CARD_FORMAT = 1
 MODEL_FILE = "model.skops"
+ITEMS_FILE = "items.json"
 CARD_FILE = "card.json"
 CHAMPION_FILE = "champion.json"
 _VERSION_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
@@ -135,6 +138,23 @@ def card_key(name: str, version: str) -> str:
     return f"models/{check_model_name(name)}/{check_version_id(version)}/{CARD_FILE}"
 
 
+def items_key(name: str, version: str) -> str:
+    """Store key of the item ids a version was fitted on."""
+    return f"models/{check_model_name(name)}/{check_version_id(version)}/{ITEMS_FILE}"
+
+
+def items_document(item_ids: Sequence[str]) -> bytes:
+    """The items file: sorted, unique item ids as a JSON list.
+
+    Args:
+        item_ids: the ids a model was fitted on.
+
+    Returns:
+        The file's bytes (hash them for the card).
+    """
+    return json.dumps(sorted(set(item_ids))).encode()
+
+
 def champion_key(name: str) -> str:
     """Store key of the champion pointer."""
     return f"models/{check_model_name(name)}/{CHAMPION_FILE}"
@@ -166,6 +186,7 @@ class ModelCard(BaseModel):
         labels_version / labels_key: the labels version trained on, and its store key.
         data_batches: the clean batch keys whose rows were joined with the labels.
         n_labelled: labelled items used (train + holdout).
+        n_trained: items the saved model was fitted on (listed in ``items.json``).
         classes: the classes the model predicts.
         features / estimator: how the pipeline was built.
         estimator_params: the fitted estimator's ``get_params()`` (JSON-safe).
@@ -176,6 +197,7 @@ class ModelCard(BaseModel):
         code_version: git sha of the code, else the package version.
         library_versions: scikit-learn, skops, numpy versions.
         model_sha256: sha256 of ``model.skops`` (detects damage, not attacks).
+        items_sha256: sha256 of ``items.json``.
         created_at: when the version was saved.
         reason: why the training ran (e.g. the triggering event).
     """
@@ -190,6 +212,7 @@ class ModelCard(BaseModel):
     labels_key: str
     data_batches: list[str]
     n_labelled: int = Field(ge=0)
+    n_trained: int = Field(ge=0)
     classes: list[str]
     features: FeatureSpec
     estimator: EstimatorSpec
@@ -202,6 +225,7 @@ class ModelCard(BaseModel):
     code_version: str
     library_versions: dict[str, str]
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    items_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created_at: dt.datetime
     reason: str | None = None
 

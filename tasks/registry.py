@@ -3,7 +3,7 @@
 The plain functions (``save_version``, ``load_version``, ``read_pointer``,
 ``load_champion_model``, ``swap_champion``, ``rollback_champion``, ``list_history``)
 run without Prefect, e.g. from the CLI; the ``@task`` wrappers below are what flows
-call. Every read checks what it reads: a pointer naming a missing version, a model
+call. ``read_trained_items`` returns the ids a version was fitted on. Every read checks what it reads: a pointer naming a missing version, a model
 file that was damaged or replaced, or one holding untrusted types is an error and the
 pointer is left as it was.
 """
@@ -26,10 +26,12 @@ from learning.registry import (
     CorruptModelError,
     ModelCard,
     ModelNotFoundError,
+    RegistryError,
     card_key,
     champion_key,
     check_model_name,
     check_version_id,
+    items_key,
     load_model,
     model_digest,
     model_key,
@@ -39,6 +41,13 @@ from learning.registry import (
 )
 
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+
+
+class ChampionChangedError(RegistryError):
+    """The champion pointer moved since the caller read it (another promotion or a rollback)."""
+
+
+_ANY = "*"
 
 
 class LoadedModel(BaseModel):
@@ -55,27 +64,58 @@ class LoadedModel(BaseModel):
     model: Pipeline
 
 
-def save_version(store: DataStore, card: ModelCard, model_bytes: bytes) -> None:
-    """Write a version: the model file first, the card last (a version with a card is complete).
+def save_version(store: DataStore, card: ModelCard, model_bytes: bytes, items: bytes) -> None:
+    """Write a version: model file, items file, and the card last (a version with a card is complete).
 
     Args:
         store: the DataStore.
-        card: the version's card; its ``model_sha256`` must match the bytes.
+        card: the version's card; its digests must match the bytes.
         model_bytes: the skops file.
+        items: ``learning.registry.items_document`` of the ids the model was fitted on.
 
     Raises:
-        CorruptModelError: the card's digest does not match the bytes.
-        RegistryError: the version already exists (versions are never overwritten).
+        CorruptModelError: a digest does not match, or the version already exists
+            (versions are never overwritten).
     """
-    if model_digest(model_bytes) != card.model_sha256:
+    if model_digest(model_bytes) != card.model_sha256 or model_digest(items) != card.items_sha256:
         raise CorruptModelError(
-            f"model {card.name} version {card.version}: card.model_sha256 does not match the model bytes"
+            f"model {card.name} version {card.version}: the card's digests do not match the files"
         )
     key = card_key(card.name, card.version)
     if store.exists(key):
         raise CorruptModelError(f"model {card.name} version {card.version} already exists at {key}")
     store.write_bytes(model_key(card.name, card.version), model_bytes)
+    store.write_bytes(items_key(card.name, card.version), items)
     store.write_bytes(key, card.model_dump_json(indent=2).encode())
+
+
+def read_trained_items(store: DataStore, card: ModelCard) -> list[str]:
+    """The item ids a version was fitted on, checked against its card.
+
+    Args:
+        store: the DataStore.
+        card: the version's card.
+
+    Returns:
+        The sorted item ids.
+
+    Raises:
+        ModelNotFoundError: the items file is missing.
+        CorruptModelError: it differs from the one saved or is not a list of ids.
+    """
+    key = items_key(card.name, card.version)
+    try:
+        data = store.read_bytes(key)
+    except MissingKeyError:
+        raise ModelNotFoundError(
+            f"model {card.name} version {card.version}: {key} is missing"
+        ) from None
+    if model_digest(data) != card.items_sha256:
+        raise CorruptModelError(f"{key} differs from the one saved with its card (sha256 mismatch)")
+    items = json.loads(data)
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise CorruptModelError(f"{key} is not a JSON list of item ids")
+    return items
 
 
 def read_card(store: DataStore, name: str, version: str) -> ModelCard:
@@ -207,6 +247,7 @@ def swap_champion(
     reason: str | None = None,
     extra_trusted: Sequence[str] = (),
     now: dt.datetime | None = None,
+    expected_current: str | None = _ANY,
 ) -> ChampionPointer:
     """Point the champion at ``version`` with one atomic replace of the pointer.
 
@@ -221,6 +262,9 @@ def swap_champion(
         reason: recorded in the pointer.
         extra_trusted: types trusted on top of the default list.
         now: the time recorded (current UTC time if None).
+        expected_current: the champion the caller compared against (None: no
+            champion); the swap is refused if the pointer names another one now.
+            Default: no check.
 
     Returns:
         The new pointer.
@@ -228,11 +272,17 @@ def swap_champion(
     Raises:
         ModelNotFoundError / CorruptModelError / UntrustedModelError: the version
             cannot serve; nothing is changed.
+        ChampionChangedError: the champion is not ``expected_current``; unchanged.
     """
     check_model_name(name)
     check_version_id(version)
     load_version(store, name, version, extra_trusted)
     previous = _previous_version(store, name)
+    if expected_current != _ANY and previous != expected_current:
+        raise ChampionChangedError(
+            f"model {name}: the champion is now {previous}, not {expected_current} as when this run "
+            f"compared against it; {version} is not promoted"
+        )
     pointer = ChampionPointer.model_validate(
         {
             "name": name,
@@ -304,13 +354,14 @@ def list_history(store: DataStore, name: str) -> list[ModelCard]:
 
 
 @task(name="save-model-version", cache_policy=NO_CACHE, **STORE_RETRIES)
-def save_model_version(store: DataStore, card: ModelCard, model_bytes: bytes) -> str:
-    """Write a new version's model file and card.
+def save_model_version(store: DataStore, card: ModelCard, model_bytes: bytes, items: bytes) -> str:
+    """Write a new version's model file, items file and card.
 
     Args:
         store: the DataStore.
         card: the card.
         model_bytes: the skops file.
+        items: the items file.
 
     Returns:
         The card's store key.
@@ -321,7 +372,7 @@ def save_model_version(store: DataStore, card: ModelCard, model_bytes: bytes) ->
         and read_card(store, card.name, card.version).model_sha256 == card.model_sha256
     ):
         return key  # a retry after the write went through
-    save_version(store, card, model_bytes)
+    save_version(store, card, model_bytes, items)
     get_run_logger().info(
         "Saved model %s version %s (%d bytes)", card.name, card.version, len(model_bytes)
     )

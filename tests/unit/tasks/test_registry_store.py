@@ -24,16 +24,19 @@ from learning.registry import (
     ModelNotFoundError,
     UntrustedModelError,
     champion_key,
+    items_document,
     model_digest,
     model_key,
     new_version_id,
     serialize_model,
 )
 from tasks.registry import (
+    ChampionChangedError,
     list_history,
     load_champion_model,
     load_version,
     read_pointer,
+    read_trained_items,
     rollback_champion,
     save_version,
     swap_champion,
@@ -42,6 +45,7 @@ from tasks.registry import (
 NAME = "digits"
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 FEATURES = FeatureSpec(modality="image", pixel_max=16)
+ITEMS = items_document([f"item-{i}" for i in range(20)])
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +66,7 @@ def _card(model: Pipeline, data: bytes, version: str, rows, labels) -> ModelCard
         labels_key="labels/digits/v1.parquet",
         data_batches=["clean/digits/b1.parquet"],
         n_labelled=len(labels),
+        n_trained=len(labels),
         classes=[str(c) for c in model.classes_],
         features=FEATURES,
         estimator=DEFAULT_ESTIMATORS["image"],
@@ -72,6 +77,7 @@ def _card(model: Pipeline, data: bytes, version: str, rows, labels) -> ModelCard
         code_version="test",
         library_versions={},
         model_sha256=model_digest(data),
+        items_sha256=model_digest(ITEMS),
         created_at=T0,
     )
 
@@ -81,7 +87,7 @@ def _save(store: DataStore, digits, n_train: int, minutes: int) -> tuple[str, Pi
     model = build_pipeline(FEATURES).fit(x[:n_train], y[:n_train])
     data = serialize_model(model)
     version = new_version_id(T0 + dt.timedelta(minutes=minutes))
-    save_version(store, _card(model, data, version, x[1500:], y[1500:]), data)
+    save_version(store, _card(model, data, version, x[1500:], y[1500:]), data, ITEMS)
     return version, model
 
 
@@ -240,4 +246,23 @@ def test_a_version_is_never_overwritten(store: DataStore, digits) -> None:
     data = store.read_bytes(model_key(NAME, version))
     card = load_version(store, NAME, version).card
     with pytest.raises(CorruptModelError, match="already exists"):
-        save_version(store, card, data)
+        save_version(store, card, data, ITEMS)
+
+
+def test_trained_items_read_back(store: DataStore, digits) -> None:
+    version, _ = _save(store, digits, 100, 0)
+    card = load_version(store, NAME, version).card
+    assert read_trained_items(store, card) == sorted(f"item-{i}" for i in range(20))
+    store.write_bytes(f"models/{NAME}/{version}/items.json", b'["item-0"]')
+    with pytest.raises(CorruptModelError, match="items.json differs"):
+        read_trained_items(store, card)
+
+
+@pytest.mark.parametrize("expected", ["first", None])
+def test_swap_refused_when_champion_moved(store: DataStore, two_versions, expected) -> None:
+    first, second = two_versions
+    rollback_champion(store, NAME, second)  # someone else changed the champion meanwhile
+    before = store.read_bytes(champion_key(NAME))
+    with pytest.raises(ChampionChangedError, match=f"champion is now {second}"):
+        swap_champion(store, NAME, first, expected_current=first if expected else None)
+    assert store.read_bytes(champion_key(NAME)) == before
