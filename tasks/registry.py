@@ -406,22 +406,29 @@ def promote_model(
     store: DataStore,
     name: str,
     version: str,
+    expected_current: str | None,
     reason: str | None = None,
     extra_trusted: Sequence[str] = (),
 ) -> ChampionPointer:
-    """Swap the champion pointer to a version (see :func:`swap_champion`).
+    """Swap the champion pointer to a version if the champion is still ``expected_current``.
 
     Args:
         store: the DataStore.
         name: the model name.
         version: the version to serve.
+        expected_current: the champion the gate compared against (None: none).
         reason: recorded in the pointer.
         extra_trusted: types trusted on top of the default list.
 
     Returns:
         The new pointer.
+
+    Raises:
+        ChampionChangedError: the champion moved meanwhile; nothing changes.
     """
-    pointer = swap_champion(store, name, version, "promote", reason, extra_trusted)
+    pointer = swap_champion(
+        store, name, version, "promote", reason, extra_trusted, expected_current=expected_current
+    )
     get_run_logger().info("Champion of %s: %s -> %s", name, pointer.previous_version, version)
     return pointer
 
