@@ -22,18 +22,18 @@ from annotation.predictions import build_prediction
 from annotation.refresh import plan_refresh
 from blocks import DataStore, LabelStudioCredentials
 from learning.training import ITEM_ID
-from specs import load_spec
+from specs import DatasetSpec, resolve_spec
+from tasks.data import load_clean_rows
 from tasks.label_studio import delete_predictions, import_predictions
 from tasks.predict import predict_items
 from tasks.refresh import find_project, list_unlabelled_tasks
 from tasks.registry import load_champion
-from tasks.training import load_clean_rows
 
 
 class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
-    dataset: str = Field(
+    dataset: str | DatasetSpec = Field(
         default="digits", min_length=1, description="Data set spec name or 'package.module:SPEC'."
     )
     model_name: str | None = Field(
@@ -95,7 +95,7 @@ def refresh_predictions(
     logger = get_run_logger()
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
-    spec = load_spec(params.dataset)
+    spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name
 
     champion = load_champion(target, name, params.trusted_types)

@@ -17,7 +17,6 @@ if __package__ in (None, ""):  # `python flows/train.py`: make the project impor
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
@@ -35,8 +34,17 @@ from learning.registry import (
     new_version_id,
     serialize_model,
 )
-from learning.training import ITEM_ID, LABEL, confusion_markdown, join_labels, metrics_table
-from specs import load_spec
+from learning.training import (
+    ITEM_ID,
+    LABEL,
+    TrainingError,
+    confusion_markdown,
+    join_labels,
+    metrics_table,
+)
+from specs import DatasetSpec, resolve_spec
+from tasks.data import load_clean_rows
+from tasks.events import MODEL_PROMOTED, announce, model_resource
 from tasks.registry import (
     list_model_history,
     load_champion,
@@ -44,34 +52,20 @@ from tasks.registry import (
     read_trained_items,
     save_model_version,
 )
+from tasks.state import record_trained_labels
 from tasks.training import (
     build_feature_rows,
     gate_candidate,
-    load_clean_rows,
     load_labels_version,
     train_candidate,
     utc_now,
 )
 
-PROMOTED_EVENT = "labelloop.model.promoted"
-
-
-def model_resource(name: str) -> dict[str, str]:
-    """The event resource of a model.
-
-    Args:
-        name: the model name.
-
-    Returns:
-        ``{"prefect.resource.id": "labelloop.model.<name>", "prefect.resource.name": name}``.
-    """
-    return {"prefect.resource.id": f"labelloop.model.{name}", "prefect.resource.name": name}
-
 
 class TrainParams(BaseModel):
     """Parameters of the retrain flow (the form in the Prefect UI)."""
 
-    dataset: str = Field(
+    dataset: str | DatasetSpec = Field(
         default="digits",
         min_length=1,
         description="Data set spec: a shipped name (digits, texts, iris) or 'package.module:SPEC'.",
@@ -140,7 +134,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     """
     logger = get_run_logger()
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
-    spec = load_spec(params.dataset)
+    spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name
     estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
 
@@ -151,6 +145,8 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
 
     labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
     clean, batches = load_clean_rows(target, spec.name)
+    if clean.empty:
+        raise TrainingError(f"no clean data for {spec.name!r}: nothing under clean/{spec.name}/")
     joined = join_labels(labels, clean, labels_ref.key)
     counts = {
         "labels": joined.n_labels,
@@ -175,6 +171,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         message = f"not trained on {labels_ref.version} ({len(item_ids)} usable labels): {exc}"
         logger.warning("%s", message)
         _report_skip(name, message, counts)
+        record_trained_labels(target, name, labels_ref.key)
         return TrainResult(status="skipped", message=message, **base, **counts)
 
     comparison = gate_candidate(
@@ -217,6 +214,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         reason=params.reason,
     )
     save_model_version(target, card, model_bytes, items)
+    record_trained_labels(target, name, labels_ref.key)
 
     serving = champion_version
     if comparison.decision.promote:
@@ -224,10 +222,10 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
             target, name, version, champion_version, params.reason, params.trusted_types
         )
         serving = pointer.version
-        emit_event(
-            event=PROMOTED_EVENT,
-            resource=model_resource(name),
-            payload={
+        announce(
+            MODEL_PROMOTED,
+            model_resource(name),
+            {
                 "version": version,
                 "metrics": {
                     "accuracy": candidate.metrics.accuracy,

@@ -101,7 +101,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
     def __init__(self, pixel_max: float = 255.0) -> None:
         self.pixel_max = pixel_max
 
-    def fit(self, X: Any, y: Any = None) -> "PixelScaler":  # noqa: N803 - sklearn naming
+    def fit(self, X: Any, y: Any = None) -> "PixelScaler":
         """Nothing to learn; records the number of pixels.
 
         Args:
@@ -114,7 +114,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         self.n_features_in_ = _as_pixels(X).shape[1]
         return self
 
-    def transform(self, X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+    def transform(self, X: Any) -> NDArray[np.float64]:
         """Scale pixels to [0, 1].
 
         Args:
@@ -130,7 +130,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         return np.clip(pixels / self.pixel_max, 0.0, 1.0)
 
 
-def _as_pixels(X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+def _as_pixels(X: Any) -> NDArray[np.float64]:
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim < 2:
         raise PipelineConfigError(f"images must be an (items x pixels) array, got shape {arr.shape}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import typer
-
 import uvicorn
 from prefect.blocks.system import Secret
 from pydantic import SecretStr
 
-from stack import control
 from demo.run import run_demo
+from stack import control
 from stack.process import StackError
 from stack.settings import StackSettings
 from webhooks.app import create_app

@@ -16,7 +16,7 @@ from annotation.predictions import ItemPrediction
 from blocks import DataStore
 from learning.training import ITEM_ID
 from specs import DatasetSpec
-from tasks.training import feature_rows
+from tasks.data import feature_rows
 
 
 def probabilities(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from annotation.config import ClassificationConfig, parse_label_config
 from annotation.models import LSTask, parse_tasks
 from annotation.refresh import unlabelled_query
-from tasks.label_studio import PAGE_SIZE, READ_RETRIES
+from tasks.label_studio import PAGE_SIZE, READ_RETRIES, READ_RETRY_DELAYS
 
 
 class ProjectConfig(BaseModel):
@@ -25,7 +25,7 @@ class ProjectConfig(BaseModel):
     config: ClassificationConfig
 
 
-@task(name="find-label-studio-project", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(name="find-label-studio-project", cache_policy=NO_CACHE, retries=READ_RETRIES, retry_delay_seconds=READ_RETRY_DELAYS)
 def find_project(client: LabelStudio, title: str, control_name: str | None = None) -> ProjectConfig:
     """The project titled exactly ``title`` (never creates one).
 
@@ -51,7 +51,7 @@ def find_project(client: LabelStudio, title: str, control_name: str | None = Non
     return ProjectConfig(id=project_id, title=title, config=parse_label_config(xml, control_name))
 
 
-@task(name="list-unlabelled-tasks", cache_policy=NO_CACHE, **READ_RETRIES)
+@task(name="list-unlabelled-tasks", cache_policy=NO_CACHE, retries=READ_RETRIES, retry_delay_seconds=READ_RETRY_DELAYS)
 def list_unlabelled_tasks(client: LabelStudio, project_id: int) -> list[LSTask]:
     """Tasks without annotations, with their predictions' model versions.
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
@@ -32,18 +30,16 @@ from learning.evaluation import (
 from learning.gate import GateConfig, GateDecision, decide_promotion
 from learning.pipelines import EstimatorSpec, build_pipeline
 from learning.training import (
-    ITEM_ID,
     TrainingError,
     comparison_positions,
-    decode_image,
     labels_key,
     latest_labels_key,
     out_of_fold_predictions,
     parse_labels_pointer,
 )
 from specs import DatasetSpec
+from tasks.data import Rows, feature_rows
 
-Rows = pd.DataFrame | NDArray[Any]
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
 
@@ -94,66 +90,6 @@ def load_labels_version(
         ) from None
     get_run_logger().info("Labels %s: %d rows from %s", ref.version, len(frame), ref.key)
     return ref, frame
-
-
-@task(name="load-clean-rows", cache_policy=NO_CACHE, **STORE_RETRIES)
-def load_clean_rows(store: DataStore, dataset: str) -> tuple[pd.DataFrame, list[str]]:
-    """Every clean row of a data set.
-
-    Args:
-        store: the DataStore.
-        dataset: the data set name.
-
-    Returns:
-        (rows of all clean batches, the batch keys read).
-
-    Raises:
-        TrainingError: there is no clean data.
-    """
-    keys = [k for k in store.list_keys(f"clean/{dataset}/") if k.endswith(".parquet")]
-    if not keys:
-        raise TrainingError(f"no clean data for {dataset!r}: nothing under clean/{dataset}/")
-    frames = [store.read_parquet(key) for key in keys]
-    for key, frame in zip(keys, frames, strict=True):
-        if ITEM_ID not in frame.columns:
-            raise TrainingError(f"{key} has no {ITEM_ID} column")
-    rows = pd.concat(frames, ignore_index=True)
-    get_run_logger().info("Clean %s: %d rows from %d batches", dataset, len(rows), len(keys))
-    return rows, keys
-
-
-def feature_rows(store: DataStore, spec: DatasetSpec, rows: pd.DataFrame) -> Rows:
-    """What the pipeline of ``spec`` takes: pixels for images, the frame otherwise.
-
-    Images are read from the store by ``spec.value_column`` (a store key), converted
-    to grayscale and resized to ``spec.image_size``.
-
-    Args:
-        store: the DataStore holding the images.
-        spec: the data set spec.
-        rows: clean rows (with ``item_id``).
-
-    Returns:
-        An (items x pixels) uint8 array for images, else ``rows``.
-
-    Raises:
-        TrainingError: an image is missing or unreadable (names the item and key).
-    """
-    if spec.features.modality != "image":
-        return rows
-    column = spec.value_column
-    if column not in rows.columns:
-        raise TrainingError(f"clean rows of {spec.name!r} have no image key column {column!r}")
-    width, height = spec.image_size
-    pixels = np.zeros((len(rows), width * height), dtype=np.uint8)
-    for n, (item_id, key) in enumerate(zip(rows[ITEM_ID], rows[column], strict=True)):
-        where = f"item {item_id} (image {key})"
-        try:
-            data = store.read_bytes(str(key))
-        except MissingKeyError:
-            raise TrainingError(f"{where}: the image is not in {store.describe()}") from None
-        pixels[n] = decode_image(data, (width, height), where)
-    return pixels
 
 
 @task(name="build-features", cache_policy=NO_CACHE, **STORE_RETRIES)
