@@ -91,6 +91,34 @@ def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:
     return np.append(counts, float(missing.sum()))
 
 
+def bin_counts_matrix(values: npt.ArrayLike, edges: Sequence[Sequence[float]]) -> FloatArray:
+    """`bin_counts` for many columns at once, each with its own edges.
+
+    Args:
+        values: Shape (n_rows, F).
+        edges: F lists of interior edges.
+
+    Returns:
+        Shape (F, max_edges + 2): row f holds the ``len(edges[f]) + 1`` bin counts, then
+        the missing count, then zeros (padding).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(edges):
+        raise ValueError(f"values of shape {x.shape} do not match {len(edges)} edge lists")
+    n_features = len(edges)
+    sizes = np.array([len(e) for e in edges], dtype=np.int64)
+    width = int(sizes.max(initial=0)) + 2
+    cuts = np.full((n_features, width - 2), np.inf)
+    for f, e in enumerate(edges):
+        cuts[f, : len(e)] = e
+    # Number of edges strictly below the value = the right-closed bin index.
+    index = (x[:, :, None] > cuts[None, :, :]).sum(axis=2)
+    index = np.where(np.isnan(x), sizes[None, :] + 1, index)
+    flat = index + (np.arange(n_features) * width)[None, :]
+    counts = np.bincount(flat.ravel(), minlength=n_features * width)
+    return counts.reshape(n_features, width).astype(np.float64)
+
+
 def category_counts(values: Sequence[object], categories: Sequence[str]) -> FloatArray:
     """Counts per known category, then one bucket for categories never seen before.
 

@@ -11,6 +11,7 @@ from sklearn.metrics import f1_score
 
 from monitoring.stats import (
     bin_counts,
+    bin_counts_matrix,
     bootstrap_macro_f1_interval,
     category_counts,
     chi_square_homogeneity,
@@ -178,3 +179,16 @@ def test_bootstrap_interval_brackets_estimate_and_narrows_with_n() -> None:
 
 def test_bootstrap_interval_perfect_predictions() -> None:
     assert tuple(bootstrap_macro_f1_interval([1, 2, 3, 1], [1, 2, 3, 1])) == (1.0, 1.0)
+
+
+def test_bin_counts_matrix_matches_column_by_column() -> None:
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(200, 3))
+    values[::7, 1] = np.nan
+    edges = [quantile_edges(values[:, 0], 10), [0.0], []]
+    counts = bin_counts_matrix(values, edges)
+    assert counts.shape == (3, 11)
+    for f in range(3):
+        expected = bin_counts(values[:, f], edges[f])
+        assert counts[f, : expected.size].tolist() == expected.tolist()
+        assert counts[f, expected.size :].sum() == 0
