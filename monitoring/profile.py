@@ -205,16 +205,15 @@ def _pixels(value: object) -> npt.NDArray[np.float64]:
 
 def _numeric_block(frame: pd.DataFrame, columns: list[str]) -> dict[str, npt.NDArray[np.float64]]:
     """Float values of the columns that already have a numeric dtype, in one conversion."""
-    dtypes = dict(zip(frame.columns, frame.dtypes, strict=True))
-    ready = [
-        c
-        for c in columns
-        if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])
-    ]
+    numbers = frame.select_dtypes(include="number")
+    available = set(numbers.columns)
+    ready = [c for c in columns if c in available]
     if not ready:
         return {}
-    block = frame[ready].to_numpy(dtype=np.float64, na_value=np.nan)
-    return {c: block[:, i] for i, c in enumerate(ready)}
+    # Selecting columns from a frame is costly; skip it when they are all wanted in order.
+    block = numbers if list(numbers.columns) == ready else numbers[ready]
+    values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+    return {c: values[:, i] for i, c in enumerate(ready)}
 
 
 def _column_values(
@@ -407,7 +406,8 @@ def _batch_features(
 ) -> dict[str, tuple[FeatureProfile, npt.NDArray[np.float64]]]:
     """Pairs (reference, batch counts in the reference's bins) of every feature both sides have."""
     pairs: dict[str, tuple[FeatureProfile, npt.NDArray[np.float64]]] = {}
-    present = [c for c in profile.columns if c in batch.columns]
+    batch_columns = set(batch.columns)
+    present = [c for c in profile.columns if c in batch_columns]
     numeric = _numeric_block(batch, [c for c in present if profile.columns[c] == "numeric"])
     # Numeric columns with a numeric dtype are binned together, in one vectorised pass.
     block = [c for c in numeric if c in profile.features]
@@ -454,10 +454,16 @@ def _batch_features(
             "predictions not checked"
         )
         return pairs
-    _, mix, confidence = _prediction_values(predictions)
     class_mix, confidence_profile = profile.predictions.class_mix, profile.predictions.confidence
-    pairs[f"{PREDICTION_COLUMN}.class"] = (class_mix, _counts(class_mix, mix))
-    pairs[f"{PREDICTION_COLUMN}.confidence"] = (confidence_profile, _counts(confidence_profile, confidence))
+    proba = predictions.to_numpy(dtype=np.float64)
+    # Arg-max per row, counted in the profile's class order (+ the empty "unseen" bucket).
+    order = np.array([class_mix.categories.index(c) for c in classes], dtype=np.int64)
+    mix_counts = np.bincount(order[proba.argmax(axis=1)], minlength=len(class_mix.categories) + 1)
+    pairs[f"{PREDICTION_COLUMN}.class"] = (class_mix, mix_counts.astype(np.float64))
+    pairs[f"{PREDICTION_COLUMN}.confidence"] = (
+        confidence_profile,
+        bin_counts(proba.max(axis=1), confidence_profile.edges),
+    )
     return pairs
 
 
