@@ -534,19 +534,28 @@ def compare(
         messages.append(
             f"batch of {n_rows} rows is below min_rows={limits.min_rows}: statistics shown, no drift decided"
         )
+    drifted = (drift_psi >= limits.psi) & (p_value < alpha_per_test) & decide
     features = [
         # Values computed here, already of the right types: no validation pass needed.
         FeatureDrift.model_construct(
             feature=name,
             column=pairs[name][0].column,
             kind=pairs[name][0].kind,
-            psi=float(drift_psi[i]),
-            chi_square=float(statistic[i]),
-            p_value=float(p_value[i]),
-            dof=int(dof[i]),
-            drifted=bool(decide and drift_psi[i] >= limits.psi and p_value[i] < alpha_per_test),
+            psi=value,
+            chi_square=chi,
+            p_value=p,
+            dof=d,
+            drifted=flag,
         )
-        for i, name in enumerate(names)
+        for name, value, chi, p, d, flag in zip(
+            names,
+            drift_psi.tolist(),
+            statistic.tolist(),
+            p_value.tolist(),
+            dof.tolist(),
+            drifted.tolist(),
+            strict=True,
+        )
     ]
     drifted_columns = list(dict.fromkeys(f.column for f in features if f.drifted))
     return DriftReport(

@@ -108,11 +108,10 @@ def bin_counts_matrix(values: npt.ArrayLike, edges: Sequence[Sequence[float]]) -
     n_features = len(edges)
     sizes = np.array([len(e) for e in edges], dtype=np.int64)
     width = int(sizes.max(initial=0)) + 2
-    cuts = np.full((n_features, width - 2), np.inf)
+    index = np.empty(x.shape, dtype=np.int64)
     for f, e in enumerate(edges):
-        cuts[f, : len(e)] = e
-    # Number of edges strictly below the value = the right-closed bin index.
-    index = (x[:, :, None] > cuts[None, :, :]).sum(axis=2)
+        # Number of edges strictly below the value = the right-closed bin index.
+        index[:, f] = np.searchsorted(np.asarray(e, dtype=np.float64), x[:, f], side="left")
     index = np.where(np.isnan(x), sizes[None, :] + 1, index)
     flat = index + (np.arange(n_features) * width)[None, :]
     counts = np.bincount(flat.ravel(), minlength=n_features * width)
