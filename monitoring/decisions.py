@@ -351,6 +351,48 @@ def disputed(
     ]
 
 
+def flag_disputed(
+    labels: pd.DataFrame, disputes: Sequence[DisputedLabel], item_column: str = "item_id"
+) -> pd.DataFrame:
+    """The labels version with the model's disputes marked, for saving and review.
+
+    Args:
+        labels: The labels version.
+        disputes: The output of `disputed` for these labels.
+        item_column: Item id column.
+
+    Returns:
+        A copy of `labels` with `disputed` (bool), `disputed_by` (the model's class,
+        missing when not disputed) and `dispute_probability` (float, NaN when not disputed).
+    """
+    by_item = {d.item_id: d for d in disputes}
+    items = labels[item_column].astype(str)
+    return labels.assign(
+        disputed=items.map(lambda i: i in by_item).astype(bool),
+        disputed_by=items.map(lambda i: by_item[i].model_label if i in by_item else None),
+        dispute_probability=items.map(
+            lambda i: by_item[i].model_probability if i in by_item else np.nan
+        ).astype(float),
+    )
+
+
+class LiveAccuracySeries(BaseModel):
+    """The champion's live accuracy over labels versions, as saved beside the registry."""
+
+    model: str
+    points: list[LiveAccuracy] = Field(default_factory=list)
+
+    def with_point(self, point: LiveAccuracy) -> LiveAccuracySeries:
+        """The series with `point` added; a rerun for the same labels version and model
+        version replaces the earlier point instead of duplicating it."""
+        kept = [
+            p
+            for p in self.points
+            if (p.labels_version, p.model_version) != (point.labels_version, point.model_version)
+        ]
+        return self.model_copy(update={"points": [*kept, point]})
+
+
 def trend_markdown(series: Sequence[LiveAccuracy], holdout_accuracy: float | None = None) -> str:
     """The live accuracy series as a markdown table with a bar per labels version.
 

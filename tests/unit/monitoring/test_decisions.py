@@ -10,9 +10,11 @@ from monitoring.decisions import (
     DATA_DRIFTED,
     MODEL_DEGRADED,
     LiveAccuracy,
+    LiveAccuracySeries,
     degradation,
     degraded_event,
     disputed,
+    flag_disputed,
     drift_event,
     live_accuracy,
     trend_markdown,
@@ -173,3 +175,24 @@ def test_trend_markdown_lists_every_version() -> None:
     assert "| v9 | m2 | 100 | 0.950 |" in text
     assert "| v9 | m2 | 100 | 0.700 |" in text
     assert "no items the champion was not trained on" in text
+
+
+def test_flag_disputed_marks_only_disputed_rows() -> None:
+    labels = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "label": ["0", "1", "2"]})
+    proba = np.array([[0.98, 0.01, 0.01], [0.97, 0.02, 0.01], [0.2, 0.2, 0.6]])
+    flagged = flag_disputed(labels, disputed(labels, proba, ["0", "1", "2"], threshold=0.9))
+    assert flagged["disputed"].tolist() == [False, True, False]
+    assert flagged["disputed_by"].isna().tolist() == [True, False, True]
+    assert flagged["disputed_by"].iloc[1] == "0"
+    assert flagged["dispute_probability"].iloc[1] == pytest.approx(0.97)
+    assert list(labels.columns) == ["item_id", "label"]  # the input is not changed
+
+
+def test_series_rerun_replaces_its_point() -> None:
+    series = LiveAccuracySeries(model="digits").with_point(_live(90, 100)).with_point(_live(80, 100))
+    assert [p.accuracy for p in series.points] == [0.8]
+    other = live_accuracy(["a"], ["a"], labels_version="v10", model_version="m2")
+    series = series.with_point(other)
+    assert [p.labels_version for p in series.points] == ["v9", "v10"]
+    restored = LiveAccuracySeries.model_validate_json(series.model_dump_json())
+    assert restored == series
