@@ -43,7 +43,13 @@ from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from monitoring.decisions import drift_event  # noqa: E402
-from monitoring.profile import DriftReport, DriftThresholds, build_profile, compare  # noqa: E402
+from monitoring.profile import (  # noqa: E402
+    DriftReport,
+    DriftThresholds,
+    ReferenceProfile,
+    build_profile,
+    compare,
+)
 from monitoring.stats import wilson_interval  # noqa: E402
 
 
@@ -57,12 +63,17 @@ def cleanse(raw: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
 
 
 def monitor(
-    clean: pd.DataFrame, model: Pipeline, profile_columns: list[str], classes: list[str], **kwargs: object
+    clean: pd.DataFrame,
+    model: Pipeline,
+    columns: list[str],
+    classes: list[str],
+    profile: ReferenceProfile,
+    thresholds: DriftThresholds,
 ) -> DriftReport:
     """The monitoring added to a cleanse: the champion's probabilities, then the comparison."""
-    features = clean[profile_columns].to_numpy(dtype=np.float64)
+    features = clean[columns].to_numpy(dtype=np.float64)
     proba = pd.DataFrame(model.predict_proba(features), columns=classes, index=clean.index)
-    report = compare(kwargs["profile"], clean, proba, kwargs.get("thresholds"))  # type: ignore[arg-type]
+    report = compare(profile, clean, proba, thresholds)
     drift_event(report, dataset="digits")
     return report
 
@@ -161,11 +172,8 @@ def main() -> None:
     ]
     mix_only = [draw(x_pool, y_pool, args.batch_size, rng, args.low_share) for _ in range(args.shifted)]
 
-    def alarms(batches: list[pd.DataFrame], reference: object = profile) -> list[DriftReport]:
-        return [
-            monitor(cleanse(b, schema), model, columns, classes, profile=reference, thresholds=thresholds)
-            for b in batches
-        ]
+    def alarms(batches: list[pd.DataFrame], reference: ReferenceProfile = profile) -> list[DriftReport]:
+        return [monitor(cleanse(b, schema), model, columns, classes, reference, thresholds) for b in batches]
 
     normal_reports = alarms(normal)
     shifted_reports = alarms(both)
@@ -191,10 +199,8 @@ def main() -> None:
         base, monitored, monitor_only, compare_only = best_times(
             args.repeats,
             lambda b=batch: cleanse(b, schema),
-            lambda b=batch: monitor(
-                cleanse(b, schema), model, columns, classes, profile=profile, thresholds=thresholds
-            ),
-            lambda c=clean: monitor(c, model, columns, classes, profile=profile, thresholds=thresholds),
+            lambda b=batch: monitor(cleanse(b, schema), model, columns, classes, profile, thresholds),
+            lambda c=clean: monitor(c, model, columns, classes, profile, thresholds),
             lambda c=clean, p=proba: compare(profile, c, p, thresholds),
         )
         base_total += base

@@ -198,9 +198,14 @@ def _numeric(series: pd.Series) -> tuple[npt.NDArray[np.float64], int]:
 
 
 def _pixels(value: object) -> npt.NDArray[np.float64]:
-    if value is None:
+    """An image's pixels as floats; empty for a missing value or one that is not an array of
+    numbers (the caller counts and reports those)."""
+    if not isinstance(value, (np.ndarray, list, tuple)):
         return np.empty(0, dtype=np.float64)
-    return np.asarray(value, dtype=np.float64).ravel()
+    try:
+        return np.asarray(value, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        return np.empty(0, dtype=np.float64)
 
 
 def _numeric_block(frame: pd.DataFrame, columns: list[str]) -> dict[str, npt.NDArray[np.float64]]:
@@ -262,7 +267,9 @@ def _column_values(
     sizes = np.array([im.size for im in images])
     empty = int((sizes == 0).sum())
     if empty:
-        messages.append(f"column {column!r}: {empty} rows have no image (counted as missing)")
+        messages.append(
+            f"column {column!r}: {empty} rows have no image or not an array of numbers (counted as missing)"
+        )
     means = np.array([im.mean() if im.size else np.nan for im in images], dtype=np.float64)
     stds = np.array([im.std() if im.size else np.nan for im in images], dtype=np.float64)
     all_pixels = np.concatenate(images) if images else np.empty(0, dtype=np.float64)

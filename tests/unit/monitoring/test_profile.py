@@ -226,6 +226,15 @@ def test_non_numeric_values_in_a_numeric_column_are_reported(profile: ReferenceP
     assert report.drifted_columns == ["size"]  # half the values went missing: a real change
 
 
+def test_bad_images_are_reported_not_raised(profile: ReferenceProfile) -> None:
+    batch = make_frame(400, seed=2)
+    batch["image"] = batch["image"].astype(object)
+    batch.loc[:4, "image"] = ["not an image", None, np.nan, [[1.0, 2.0], [3.0]], [["a", "b"]]]
+    report = compare(profile, batch)
+    assert any("'image': 5 rows have no image" in m for m in report.messages)
+    assert not report.drifted
+
+
 @pytest.mark.parametrize(
     ("values", "kind"),
     [
