@@ -85,7 +85,11 @@ def shifted(batch: pd.DataFrame, rng: np.random.Generator, sigma: float) -> pd.D
 
 
 def draw(
-    pool: pd.DataFrame, labels: pd.Series, size: int, rng: np.random.Generator, low_share: float | None
+    pool: pd.DataFrame,
+    labels: pd.Series,
+    size: int,
+    rng: np.random.Generator,
+    low_share: float | None,
 ) -> pd.DataFrame:
     """Rows drawn without replacement: the pool's own class mix when `low_share` is None,
     else exactly `low_share` of the batch from digits 0-4 and the rest from 5-9."""
@@ -95,7 +99,10 @@ def draw(
     high = np.flatnonzero(labels.to_numpy() >= 5)
     n_low = round(size * low_share)
     rows = np.concatenate(
-        [rng.choice(low, size=n_low, replace=False), rng.choice(high, size=size - n_low, replace=False)]
+        [
+            rng.choice(low, size=n_low, replace=False),
+            rng.choice(high, size=size - n_low, replace=False),
+        ]
     )
     return pool.iloc[rng.permutation(rows)]
 
@@ -122,14 +129,26 @@ def main() -> None:
     parser.add_argument("--shifted", type=int, default=5)
     parser.add_argument("--sigma", type=float, default=2.0, help="pixel noise of shifted batches")
     parser.add_argument(
-        "--low-share", type=float, default=0.75, help="share of digits 0-4 in shifted batches (pool: ~0.5)"
+        "--low-share",
+        type=float,
+        default=0.75,
+        help="share of digits 0-4 in shifted batches (pool: ~0.5)",
     )
-    parser.add_argument("--repeats", type=int, default=7, help="timing repeats per batch (best kept)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--psi", type=float, default=DriftThresholds().psi, help="DriftThresholds.psi")
-    parser.add_argument("--alpha", type=float, default=DriftThresholds().alpha, help="DriftThresholds.alpha")
     parser.add_argument(
-        "--extra-normal", type=int, default=200, help="more unshifted batches for a tighter false alarm estimate"
+        "--repeats", type=int, default=7, help="timing repeats per batch (best kept)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--psi", type=float, default=DriftThresholds().psi, help="DriftThresholds.psi"
+    )
+    parser.add_argument(
+        "--alpha", type=float, default=DriftThresholds().alpha, help="DriftThresholds.alpha"
+    )
+    parser.add_argument(
+        "--extra-normal",
+        type=int,
+        default=200,
+        help="more unshifted batches for a tighter false alarm estimate",
     )
     args = parser.parse_args()
 
@@ -147,17 +166,25 @@ def main() -> None:
     model.fit(train_array, y_train)
     classes = [str(c) for c in model.classes_]
     profile = build_profile(x_train, pd.DataFrame(out_of_fold, columns=classes))
-    in_sample = build_profile(x_train, pd.DataFrame(model.predict_proba(train_array), columns=classes))
+    in_sample = build_profile(
+        x_train, pd.DataFrame(model.predict_proba(train_array), columns=classes)
+    )
     thresholds = DriftThresholds(psi=args.psi, alpha=args.alpha)
     per_half = int((y_pool < 5).sum()), int((y_pool >= 5).sum())
-    wanted = round(args.batch_size * args.low_share), args.batch_size - round(args.batch_size * args.low_share)
+    wanted = (
+        round(args.batch_size * args.low_share),
+        args.batch_size - round(args.batch_size * args.low_share),
+    )
     if wanted[0] > per_half[0] or wanted[1] > per_half[1]:
         parser.error(
-            f"batches of {args.batch_size} at low share {args.low_share} need {wanted} rows of digits "
-            f"0-4 / 5-9 but the held-out pool has {per_half}"
+            f"batches of {args.batch_size} at low share {args.low_share} need {wanted} rows "
+            f"of digits 0-4 / 5-9 but the held-out pool has {per_half}"
         )
     schema = pa.DataFrameSchema(
-        {c: pa.Column(float, pa.Check.in_range(0, 16), nullable=False, coerce=True) for c in columns},
+        {
+            c: pa.Column(float, pa.Check.in_range(0, 16), nullable=False, coerce=True)
+            for c in columns
+        },
         strict=True,
     )
 
@@ -168,12 +195,20 @@ def main() -> None:
         for _ in range(args.shifted)
     ]
     noise_only = [
-        shifted(draw(x_pool, y_pool, args.batch_size, rng, None), rng, args.sigma) for _ in range(args.shifted)
+        shifted(draw(x_pool, y_pool, args.batch_size, rng, None), rng, args.sigma)
+        for _ in range(args.shifted)
     ]
-    mix_only = [draw(x_pool, y_pool, args.batch_size, rng, args.low_share) for _ in range(args.shifted)]
+    mix_only = [
+        draw(x_pool, y_pool, args.batch_size, rng, args.low_share) for _ in range(args.shifted)
+    ]
 
-    def alarms(batches: list[pd.DataFrame], reference: ReferenceProfile = profile) -> list[DriftReport]:
-        return [monitor(cleanse(b, schema), model, columns, classes, reference, thresholds) for b in batches]
+    def alarms(
+        batches: list[pd.DataFrame], reference: ReferenceProfile = profile
+    ) -> list[DriftReport]:
+        return [
+            monitor(cleanse(b, schema), model, columns, classes, reference, thresholds)
+            for b in batches
+        ]
 
     normal_reports = alarms(normal)
     shifted_reports = alarms(both)
@@ -194,12 +229,16 @@ def main() -> None:
     for batch in normal + both:
         clean = cleanse(batch, schema)
         proba = pd.DataFrame(
-            model.predict_proba(clean[columns].to_numpy(dtype=np.float64)), columns=classes, index=clean.index
+            model.predict_proba(clean[columns].to_numpy(dtype=np.float64)),
+            columns=classes,
+            index=clean.index,
         )
         base, monitored, monitor_only, compare_only = best_times(
             args.repeats,
             lambda b=batch: cleanse(b, schema),
-            lambda b=batch: monitor(cleanse(b, schema), model, columns, classes, profile, thresholds),
+            lambda b=batch: monitor(
+                cleanse(b, schema), model, columns, classes, profile, thresholds
+            ),
             lambda c=clean: monitor(c, model, columns, classes, profile, thresholds),
             lambda c=clean, p=proba: compare(profile, c, p, thresholds),
         )
@@ -213,29 +252,48 @@ def main() -> None:
     overhead = max(monitored_total - base_total, monitor_only_total) / base_total
 
     n_batches = len(normal) + len(both)
-    print(f"digits: {len(x_train)} training rows, {len(x_pool)} held out; batches of {args.batch_size}")
-    print(f"profile: {len(profile.features)} features + predictions, {len(profile.model_dump_json())} bytes JSON")
+    n_false = sum(r.drifted for r in normal_reports)
+    n_detected = sum(r.drifted for r in shifted_reports)
+    json_bytes = len(profile.model_dump_json())
+    print(f"digits: {len(x_train)} training rows, {len(x_pool)} held out")
+    print(f"batches of {args.batch_size} rows")
+    print(f"profile: {len(profile.features)} features + predictions, {json_bytes} bytes of JSON")
     print(f"thresholds: PSI >= {thresholds.psi}, p < {thresholds.alpha} / features tested")
-    print(f"false alarms: {sum(r.drifted for r in normal_reports)}/{len(normal_reports)} unshifted batches")
+    print(f"false alarms: {n_false}/{len(normal_reports)} unshifted batches")
     for r in normal_reports:
         top = max(r.features, key=lambda f: f.psi)
-        print(f"  unshifted: max PSI {top.psi:.3f} ({top.feature}), min p {min(f.p_value for f in r.features):.1e}")
-    print(f"detected: {sum(r.drifted for r in shifted_reports)}/{len(shifted_reports)} shifted batches "
-          f"(noise sigma {args.sigma}, digits 0-4 at {args.low_share:.0%} of the batch)")
+        min_p = min(f.p_value for f in r.features)
+        print(f"  unshifted: max PSI {top.psi:.3f} ({top.feature}), min p {min_p:.1e}")
+    print(
+        f"detected: {n_detected}/{len(shifted_reports)} shifted batches "
+        f"(noise sigma {args.sigma}, digits 0-4 at {args.low_share:.0%} of the batch)"
+    )
     for r in shifted_reports:
-        print(f"  shifted: {len(r.drifted_features)} drifted features, columns {len(r.drifted_columns)}, "
-              f"prediction drift: {'prediction' in r.drifted_columns}")
+        print(
+            f"  shifted: {len(r.drifted_features)} drifted features, "
+            f"{len(r.drifted_columns)} columns, "
+            f"prediction drift: {'prediction' in r.drifted_columns}"
+        )
     print(f"noise only: {noise_rate:.0%} detected; class mix only: {mix_rate:.0%} detected")
     if args.extra_normal:
         low, high = wilson_interval(extra_alarms, args.extra_normal)
-        print(f"false alarms over {args.extra_normal} more unshifted batches: {extra_alarms} "
-              f"({extra_alarms / args.extra_normal:.1%}, Wilson 95% [{low:.1%}, {high:.1%}])")
-    print(f"false alarm rate with a prediction profile from in-sample (training) predictions: {in_sample_far:.0%}")
-    print(f"CPU time per batch: cleanse {base_total / n_batches * 1000:.1f} ms, cleanse + monitoring "
-          f"{monitored_total / n_batches * 1000:.1f} ms; monitoring alone {monitor_only_total / n_batches * 1000:.1f} ms "
-          f"(compare alone {compare_only_total / n_batches * 1000:.1f} ms)")
-    print(f"extra time / cleanse: {(monitored_total - base_total) / base_total:.3f} (difference), "
-          f"{monitor_only_total / base_total:.3f} (monitoring alone)")
+        print(
+            f"false alarms over {args.extra_normal} more unshifted batches: {extra_alarms} "
+            f"({extra_alarms / args.extra_normal:.1%}, Wilson 95% [{low:.1%}, {high:.1%}])"
+        )
+    print(f"false alarm rate, prediction profile from in-sample predictions: {in_sample_far:.0%}")
+    ms = 1000 / n_batches
+    print(
+        f"CPU time per batch: cleanse {base_total * ms:.1f} ms, "
+        f"cleanse + monitoring {monitored_total * ms:.1f} ms; "
+        f"monitoring alone {monitor_only_total * ms:.1f} ms "
+        f"(compare alone {compare_only_total * ms:.1f} ms)"
+    )
+    print(
+        f"extra time / cleanse: {(monitored_total - base_total) / base_total:.3f} (difference), "
+        f"{monitor_only_total / base_total:.3f} (monitoring alone), "
+        f"{compare_only_total / base_total:.3f} (compare alone, predictions already made)"
+    )
     for name, value in [
         ("drift_false_alarm_rate", false_alarm_rate),
         ("drift_detection_rate", detection_rate),

@@ -36,7 +36,9 @@ def _resource(kind: str, name: str) -> dict[str, str]:
     return {"prefect.resource.id": f"labelloop.{kind}.{name}", "prefect.resource.name": name}
 
 
-def drift_event(report: DriftReport, dataset: str, batch_id: str | None = None) -> MonitoringEvent | None:
+def drift_event(
+    report: DriftReport, dataset: str, batch_id: str | None = None
+) -> MonitoringEvent | None:
     """The `labelloop.data.drifted` event for a drifted batch, None otherwise.
 
     Args:
@@ -54,7 +56,10 @@ def drift_event(report: DriftReport, dataset: str, batch_id: str | None = None) 
     for feature in report.drifted_features:
         entry = columns.setdefault(feature.column, {"psi": feature.psi, "features": {}})
         entry["psi"] = max(entry["psi"], feature.psi)
-        entry["features"][feature.feature] = {"psi": round(feature.psi, 4), "p_value": feature.p_value}
+        entry["features"][feature.feature] = {
+            "psi": round(feature.psi, 4),
+            "p_value": feature.p_value,
+        }
     for entry in columns.values():
         entry["psi"] = round(entry["psi"], 4)
     return MonitoringEvent(
@@ -241,7 +246,8 @@ def degradation(
         return Degradation(degraded=False, reason=f"{summary}: within the margin")
     if low <= chance <= high:
         return Degradation(
-            degraded=False, reason=f"{summary}: interval includes chance {chance:.3f}, too few items to tell"
+            degraded=False,
+            reason=f"{summary}: interval includes chance {chance:.3f}, too few items to tell",
         )
     return Degradation(degraded=True, reason=f"{summary}: degraded")
 
@@ -289,7 +295,9 @@ class DisputedLabel(BaseModel):
     label: str
     model_label: str = Field(description="The class the model prefers.")
     model_probability: float
-    label_probability: float = Field(description="What the model gives the human label (0 if unknown).")
+    label_probability: float = Field(
+        description="What the model gives the human label (0 if unknown)."
+    )
 
 
 def disputed(
@@ -412,13 +420,12 @@ def trend_markdown(series: Sequence[LiveAccuracy], holdout_accuracy: float | Non
         "|---|---|---|---|---|---|---|",
     ]
     for point in series:
+        head = f"| {point.labels_version} | {point.model_version or ''} | {point.n} |"
         if point.accuracy is None or point.accuracy_interval is None:
-            lines.append(f"| {point.labels_version} | {point.model_version or ''} | 0 | | | | {point.reason} |")
+            lines.append(f"{head} | | | {point.reason} |")
             continue
         low, high = point.accuracy_interval
         bar = "█" * round(point.accuracy * 20)
-        lines.append(
-            f"| {point.labels_version} | {point.model_version or ''} | {point.n} | {point.accuracy:.3f} | "
-            f"[{low:.3f}, {high:.3f}] | {point.macro_f1:.3f} | {bar} |"
-        )
+        interval = f"[{low:.3f}, {high:.3f}]"
+        lines.append(f"{head} {point.accuracy:.3f} | {interval} | {point.macro_f1:.3f} | {bar} |")
     return "\n".join(lines) + "\n"

@@ -72,7 +72,7 @@ class FeatureProfile(BaseModel):
     values_per_row: float = Field(
         default=1.0,
         gt=0,
-        description="Values each row contributes (pixels per image); the test counts rows, not values.",
+        description="Values each row contributes (pixels per image); tests count rows, not values.",
     )
 
 
@@ -107,7 +107,7 @@ class DriftThresholds(BaseModel):
         default=0.05,
         gt=0,
         lt=1,
-        description="Per-batch false alarm rate; each feature is tested at alpha / features tested.",
+        description="Per-batch false alarm rate; each feature is tested at alpha / features.",
     )
     min_rows: int = Field(
         default=30, ge=1, description="Smaller batches get statistics but no drift decision."
@@ -135,7 +135,8 @@ class DriftReport(BaseModel):
     checked: bool = Field(description="False when nothing could be compared (see messages).")
     drifted: bool
     drifted_columns: list[str] = Field(
-        default_factory=list, description="Columns with a drifted feature; 'prediction' for the model's."
+        default_factory=list,
+        description="Columns with a drifted feature; 'prediction' for the model's.",
     )
     features: list[FeatureDrift] = Field(default_factory=list)
     alpha_per_test: float | None = None
@@ -238,28 +239,38 @@ def _column_values(
             return {column: _Values(column=column, kind="numeric", values=numeric)}, messages
         values, not_numbers = _numeric(frame[column])
         if not_numbers:
-            messages.append(f"column {column!r}: {not_numbers} values are not numbers (counted as missing)")
+            messages.append(
+                f"column {column!r}: {not_numbers} values are not numbers (counted as missing)"
+            )
         return {column: _Values(column=column, kind="numeric", values=values)}, messages
     series = frame[column]
     if kind == "categorical":
         return {
-            column: _Values(column=column, kind="categorical", values=[category_key(v) for v in series])
+            column: _Values(
+                column=column, kind="categorical", values=[category_key(v) for v in series]
+            )
         }, messages
     if kind == "text":
         words = [tokens(v) for v in series]
         lengths = np.array(
-            [np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else len(str(v)) for v in series],
+            [
+                np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else len(str(v))
+                for v in series
+            ],
             dtype=np.float64,
         )
         features = {
             f"{column}.length": _Values(column=column, kind="numeric", values=lengths),
             f"{column}.tokens": _Values(
-                column=column, kind="numeric", values=np.array([len(w) for w in words], dtype=np.float64)
+                column=column,
+                kind="numeric",
+                values=np.array([len(w) for w in words], dtype=np.float64),
             ),
         }
         if vocabulary is not None:
             oov = np.array(
-                [np.mean([t not in vocabulary for t in w]) if w else np.nan for w in words], dtype=np.float64
+                [np.mean([t not in vocabulary for t in w]) if w else np.nan for w in words],
+                dtype=np.float64,
             )
             features[f"{column}.oov"] = _Values(column=column, kind="numeric", values=oov)
         return features, messages
@@ -268,7 +279,8 @@ def _column_values(
     empty = int((sizes == 0).sum())
     if empty:
         messages.append(
-            f"column {column!r}: {empty} rows have no image or not an array of numbers (counted as missing)"
+            f"column {column!r}: {empty} rows have no image or not an array of numbers "
+            "(counted as missing)"
         )
     means = np.array([im.mean() if im.size else np.nan for im in images], dtype=np.float64)
     stds = np.array([im.std() if im.size else np.nan for im in images], dtype=np.float64)
@@ -362,7 +374,9 @@ def build_profile(
         raise ValueError("cannot build a reference profile from an empty frame")
     if kinds is None:
         skipped = set(ignore)
-        inferred = {str(c): infer_kind(frame[c], max_categories) for c in frame.columns if c not in skipped}
+        inferred = {
+            str(c): infer_kind(frame[c], max_categories) for c in frame.columns if c not in skipped
+        }
         columns: dict[str, ColumnKind] = {c: k for c, k in inferred.items() if k is not None}
     else:
         missing = [c for c in kinds if c not in frame.columns]
@@ -409,7 +423,10 @@ def _counts(profile: FeatureProfile, values: _Values) -> npt.NDArray[np.float64]
 
 
 def _batch_features(
-    profile: ReferenceProfile, batch: pd.DataFrame, predictions: pd.DataFrame | None, messages: list[str]
+    profile: ReferenceProfile,
+    batch: pd.DataFrame,
+    predictions: pd.DataFrame | None,
+    messages: list[str],
 ) -> dict[str, tuple[FeatureProfile, npt.NDArray[np.float64]]]:
     """Pairs (reference, batch counts in the reference's bins) of every feature both sides have."""
     pairs: dict[str, tuple[FeatureProfile, npt.NDArray[np.float64]]] = {}
@@ -429,7 +446,9 @@ def _batch_features(
         kind = profile.columns[column]
         vocabulary = profile.vocabularies.get(column)
         if kind == "text" and vocabulary is None:
-            messages.append(f"profile has no vocabulary for text column {column!r}: {column}.oov not checked")
+            messages.append(
+                f"profile has no vocabulary for text column {column!r}: {column}.oov not checked"
+            )
         values, column_messages = _column_values(
             column,
             kind,
@@ -441,13 +460,17 @@ def _batch_features(
         for name, feature_values in values.items():
             reference = profile.features.get(name)
             if reference is None:
-                messages.append(f"profile has no feature {name!r} for column {column!r}: not checked")
+                messages.append(
+                    f"profile has no feature {name!r} for column {column!r}: not checked"
+                )
                 continue
             pairs[name] = (reference, _counts(reference, feature_values))
     if predictions is None:
         return pairs
     if profile.predictions is None:
-        messages.append("profile has no prediction section: the model's predictions were not checked")
+        messages.append(
+            "profile has no prediction section: the model's predictions were not checked"
+        )
         return pairs
     if len(predictions) != len(batch):
         messages.append(
@@ -504,13 +527,21 @@ def compare(
             checked=False,
             drifted=False,
             thresholds=limits,
-            messages=["no reference profile for this model (trained before monitoring): drift not checked"],
+            messages=[
+                "no reference profile for this model (trained before monitoring): drift not checked"
+            ],
         )
     if n_rows == 0:
         return DriftReport(
-            n_rows=0, checked=False, drifted=False, thresholds=limits, messages=["empty batch: nothing compared"]
+            n_rows=0,
+            checked=False,
+            drifted=False,
+            thresholds=limits,
+            messages=["empty batch: nothing compared"],
         )
-    unknown = [str(c) for c in batch.columns if c not in profile.columns and c not in DEFAULT_IGNORED]
+    unknown = [
+        str(c) for c in batch.columns if c not in profile.columns and c not in DEFAULT_IGNORED
+    ]
     if unknown:
         messages.append(f"columns not in the reference profile, not checked: {unknown}")
     absent = [c for c in profile.columns if c not in batch.columns]
@@ -519,7 +550,9 @@ def compare(
     pairs = _batch_features(profile, batch, predictions, messages)
     if not pairs:
         messages.append("no feature in common with the reference profile: nothing compared")
-        return DriftReport(n_rows=n_rows, checked=False, drifted=False, thresholds=limits, messages=messages)
+        return DriftReport(
+            n_rows=n_rows, checked=False, drifted=False, thresholds=limits, messages=messages
+        )
 
     names = list(pairs)
     width = max(len(reference.proportions) for reference, _ in pairs.values())
@@ -539,7 +572,8 @@ def compare(
     decide = n_rows >= limits.min_rows
     if not decide:
         messages.append(
-            f"batch of {n_rows} rows is below min_rows={limits.min_rows}: statistics shown, no drift decided"
+            f"batch of {n_rows} rows is below min_rows={limits.min_rows}: "
+            "statistics shown, no drift decided"
         )
     drifted = (drift_psi >= limits.psi) & (p_value < alpha_per_test) & decide
     features = [
@@ -590,7 +624,11 @@ def report_markdown(report: DriftReport, top: int = 15) -> str:
     verdict = "**drifted**: " + ", ".join(report.drifted_columns) if report.drifted else "no drift"
     if not report.checked:
         verdict = "not checked"
-    lines = [f"# Drift report: {verdict}", "", f"{report.n_rows} rows, {len(report.features)} features tested"]
+    lines = [
+        f"# Drift report: {verdict}",
+        "",
+        f"{report.n_rows} rows, {len(report.features)} features tested",
+    ]
     if report.alpha_per_test is not None:
         lines.append(
             f"(PSI >= {report.thresholds.psi} and p < {report.alpha_per_test:.2e} = "

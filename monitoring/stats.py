@@ -267,12 +267,12 @@ def _macro_f1_from_counts(tp: FloatArray, fp: FloatArray, fn: FloatArray) -> Flo
     present = denominator > 0
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=present)
     n_present = present.sum(axis=-1)
-    return np.divide(
-        f1.sum(axis=-1), n_present, out=np.zeros(n_present.shape), where=n_present > 0
-    )
+    return np.divide(f1.sum(axis=-1), n_present, out=np.zeros(n_present.shape), where=n_present > 0)
 
 
-def _encode(y_true: Sequence[object], y_pred: Sequence[object]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+def _encode(
+    y_true: Sequence[object], y_pred: Sequence[object]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} vs {len(y_pred)}")
     labels = sorted({str(v) for v in y_true} | {str(v) for v in y_pred})
@@ -333,7 +333,9 @@ def bootstrap_macro_f1_interval(
     true_count = np.bincount((offset + t_b).ravel(), minlength=size).reshape(n_boot, k)
     pred_count = np.bincount((offset + p_b).ravel(), minlength=size).reshape(n_boot, k)
     scores = _macro_f1_from_counts(
-        tp.astype(np.float64), (pred_count - tp).astype(np.float64), (true_count - tp).astype(np.float64)
+        tp.astype(np.float64),
+        (pred_count - tp).astype(np.float64),
+        (true_count - tp).astype(np.float64),
     )
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(scores, [tail, 100 - tail])

@@ -14,8 +14,8 @@ from monitoring.decisions import (
     degradation,
     degraded_event,
     disputed,
-    flag_disputed,
     drift_event,
+    flag_disputed,
     live_accuracy,
     trend_markdown,
     unseen_labels,
@@ -25,7 +25,14 @@ from monitoring.profile import DriftReport, DriftThresholds, FeatureDrift
 
 def _feature(name: str, column: str, psi: float, drifted: bool) -> FeatureDrift:
     return FeatureDrift(
-        feature=name, column=column, kind="numeric", psi=psi, chi_square=50.0, p_value=1e-9, dof=9, drifted=drifted
+        feature=name,
+        column=column,
+        kind="numeric",
+        psi=psi,
+        chi_square=50.0,
+        p_value=1e-9,
+        dof=9,
+        drifted=drifted,
     )
 
 
@@ -66,7 +73,13 @@ def test_drift_event_names_columns_and_amounts() -> None:
     "report",
     [
         _report([_feature("size", "size", 0.05, False)]),
-        DriftReport(n_rows=0, checked=False, drifted=False, thresholds=DriftThresholds(), messages=["empty batch"]),
+        DriftReport(
+            n_rows=0,
+            checked=False,
+            drifted=False,
+            thresholds=DriftThresholds(),
+            messages=["empty batch"],
+        ),
     ],
 )
 def test_no_drift_no_event(report: DriftReport) -> None:
@@ -106,7 +119,9 @@ def test_unseen_labels() -> None:
 
 
 def _live(correct: int, n: int) -> LiveAccuracy:
-    return live_accuracy(["x"] * n, ["x"] * correct + ["y"] * (n - correct), labels_version="v9", model_version="m2")
+    return live_accuracy(
+        ["x"] * n, ["x"] * correct + ["y"] * (n - correct), labels_version="v9", model_version="m2"
+    )
 
 
 @pytest.mark.parametrize(
@@ -122,7 +137,9 @@ def _live(correct: int, n: int) -> LiveAccuracy:
 )
 def test_degraded_event_rule(correct: int, n: int, n_classes: int, fires: bool, why: str) -> None:
     live = _live(correct, n)
-    event = degraded_event(live, holdout_accuracy=0.95, margin=0.05, n_classes=n_classes, model="digits")
+    event = degraded_event(
+        live, holdout_accuracy=0.95, margin=0.05, n_classes=n_classes, model="digits"
+    )
     assert (event is not None) == fires
     assert why in degradation(live, 0.95, 0.05, n_classes).reason
     if event is not None:
@@ -138,7 +155,9 @@ def test_degradation_rejects_one_class() -> None:
 
 
 def test_disputed_labels() -> None:
-    labels = pd.DataFrame({"item_id": ["i1", "i2", "i3", "i4", "i5"], "label": ["0", "1", "2", "1", "9"]})
+    labels = pd.DataFrame(
+        {"item_id": ["i1", "i2", "i3", "i4", "i5"], "label": ["0", "1", "2", "1", "9"]}
+    )
     proba = np.array(
         [
             [0.97, 0.02, 0.01],  # agrees
@@ -149,7 +168,10 @@ def test_disputed_labels() -> None:
         ]
     )
     result = disputed(labels, proba, [0, 1, 2], threshold=0.9)
-    assert [(d.item_id, d.label, d.model_label) for d in result] == [("i4", "1", "2"), ("i2", "1", "0")]
+    assert [(d.item_id, d.label, d.model_label) for d in result] == [
+        ("i4", "1", "2"),
+        ("i2", "1", "0"),
+    ]
     assert result[0].model_probability == pytest.approx(0.98)
     assert result[0].label_probability == pytest.approx(0.01)
     looser = disputed(labels, proba, ["0", "1", "2"], threshold=0.8)
@@ -189,7 +211,9 @@ def test_flag_disputed_marks_only_disputed_rows() -> None:
 
 
 def test_series_rerun_replaces_its_point() -> None:
-    series = LiveAccuracySeries(model="digits").with_point(_live(90, 100)).with_point(_live(80, 100))
+    series = (
+        LiveAccuracySeries(model="digits").with_point(_live(90, 100)).with_point(_live(80, 100))
+    )
     assert [p.accuracy for p in series.points] == [0.8]
     other = live_accuracy(["a"], ["a"], labels_version="v10", model_version="m2")
     series = series.with_point(other)

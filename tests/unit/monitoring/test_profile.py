@@ -37,7 +37,9 @@ def make_frame(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def make_predictions(n: int, seed: int, mix: tuple[float, float, float] = (0.5, 0.3, 0.2)) -> pd.DataFrame:
+def make_predictions(
+    n: int, seed: int, mix: tuple[float, float, float] = (0.5, 0.3, 0.2)
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1000)
     top = rng.choice(3, size=n, p=list(mix))
     confidence = rng.uniform(0.5, 1.0, n)
@@ -115,12 +117,19 @@ def _foreign_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _noisy_images(frame: pd.DataFrame) -> pd.DataFrame:
     rng = np.random.default_rng(9)
-    return frame.assign(image=[np.clip(im + rng.normal(0, 3, im.shape), 0, 7) for im in frame["image"]])
+    return frame.assign(
+        image=[np.clip(im + rng.normal(0, 3, im.shape), 0, 7) for im in frame["image"]]
+    )
 
 
 @pytest.mark.parametrize(
     ("shift", "column"),
-    [(_shift_size, "size"), (_new_colour, "colour"), (_foreign_text, "comment"), (_noisy_images, "image")],
+    [
+        (_shift_size, "size"),
+        (_new_colour, "colour"),
+        (_foreign_text, "comment"),
+        (_noisy_images, "image"),
+    ],
 )
 def test_a_shifted_column_is_the_one_reported(
     profile: ReferenceProfile, shift: Callable[[pd.DataFrame], pd.DataFrame], column: str
@@ -133,7 +142,9 @@ def test_a_shifted_column_is_the_one_reported(
 
 
 def test_prediction_class_mix_shift(profile: ReferenceProfile) -> None:
-    report = compare(profile, make_frame(400, seed=2), make_predictions(400, seed=2, mix=(0.1, 0.2, 0.7)))
+    report = compare(
+        profile, make_frame(400, seed=2), make_predictions(400, seed=2, mix=(0.1, 0.2, 0.7))
+    )
     assert report.drifted_columns == ["prediction"]
     assert [f.feature for f in report.drifted_features] == ["prediction.class"]
 
@@ -145,7 +156,8 @@ def test_many_columns_from_the_reference_rarely_alarm() -> None:
     reference = pd.DataFrame(rng.normal(size=(4000, 80)), columns=columns)
     profile = build_profile(reference)
     reports = [
-        compare(profile, pd.DataFrame(rng.normal(size=(300, 80)), columns=columns)) for _ in range(40)
+        compare(profile, pd.DataFrame(rng.normal(size=(300, 80)), columns=columns))
+        for _ in range(40)
     ]
     assert sum(r.drifted for r in reports) <= 4
     # Each column tested at 5% on its own would flag nearly every batch.
@@ -194,7 +206,9 @@ def test_profile_missing_sections(profile: ReferenceProfile) -> None:
     )
     report = compare(damaged, make_frame(400, seed=2), make_predictions(400, seed=2))
     assert report.checked and not report.drifted
-    assert {f.feature for f in report.features}.isdisjoint({"size", "comment.oov", "prediction.class"})
+    assert {f.feature for f in report.features}.isdisjoint(
+        {"size", "comment.oov", "prediction.class"}
+    )
     text = " ".join(report.messages)
     assert "no prediction section" in text
     assert "no vocabulary for text column 'comment'" in text

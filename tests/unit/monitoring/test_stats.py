@@ -32,7 +32,11 @@ from monitoring.stats import (
         # counts are normalised first
         ([10, 10], [5, 15], 0.25 * math.log(2) + 0.25 * math.log(1.5)),
         # an empty reference bin is floored at 1e-4: finite, large
-        ([0.5, 0.5, 0.0], [0.5, 0.25, 0.25], 0.25 * math.log(2) + (0.25 - 1e-4) * math.log(0.25 / 1e-4)),
+        (
+            [0.5, 0.5, 0.0],
+            [0.5, 0.25, 0.25],
+            0.25 * math.log(2) + (0.25 - 1e-4) * math.log(0.25 / 1e-4),
+        ),
     ],
 )
 def test_psi_hand_values(expected: list[float], actual: list[float], value: float) -> None:
@@ -111,7 +115,9 @@ def test_chi_square_homogeneity_vectorised_and_degenerate() -> None:
     # one non-empty bin, and an empty batch: no evidence either way
     assert p[1:].tolist() == [1.0, 1.0]
     assert dof[1:].tolist() == [0, 0]
-    assert p[0] == pytest.approx(chi2_contingency(np.array([reference[0], current[0]]), correction=False).pvalue)
+    assert p[0] == pytest.approx(
+        chi2_contingency(np.array([reference[0], current[0]]), correction=False).pvalue
+    )
 
 
 def test_ks_two_sample() -> None:
@@ -156,13 +162,17 @@ def test_wilson_interval_rejects_bad_counts(k: int, n: int) -> None:
     ],
 )
 def test_macro_f1_matches_sklearn(y_true: list[object], y_pred: list[object]) -> None:
-    expected = f1_score([str(v) for v in y_true], [str(v) for v in y_pred], average="macro", zero_division=0)
+    expected = f1_score(
+        [str(v) for v in y_true], [str(v) for v in y_pred], average="macro", zero_division=0
+    )
     assert macro_f1(y_true, y_pred) == pytest.approx(expected)
 
 
 def test_macro_f1_hand_value() -> None:
     # class a: F1 2/3, class b: F1 4/5
-    assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx((2 / 3 + 4 / 5) / 2)
+    assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx(
+        (2 / 3 + 4 / 5) / 2
+    )
 
 
 def test_bootstrap_interval_brackets_estimate_and_narrows_with_n() -> None:
