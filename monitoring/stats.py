@@ -45,18 +45,22 @@ class Interval(NamedTuple):
 
 
 def quantile_edges(reference: npt.ArrayLike, n_bins: int = 10) -> FloatArray:
-    """Interior bin edges at the quantiles of a reference sample.
+    """Bin edges at the quantiles of a reference sample, plus two out-of-range bins.
 
-    Ties collapse: a column that is mostly one value gets fewer, wider bins, never empty
-    duplicate ones. Missing values are ignored.
+    The reference range [min, max] is cut at its quantiles; below min and above max get
+    a bin each, empty in the reference, so values outside the range seen in training
+    (a pixel that was always 0 turning grey) show up as drift. Ties collapse: a column
+    that is mostly one value gets fewer, wider bins, never duplicate ones. Missing values
+    are ignored.
 
     Args:
         reference: The reference values (1-D).
-        n_bins: The number of bins wanted (at most; fewer with ties).
+        n_bins: The number of quantile bins wanted inside the range (fewer with ties).
 
     Returns:
-        Sorted unique interior edges (length <= n_bins - 1); bins are
-        ``(-inf, e0], (e0, e1], ..., (e_last, inf)``.
+        Sorted unique edges; bins are ``(-inf, e0], (e0, e1], ..., (e_last, inf)`` with
+        e0 just below the reference minimum and e_last its maximum. Empty when the
+        reference has no values.
     """
     if n_bins < 2:
         raise ValueError(f"n_bins must be >= 2, got {n_bins}")
@@ -68,9 +72,8 @@ def quantile_edges(reference: npt.ArrayLike, n_bins: int = 10) -> FloatArray:
     # discrete columns bin on their own values.
     ordered = np.sort(values)
     positions = (np.arange(1, n_bins) * ordered.size + n_bins - 1) // n_bins - 1
-    edges = np.unique(ordered[positions])
-    # The top edge equal to the maximum would leave the last bin empty by construction.
-    return edges[edges < values.max()]
+    below = np.nextafter(ordered[0], -np.inf)
+    return np.unique(np.concatenate([[below], ordered[positions], [ordered[-1]]]))
 
 
 def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> FloatArray:

@@ -62,26 +62,39 @@ def test_bin_counts_right_closed_with_missing_bin() -> None:
     assert counts.tolist() == [2, 2, 1, 1]
 
 
+def _below(x: float) -> float:
+    return float(np.nextafter(x, -np.inf))
+
+
 @pytest.mark.parametrize(
     ("values", "edges"),
     [
-        (np.arange(100), [9, 19, 29, 39, 49, 59, 69, 79, 89]),
-        (np.arange(5), [0, 1, 2, 3]),
-        # mostly one value: ties collapse into one bin, the top edge is not the maximum
-        ([0] * 90 + [5] * 10, [0.0]),
-        ([3.0] * 20, []),
+        (np.arange(100), [_below(0), 9, 19, 29, 39, 49, 59, 69, 79, 89, 99]),
+        (np.arange(5), [_below(0), 0, 1, 2, 3, 4]),
+        # mostly one value: ties collapse into one bin
+        ([0] * 90 + [5] * 10, [_below(0), 0, 5]),
+        # a constant column still has its out-of-range bins
+        ([3.0] * 20, [_below(3), 3]),
         ([np.nan, np.nan], []),
     ],
 )
 def test_quantile_edges(values: list[float], edges: list[float]) -> None:
-    assert quantile_edges(values, n_bins=10) == pytest.approx(np.array(edges))
+    assert quantile_edges(values, n_bins=10).tolist() == edges
 
 
 def test_quantile_bins_of_reference_are_balanced() -> None:
     reference = np.random.default_rng(1).normal(size=10_000)
     counts = bin_counts(reference, quantile_edges(reference, 10))
-    assert counts[:-1] == pytest.approx(np.full(10, 1000), abs=1)
-    assert counts[-1] == 0
+    assert counts[0] == 0  # below the minimum
+    assert counts[1:11] == pytest.approx(np.full(10, 1000), abs=1)  # the deciles
+    assert counts[11:].tolist() == [0, 0]  # above the maximum, missing
+
+
+def test_values_outside_the_reference_range_are_drift() -> None:
+    reference = np.zeros(1000)  # a pixel that is always 0 in training
+    edges = quantile_edges(reference, 10)
+    batch = np.r_[np.zeros(200), np.full(100, 3.0)]
+    assert float(psi(bin_counts(reference, edges), bin_counts(batch, edges))) > 1.0
 
 
 def test_category_counts_unseen_and_missing() -> None:
@@ -197,7 +210,7 @@ def test_bin_counts_matrix_matches_column_by_column() -> None:
     values[::7, 1] = np.nan
     edges = [quantile_edges(values[:, 0], 10), [0.0], []]
     counts = bin_counts_matrix(values, edges)
-    assert counts.shape == (3, 11)
+    assert counts.shape == (3, len(edges[0]) + 2)
     for f in range(3):
         expected = bin_counts(values[:, f], edges[f])
         assert counts[f, : expected.size].tolist() == expected.tolist()
