@@ -9,10 +9,14 @@ Strategies:
 - ``random``: uniform sample of the selectable items.
 - ``least_confidence``, ``margin``, ``entropy``: the ``batch_size`` most uncertain.
 - ``margin_diversity`` (the default, :data:`DEFAULT_STRATEGY`): the
-  ``candidate_factor * batch_size`` items with the smallest margin, clustered into
-  ``batch_size`` groups by uncertainty-weighted k-means on the features; the most
-  uncertain item of each group is taken, so a batch is not near-copies of one
-  confusing item.
+  ``candidate_factor * batch_size`` distinct items with the smallest margin, clustered
+  into ``batch_size`` groups by k-means on the features weighted by uncertainty; the
+  item nearest each group's centre is taken (a typical confusing item rather than
+  an outlier), so a batch is not near-copies of one confusing item. Exact duplicate
+  feature rows count once. (Cluster-margin in the style of Zhdanov 2019, "Diverse
+  mini-batch active learning"; picking the most uncertain item per group instead, a
+  k-center greedy, BADGE-style gradient embeddings, power sampling, density weighting
+  and mixing in random items all needed more labels in benchmarks/active_learning.py.)
 
 Cold start (``proba`` is None, no champion yet): every strategy except ``random`` takes a
 diverse sample: k-means on the features (k-means++ seeding from ``seed``) and, per
@@ -285,7 +289,7 @@ def _uncertain_diverse(
         rest = ranked[~np.isin(ranked, candidates)]
         return np.concatenate([candidates, rest[: k - len(candidates)]])
     weights = scores[candidates] + 1e-12
-    local = _cluster_pick(x[candidates], k, weights, rng, scores[candidates])
+    local = _cluster_pick(x[candidates], k, weights, rng, None)
     picked = candidates[local]
     return picked[np.argsort(-scores[picked], kind="stable")]
 
