@@ -164,9 +164,7 @@ def _audit(data: bytes, extra_trusted: Collection[str], what: str) -> list[str]:
     allowed = TRUSTED_TYPES | set(extra_trusted)
     refused = sorted(set(listed) - allowed)
     if refused:
-        raise UntrustedModelError(
-            f"{what} holds types that are not trusted, refusing to load: {', '.join(refused)}"
-        )
+        raise UntrustedModelError(f"{what} holds types that are not trusted, refusing to load: {', '.join(refused)}")
     return list(listed)
 
 

@@ -153,9 +153,7 @@ def select_batch(
     return [ids[i] for i in chosen]
 
 
-def diverse_sample(
-    features: NDArray[np.floating], k: int, seed: int = 0
-) -> NDArray[np.intp]:
+def diverse_sample(features: NDArray[np.floating], k: int, seed: int = 0) -> NDArray[np.intp]:
     """Row indices of ``k`` representative, mutually distant rows (the cold start).
 
     Args:
@@ -323,14 +321,10 @@ def _check_proba(proba: NDArray[np.floating], n_items: int | None) -> NDArray[np
     if n_items is not None and len(p) != n_items:
         raise SelectionError(f"proba has {len(p)} rows but item_ids has {n_items}")
     bad = np.flatnonzero(
-        ~np.isfinite(p).all(axis=1)
-        | (p < 0).any(axis=1)
-        | (np.abs(p.sum(axis=1) - 1.0) > _PROBA_SUM_TOLERANCE)
+        ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (np.abs(p.sum(axis=1) - 1.0) > _PROBA_SUM_TOLERANCE)
     )
     if len(bad):
-        raise SelectionError(
-            f"proba: row {int(bad[0])} is not a probability distribution: {p[bad[0]].tolist()}"
-        )
+        raise SelectionError(f"proba: row {int(bad[0])} is not a probability distribution: {p[bad[0]].tolist()}")
     return p
 
 

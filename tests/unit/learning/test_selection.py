@@ -81,7 +81,7 @@ def test_same_seed_same_batch(strategy, with_model):
 
 @pytest.mark.parametrize("strategy", ["random", DEFAULT_STRATEGY])
 def test_different_seeds_can_give_different_batches(strategy):
-    ids, features, proba = _pool()
+    ids, features, _ = _pool()
     batches = {tuple(select_batch(strategy, ids, features, None, 20, seed=s)) for s in range(4)}
     assert len(batches) > 1
 
