@@ -83,9 +83,7 @@ class FeatureSpec(BaseModel):
 
 
 DEFAULT_ESTIMATORS: dict[Modality, EstimatorSpec] = {
-    "text": EstimatorSpec(
-        import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}
-    ),
+    "text": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}),
     "image": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
     "tabular": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
 }
@@ -152,9 +150,7 @@ def load_estimator(spec: EstimatorSpec) -> BaseEstimator:
     """
     module_name, _, class_name = spec.import_path.rpartition(".")
     if not module_name:
-        raise PipelineConfigError(
-            f"estimator import_path {spec.import_path!r} must be 'package.module.Class'"
-        )
+        raise PipelineConfigError(f"estimator import_path {spec.import_path!r} must be 'package.module.Class'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
