@@ -15,6 +15,7 @@ from cleansing.errors import (
 )
 from cleansing.hashing import content_hash
 from cleansing.normalise import NormaliseOptions, NormaliseReport, NormaliseResult, normalise
+from cleansing.readers import detect_kind, image_record, iter_table_chunks
 from cleansing.pipeline import BatchReport, CleanseResult, cleanse_chunks, cleanse_frame
 from cleansing.schemas import load_schema
 from cleansing.validate import ValidationResult, validate_split
@@ -39,6 +40,9 @@ __all__ = [
     "cleanse_frame",
     "content_hash",
     "dedup",
+    "detect_kind",
+    "image_record",
+    "iter_table_chunks",
     "load_schema",
     "normalise",
     "validate_split",
