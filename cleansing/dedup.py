@@ -18,50 +18,108 @@ ALREADY_CLEAN: DuplicateReason = "already_clean"
 REASON_COLUMN = "duplicate_reason"
 
 
+def _halves(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.frombuffer(raw.tobytes(), dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def _repeat_mask(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order rows by ``hi`` and mark exact (hi, lo) repeats in that order.
+
+    Only rows whose high half is shared are sorted again by (hi, lo, row), so the work is
+    one integer sort. A repeat is every occurrence but the one with the smallest row.
+
+    Returns:
+        ``(order, repeat)``: the permutation and, aligned with it, the repeat mask.
+    """
+    order = np.argsort(hi)
+    shi = hi[order]
+    repeat = np.zeros(len(order), dtype=bool)
+    same = shi[1:] == shi[:-1]
+    if not same.any():
+        return order, repeat
+    shared = np.zeros(len(order), dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    positions = np.flatnonzero(shared)
+    rows = order[positions]
+    sub = np.lexsort((rows, lo[rows], hi[rows]))
+    sorted_rows = rows[sub]
+    again = np.zeros(len(sub), dtype=bool)
+    again[1:] = (hi[sorted_rows[1:]] == hi[sorted_rows[:-1]]) & (lo[sorted_rows[1:]] == lo[sorted_rows[:-1]])
+    repeat[positions[sub][again]] = True
+    return order, repeat
+
+
+def _sorted_unique(hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """Distinct (hi, lo) pairs as a (2, n) array sorted by hi."""
+    order, repeat = _repeat_mask(hi, lo)
+    keep = order[~repeat]
+    return np.stack([hi[keep], lo[keep]])
+
+
+def first_occurrence_duplicates(raw: np.ndarray) -> np.ndarray:
+    """Mask of digests that already occurred earlier in ``raw``.
+
+    Args:
+        raw: ``S16`` digests.
+
+    Returns:
+        Boolean array, True for second and later occurrences.
+    """
+    hi, lo = _halves(raw)
+    order, repeat = _repeat_mask(hi, lo)
+    mask = np.zeros(len(raw), dtype=bool)
+    mask[order] = repeat
+    return mask
+
+
 class KnownIds:
     """A compact, growing set of item ids (16 bytes per id).
 
-    Ids are kept as sorted ``S16`` segments that merge when sizes are close, so adding
-    chunk after chunk costs O(n log n) overall and membership is a few binary searches.
+    Ids are kept as sorted segments of two uint64 halves that merge when their sizes are
+    close, so adding chunk after chunk costs O(n log n) overall and a lookup is a few
+    binary searches.
 
     Args:
-        ids: initial ids (hex strings), e.g. every item_id already under ``clean/``.
+        ids: initial ids (hex strings, or an ``S16`` array), e.g. every clean item_id.
     """
 
     def __init__(self, ids: Iterable[str] | np.ndarray | pd.Series = ()) -> None:
-        self._segments: list[np.ndarray] = []
-        initial = ids if isinstance(ids, np.ndarray) and ids.dtype == np.dtype("S16") else None
-        if initial is not None:
-            self.add_raw(initial)
+        self._segments: list[np.ndarray] = []  # each (2, n): hi sorted, lo aligned
+        if isinstance(ids, np.ndarray) and ids.dtype == np.dtype("S16"):
+            self.add_raw(ids)
         else:
-            values = list(ids)
-            if values:
+            values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype="str")
+            if len(values):
                 self.add_raw(ids_to_raw(values))
 
     def __len__(self) -> int:
-        return sum(len(segment) for segment in self._segments)
+        return sum(segment.shape[1] for segment in self._segments)
 
     def add_raw(self, raw: np.ndarray) -> None:
         """Add ``S16`` digests.
 
         Args:
-            raw: digests (duplicates allowed; they are collapsed).
+            raw: digests (repeats are collapsed).
         """
         if len(raw) == 0:
             return
-        self._segments.append(np.unique(raw))
-        while len(self._segments) > 1 and len(self._segments[-2]) <= 2 * len(self._segments[-1]):
+        hi, lo = _halves(raw)
+        self._segments.append(_sorted_unique(hi, lo))
+        while len(self._segments) > 1 and self._segments[-2].shape[1] <= 2 * self._segments[-1].shape[1]:
             last = self._segments.pop()
-            previous = self._segments.pop()
-            self._segments.append(np.unique(np.concatenate([previous, last])))
+            merged = np.concatenate([self._segments.pop(), last], axis=1)
+            self._segments.append(_sorted_unique(merged[0], merged[1]))
 
-    def add(self, ids: Iterable[str]) -> None:
+    def add(self, ids: Iterable[str] | pd.Series) -> None:
         """Add hex ids.
 
         Args:
             ids: 32-character hex item ids.
         """
-        self.add_raw(ids_to_raw(list(ids)))
+        values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype="str")
+        self.add_raw(ids_to_raw(values))
 
     def contains_raw(self, raw: np.ndarray) -> np.ndarray:
         """Membership of ``S16`` digests.
@@ -73,13 +131,21 @@ class KnownIds:
             Boolean array, True where the digest is known.
         """
         found = np.zeros(len(raw), dtype=bool)
+        if len(raw) == 0:
+            return found
+        hi, lo = _halves(raw)
         for segment in self._segments:
-            position = np.searchsorted(segment, raw)
-            position = np.minimum(position, len(segment) - 1)
-            found |= segment[position] == raw
+            seg_hi, seg_lo = segment[0], segment[1]
+            start = np.searchsorted(seg_hi, hi, side="left")
+            stop = np.searchsorted(seg_hi, hi, side="right")
+            runs = stop - start
+            single = runs == 1
+            found[single] |= seg_lo[start[single]] == lo[single]
+            for row in np.flatnonzero(runs > 1):  # same high half, different ids: rare
+                found[row] |= bool((seg_lo[start[row] : stop[row]] == lo[row]).any())
         return found
 
-    def contains(self, ids: Iterable[str]) -> np.ndarray:
+    def contains(self, ids: Iterable[str] | pd.Series) -> np.ndarray:
         """Membership of hex ids.
 
         Args:
@@ -88,7 +154,8 @@ class KnownIds:
         Returns:
             Boolean array, True where the id is known.
         """
-        return self.contains_raw(ids_to_raw(list(ids)))
+        values = ids if isinstance(ids, pd.Series) else pd.Series(list(ids), dtype="str")
+        return self.contains_raw(ids_to_raw(values))
 
 
 class DedupResult(BaseModel):
@@ -105,6 +172,7 @@ def dedup(
     known: KnownIds | Iterable[str] | None = None,
     *,
     id_column: str = "item_id",
+    raw: np.ndarray | None = None,
 ) -> DedupResult:
     """Split rows into first occurrences and duplicates.
 
@@ -115,6 +183,7 @@ def dedup(
         df: rows with an id column.
         known: ids already clean (a :class:`KnownIds`, or any iterable of hex ids).
         id_column: the id column.
+        raw: the ``S16`` digests of the ids, if already at hand (saves parsing the hex).
 
     Returns:
         A :class:`DedupResult`; ``len(unique) + len(duplicates) == len(df)``.
@@ -124,13 +193,15 @@ def dedup(
     """
     if id_column not in df.columns:
         raise KeyError(f"dedup: column {id_column!r} not in frame (columns: {list(df.columns)})")
-    ids = df[id_column]
-    in_batch = ids.duplicated(keep="first").to_numpy(dtype=bool)
+    digests = raw if raw is not None else ids_to_raw(df[id_column])
+    if len(digests) != len(df):
+        raise ValueError(f"dedup: {len(digests)} digests for {len(df)} rows")
+    in_batch = first_occurrence_duplicates(digests)
     if known is None:
         already = np.zeros(len(df), dtype=bool)
     else:
         known_set = known if isinstance(known, KnownIds) else KnownIds(known)
-        already = known_set.contains(ids) if len(known_set) and len(df) else np.zeros(len(df), dtype=bool)
+        already = known_set.contains_raw(digests)
     is_dup = in_batch | already
     duplicates = df.loc[is_dup].copy()
     duplicates[REASON_COLUMN] = np.where(already[is_dup], ALREADY_CLEAN, IN_BATCH)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cleansing.counting import check_counts
 from cleansing.dedup import REASON_COLUMN, KnownIds, dedup
-from cleansing.hashing import content_hash
+from cleansing.hashing import hex_ids, row_digests
 from cleansing.normalise import NormaliseOptions, NormaliseReport, missing_by_column, normalise
 from cleansing.schemas import SchemaType, id_columns, options_for_schema
 from cleansing.validate import validate_split
@@ -124,10 +124,13 @@ def cleanse_frame(
         normalised.frame, schema, source=source, prior_failures=normalised.failures, original=raw
     )
     clean = validated.clean
-    clean.insert(0, ID_COLUMN, content_hash(clean, id_columns(schema)))
+    raw_ids = row_digests(clean, id_columns(schema))
+    ids = hex_ids(raw_ids)
+    ids.index = clean.index
+    clean.insert(0, ID_COLUMN, ids)
     known_ids = known if known is not None else KnownIds()
-    split = dedup(clean, known_ids, id_column=ID_COLUMN)
-    known_ids.add(split.unique[ID_COLUMN])
+    split = dedup(clean, known_ids, id_column=ID_COLUMN, raw=raw_ids)
+    known_ids.add_raw(raw_ids)
     quarantined = validated.quarantined
     quarantined.insert(0, SOURCE_ROW_COLUMN, quarantined.index.to_numpy())
     duplicates = split.duplicates

@@ -54,3 +54,13 @@ def test_counting_rule_holds(raw, clean, quarantined, duplicates):
 def test_counting_rule_breaks_loudly_naming_batch(raw, clean, quarantined, duplicates):
     with pytest.raises(CountingRuleError, match="b1"):
         check_counts(raw=raw, clean=clean, quarantined=quarantined, duplicates=duplicates, batch="b1")
+
+
+def test_ids_sharing_high_half_are_told_apart():
+    ids = ["0" * 16 + "1" * 16, "0" * 16 + "2" * 16, "0" * 16 + "1" * 16, "0" * 16 + "3" * 16, "f" * 32]
+    result = dedup(pd.DataFrame({"item_id": ids}), ["0" * 16 + "3" * 16])
+    assert result.unique["item_id"].tolist() == ids[:2] + ids[4:]
+    assert result.duplicates["duplicate_reason"].tolist() == ["duplicate_in_batch", "already_clean"]
+    known = KnownIds(ids)
+    assert len(known) == 4
+    assert known.contains(["0" * 16 + "2" * 16, "0" * 16 + "4" * 16]).tolist() == [True, False]

@@ -3,10 +3,16 @@ import sys
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from cleansing.hashing import canonical_rows, content_hash, digests, hex_ids, ids_to_raw, reference_digest
+from cleansing.hashing import (
+    content_hash,
+    hex_ids,
+    ids_to_raw,
+    reference_row_digest,
+    reference_text_digest,
+    row_digests,
+)
 
 
 def _frame() -> pd.DataFrame:
@@ -20,12 +26,25 @@ def _frame() -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize(
-    "row", ["", "a", "abcdefgh", "abcdefghi", "é" * 100, "x\x1fy", "\x00", "\x00" * 8]
-)
-def test_vectorised_digest_matches_reference_definition(row):
-    raw = digests(pa.array([row, "pad"]))
-    assert raw.tobytes()[:16] == reference_digest(row.encode())
+@pytest.mark.parametrize("text", ["", "a", "abcdefgh", "abcdefghi", "é" * 100, "x\x1fy", "\x00", "\x00" * 8])
+def test_vectorised_digest_matches_reference_definition(text):
+    df = pd.DataFrame({"t": pd.Series([text, "pad", None], dtype="str"), "n": pd.array([1, None, -5], dtype="Int64")})
+    raw = row_digests(df, ["t", "n"])
+    for i in range(3):
+        row = {"t": df["t"].iloc[i], "n": df["n"].iloc[i]}
+        assert raw.tobytes()[16 * i : 16 * (i + 1)] == reference_row_digest(row)
+
+
+def test_reference_covers_floats_bools_datetimes():
+    df = _frame().assign(when=pd.to_datetime(["2024-01-01T00:00:00Z", None, "1999-12-31T23:00:00-01:00"], utc=True))
+    raw = row_digests(df, list(df.columns))
+    for i in range(3):
+        row = {c: df[c].iloc[i] for c in df.columns}
+        assert raw.tobytes()[16 * i : 16 * (i + 1)] == reference_row_digest(row)
+
+
+def test_empty_text_and_eight_zero_bytes_differ():
+    assert reference_text_digest(b"") != reference_text_digest(b"\0" * 8)
 
 
 def test_ids_are_32_hex_and_distinct():
@@ -64,11 +83,11 @@ def test_negative_zero_and_zero_share_an_id_nan_is_missing():
     assert ids[2] == ids[3]
 
 
-def test_canonical_serialisation_is_documented_form():
-    rows = canonical_rows(_frame(), ["s", "n"]).to_pylist()
-    assert rows[0] == "n=i1\x1fs=s1:x"
-    assert rows[1] == "n=i2\x1fs=n"
-    assert rows[2] == "n=n\x1fs=s4:é|="
+def test_known_id_value_is_pinned():
+    # The definition must never change silently: every stored item_id depends on it.
+    df = pd.DataFrame({"a": pd.array([1], dtype="Int64"), "b": pd.Series(["x"], dtype="str")})
+    assert content_hash(df, ["a", "b"]).iloc[0] == reference_row_digest({"a": 1, "b": "x"}).hex()
+    assert len(content_hash(df, ["a", "b"]).iloc[0]) == 32
 
 
 def test_ids_are_stable_across_processes():
@@ -85,7 +104,7 @@ def test_ids_are_stable_across_processes():
 
 
 def test_hex_round_trip():
-    raw = digests(pa.array(["a", "b", "c"]))
+    raw = row_digests(pd.DataFrame({"a": ["a", "b", "c"]}), ["a"])
     assert (ids_to_raw(hex_ids(raw)) == raw).all()
 
 
