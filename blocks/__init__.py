@@ -1,0 +1,6 @@
+"""Prefect blocks of labelloop: register them with `prefect block register -m blocks`."""
+
+from blocks.data_store import DataStore
+from blocks.label_studio import LabelStudioCredentials
+
+__all__ = ["DataStore", "LabelStudioCredentials"]

@@ -1,0 +1,98 @@
+"""The `labelloop` command."""
+
+from __future__ import annotations
+
+import typer
+
+from stack import control
+from stack.demo import run_demo
+from stack.process import StackError
+from stack.settings import StackSettings
+
+app = typer.Typer(help="labelloop: the data side of an ML loop, on Prefect and Label Studio.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local stack: Prefect, Label Studio and an S3 server on loopback.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+
+def _print_states(states: list[control.ServerState]) -> None:
+    for state in states:
+        pid = str(state.pid) if state.pid else "-"
+        typer.echo(f"{state.name:<13} {state.state:<9} {state.url:<26} pid {pid:<8} log {state.log}")
+
+
+@stack_app.command("install")
+def install() -> None:
+    """Create Label Studio's own virtual environment (skipped when already there)."""
+    settings = StackSettings()
+    try:
+        installed = control.install_label_studio(settings)
+    except StackError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    verb = "installed" if installed else "already installed"
+    typer.echo(f"label-studio {verb} in {settings.label_studio_venv}")
+
+
+@stack_app.command("up")
+def up(
+    blocks: bool = typer.Option(True, help="Also write the block documents for the stack."),
+) -> None:
+    """Start the servers that are not running, wait until all are healthy."""
+    settings = StackSettings()
+    try:
+        states = control.up(settings, save_block_documents=blocks)
+    except StackError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    _print_states(states)
+    typer.echo(f"\nexport PREFECT_API_URL={settings.prefect_api_url}")
+
+
+@stack_app.command("down")
+def down() -> None:
+    """Stop every server of the stack and its child processes."""
+    try:
+        _print_states(control.down(StackSettings()))
+    except StackError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@stack_app.command("status")
+def status() -> None:
+    """What runs where."""
+    _print_states(control.status(StackSettings()))
+
+
+@stack_app.command("env")
+def env() -> None:
+    """Shell exports for running flows against the stack: `eval "$(labelloop stack env)"`."""
+    for name, value in control.shell_env(StackSettings()).items():
+        typer.echo(f"export {name}={value}")
+
+
+@stack_app.command("login")
+def login() -> None:
+    """The Label Studio URL and admin login of the stack (printed only when asked)."""
+    settings = StackSettings()
+    credentials = control.stack_credentials(settings)
+    typer.echo(f"url:      {settings.label_studio_url}")
+    typer.echo(f"email:    {credentials.label_studio_username}")
+    typer.echo(f"password: {credentials.label_studio_password.get_secret_value()}")
+
+
+@stack_app.command("blocks")
+def blocks() -> None:
+    """Write the block documents of the running stack to its Prefect server."""
+    for name in control.save_blocks(StackSettings()):
+        typer.echo(f"saved block {name}")
+
+
+@app.command("demo")
+def demo() -> None:
+    """The main job on local defaults: bring the stack up and run the loop on it."""
+    try:
+        run_demo(StackSettings())
+    except StackError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,286 @@
+"""Bring the local stack up, down, and say what runs where."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Literal
+
+import boto3
+from botocore.exceptions import ClientError
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from pydantic import BaseModel, SecretStr
+
+from blocks import DataStore, LabelStudioCredentials
+from stack import process
+from stack.credentials import (
+    StackCredentials,
+    generate_credentials,
+    load_credentials,
+    save_credentials,
+)
+from stack.process import StackError
+from stack.servers import ServerSpec, label_studio_spec, prefect_spec, s3_spec
+from stack.settings import LABEL_STUDIO_VERSION, StackSettings
+
+# Names of the block documents that `save_blocks` writes for the local stack.
+LOCAL_BLOCK = "local"
+LOCAL_S3_BLOCK = "local-s3"
+
+
+class ServerState(BaseModel):
+    """What a user needs to know about one server."""
+
+    name: str
+    url: str
+    state: Literal["started", "reused", "running", "stopped", "down", "unhealthy"]
+    pid: int | None
+    log: str
+
+
+def stack_credentials(settings: StackSettings) -> StackCredentials:
+    """The stack's credentials, generated on the first `up`.
+
+    Raises:
+        StackError: Label Studio's data exists but its credentials were lost.
+    """
+    if settings.credentials_path.exists():
+        return load_credentials(settings.credentials_path)
+    if (settings.root / "label-studio").exists():
+        raise StackError(
+            f"label-studio: {settings.credentials_path} is missing but Label Studio's data in "
+            f"{settings.root / 'label-studio'} exists; its admin token cannot be recovered. "
+            "Remove that folder to start Label Studio afresh."
+        )
+    credentials = generate_credentials()
+    save_credentials(settings.credentials_path, credentials)
+    return credentials
+
+
+def server_specs(
+    settings: StackSettings, credentials: StackCredentials, environ: Mapping[str, str]
+) -> list[ServerSpec]:
+    """The stack's servers, in start order."""
+    return [
+        prefect_spec(settings, environ),
+        label_studio_spec(settings, credentials, environ),
+        s3_spec(settings, environ),
+    ]
+
+
+def up(settings: StackSettings, save_block_documents: bool = True) -> list[ServerState]:
+    """Start every server that is not already running and wait until all are healthy.
+
+    Idempotent: a healthy server started earlier is reused. If any server fails, the
+    ones this call started are stopped again and the error names the failed server
+    and its log.
+
+    Raises:
+        StackError: a server failed to start or to become healthy.
+    """
+    credentials = stack_credentials(settings)
+    specs = server_specs(settings, credentials, os.environ)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    reused: dict[str, process.RunningServer] = {}
+    started: dict[str, process.RunningServer] = {}
+    try:
+        for spec in specs:
+            running = process.read_pid_file(spec)
+            if running is not None:
+                reused[spec.name] = running
+            else:
+                started[spec.name] = process.start(spec)
+        for spec in specs:
+            process.wait_healthy(spec, reused.get(spec.name) or started[spec.name])
+        _check_label_studio_token(settings, credentials)
+        _ensure_bucket(settings, credentials)
+        if save_block_documents:
+            save_blocks(settings, credentials)
+    except BaseException:
+        for spec in specs:
+            if spec.name in started:
+                process.stop(spec)
+        raise
+    return [
+        ServerState(
+            name=spec.name,
+            url=spec.url,
+            state="reused" if spec.name in reused else "started",
+            pid=(reused.get(spec.name) or started[spec.name]).pid,
+            log=str(spec.log_path),
+        )
+        for spec in specs
+    ]
+
+
+def down(settings: StackSettings, only: set[str] | None = None) -> list[ServerState]:
+    """Stop the stack's servers (all, or the named ones) and their child processes."""
+    specs = _specs_for_status(settings)
+    states = []
+    for spec in specs:
+        if only is not None and spec.name not in only:
+            continue
+        stopped = process.stop(spec)
+        states.append(
+            ServerState(
+                name=spec.name,
+                url=spec.url,
+                state="stopped" if stopped else "down",
+                pid=None,
+                log=str(spec.log_path),
+            )
+        )
+    return states
+
+
+def status(settings: StackSettings) -> list[ServerState]:
+    """What runs where, with each server's health."""
+    states = []
+    for spec in _specs_for_status(settings):
+        running = process.read_pid_file(spec)
+        if running is None:
+            state: Literal["running", "down", "unhealthy"] = "down"
+        else:
+            state = "running" if process.is_healthy(spec.health_url) else "unhealthy"
+        states.append(
+            ServerState(
+                name=spec.name,
+                url=spec.url,
+                state=state,
+                pid=running.pid if running else None,
+                log=str(spec.log_path),
+            )
+        )
+    return states
+
+
+def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
+    """Specs for stopping or inspecting; no credentials are needed or created."""
+    placeholder = StackCredentials(
+        label_studio_username="",
+        label_studio_password=SecretStr(""),
+        label_studio_token=SecretStr(""),
+        s3_access_key_id="",
+        s3_secret_access_key=SecretStr(""),
+    )
+    return server_specs(settings, placeholder, {})
+
+
+def shell_env(settings: StackSettings) -> dict[str, str]:
+    """Environment a shell needs to run flows against the stack (no secrets: those are in blocks)."""
+    return {
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "LABELLOOP_HOME": str(settings.root),
+        "LABELLOOP_PORT_BASE": str(settings.port_base),
+    }
+
+
+def install_label_studio(settings: StackSettings) -> bool:
+    """Create Label Studio's own venv with the pinned version, unless it is already there.
+
+    Returns:
+        True if it installed, False if the right version was already installed.
+
+    Raises:
+        StackError: the install failed; names its log.
+    """
+    venv = settings.label_studio_venv
+    python = venv / "bin" / "python"
+    if python.exists() and _installed_version(python) == LABEL_STUDIO_VERSION:
+        return False
+    log_path = settings.logs_dir / "install-label-studio.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "--quiet", f"label-studio=={LABEL_STUDIO_VERSION}"],
+        ]
+        for step in steps:
+            result = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+            if result.returncode != 0:
+                raise StackError(
+                    f"label-studio: installing into {venv} failed (exit {result.returncode}); "
+                    f"see {log_path}:\n{process.tail(log_path)}"
+                )
+    return True
+
+
+def _installed_version(python: object) -> str | None:
+    result = subprocess.run(  # noqa: S603
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('label-studio'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _check_label_studio_token(settings: StackSettings, credentials: StackCredentials) -> None:
+    request = urllib.request.Request(
+        f"{settings.label_studio_url}/api/current-user/whoami",
+        headers={"Authorization": f"Token {credentials.label_studio_token.get_secret_value()}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            json.load(response)
+    except urllib.error.HTTPError as error:
+        raise StackError(
+            f"label-studio: the stack's API token was rejected (HTTP {error.code}); its data in "
+            f"{settings.root / 'label-studio'} was created with other credentials. Remove that "
+            "folder to start afresh."
+        ) from None
+
+
+def s3_client(settings: StackSettings, credentials: StackCredentials) -> object:
+    """A boto3 client for the stack's S3 server."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=credentials.s3_access_key_id,
+        aws_secret_access_key=credentials.s3_secret_access_key.get_secret_value(),
+        region_name="us-east-1",
+    )
+
+
+def _ensure_bucket(settings: StackSettings, credentials: StackCredentials) -> None:
+    client = s3_client(settings, credentials)
+    try:
+        client.head_bucket(Bucket=settings.s3_bucket)  # type: ignore[attr-defined]
+    except ClientError:
+        client.create_bucket(Bucket=settings.s3_bucket)  # type: ignore[attr-defined]
+
+
+def local_blocks(
+    settings: StackSettings, credentials: StackCredentials
+) -> dict[str, LabelStudioCredentials | DataStore]:
+    """The block documents for the local stack, by `<slug>/<name>`."""
+    return {
+        f"labelloop-label-studio-credentials/{LOCAL_BLOCK}": LabelStudioCredentials(
+            url=settings.label_studio_url, api_key=credentials.label_studio_token
+        ),
+        f"labelloop-data-store/{LOCAL_BLOCK}": DataStore(base_path=str(settings.data_dir)),
+        f"labelloop-data-store/{LOCAL_S3_BLOCK}": DataStore(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            aws_access_key_id=credentials.s3_access_key_id,
+            aws_secret_access_key=credentials.s3_secret_access_key,
+        ),
+    }
+
+
+def save_blocks(settings: StackSettings, credentials: StackCredentials | None = None) -> list[str]:
+    """Write the local stack's block documents to its Prefect server.
+
+    Returns:
+        The saved documents as `<block type slug>/<name>`.
+    """
+    credentials = credentials or load_credentials(settings.credentials_path)
+    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+        for slug_name, block in local_blocks(settings, credentials).items():
+            block.save(slug_name.split("/", 1)[1], overwrite=True)
+    return list(local_blocks(settings, credentials))

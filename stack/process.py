@@ -1,0 +1,187 @@
+"""Start, health-check and stop one server process; pid files make it idempotent."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from stack.servers import ServerSpec
+
+
+class StackError(RuntimeError):
+    """A server of the stack could not be started, reached or stopped."""
+
+
+class RunningServer(BaseModel):
+    """What the pid file records about a started server."""
+
+    pid: int
+    port: int
+    command0: str
+
+
+def port_in_use(port: int) -> bool:
+    """Whether anything accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the health URL answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _reap(pid)
+
+
+def _reap(pid: int) -> bool:
+    """Collect our own exited child (a zombie still answers kill 0). True if it exited."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return reaped == pid
+
+
+def read_pid_file(spec: ServerSpec) -> RunningServer | None:
+    """The recorded server if its process is still alive; a stale pid file is removed."""
+    if not spec.pid_path.exists():
+        return None
+    running = RunningServer.model_validate_json(spec.pid_path.read_text())
+    if _alive(running.pid):
+        return running
+    spec.pid_path.unlink(missing_ok=True)
+    return None
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log, for error messages."""
+    if not path.exists():
+        return "(no log written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def start(spec: ServerSpec) -> RunningServer:
+    """Start the server in its own process group, logging to its log file.
+
+    Raises:
+        StackError: the executable is missing or the port is taken by another process.
+    """
+    executable = Path(spec.command[0])
+    if not executable.exists():
+        hint = f"; {spec.install_hint}" if spec.install_hint else ""
+        raise StackError(f"{spec.name}: executable {executable} not found{hint}")
+    if port_in_use(spec.port):
+        raise StackError(
+            f"{spec.name}: port {spec.port} is already taken by a process labelloop did not "
+            "start; stop it or choose another LABELLOOP_PORT_BASE"
+        )
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    spec.pid_path.parent.mkdir(parents=True, exist_ok=True)
+    with spec.log_path.open("ab") as log:
+        log.write(f"\n--- labelloop starting {spec.name} on port {spec.port} ---\n".encode())
+        log.flush()
+        process = subprocess.Popen(  # noqa: S603 - fixed argv built by servers.py
+            spec.command,
+            env=spec.env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = RunningServer(pid=process.pid, port=spec.port, command0=spec.command[0])
+    spec.pid_path.write_text(running.model_dump_json())
+    return running
+
+
+def wait_healthy(spec: ServerSpec, running: RunningServer) -> None:
+    """Poll the health URL until it answers or the deadline passes.
+
+    Raises:
+        StackError: the process exited or never became healthy; names the log.
+    """
+    deadline = time.monotonic() + spec.ready_timeout_s
+    while time.monotonic() < deadline:
+        if is_healthy(spec.health_url):
+            return
+        if not _alive(running.pid):
+            raise StackError(
+                f"{spec.name} exited before it became healthy; see {spec.log_path}:\n"
+                f"{tail(spec.log_path)}"
+            )
+        time.sleep(0.5)
+    raise StackError(
+        f"{spec.name} did not answer {spec.health_url} within {spec.ready_timeout_s:.0f} s; "
+        f"see {spec.log_path}:\n{tail(spec.log_path)}"
+    )
+
+
+def stop(spec: ServerSpec, timeout_s: float = 20.0) -> bool:
+    """Stop the server's whole process group: SIGTERM, then SIGKILL after the timeout.
+
+    Returns:
+        True if a running server was stopped, False if none was running.
+    """
+    running = read_pid_file(spec)
+    if running is None:
+        return False
+    try:
+        pgid = os.getpgid(running.pid)
+    except ProcessLookupError:
+        spec.pid_path.unlink(missing_ok=True)
+        return False
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _group_alive(pgid, running.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _group_alive(pgid, running.pid):
+        _signal_group(pgid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid, running.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if _group_alive(pgid, running.pid):
+        raise StackError(f"{spec.name}: process group {pgid} survived SIGKILL")
+    spec.pid_path.unlink(missing_ok=True)
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return
+
+
+def _group_alive(pgid: int, leader: int) -> bool:
+    _reap(leader)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def describe(running: RunningServer) -> str:
+    """One line for logs: no environment, so no secret."""
+    return json.dumps({"pid": running.pid, "port": running.port})

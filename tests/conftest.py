@@ -1,0 +1,79 @@
+"""Session fixtures: the local stack's real servers, started once (or reused)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from label_studio_sdk import LabelStudio
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from pydantic import BaseModel, ConfigDict
+
+from blocks import DataStore, LabelStudioCredentials
+from stack import control
+from stack.credentials import StackCredentials
+from stack.settings import StackSettings
+
+
+class Stack(BaseModel):
+    """The running local stack as the tests see it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    settings: StackSettings
+    credentials: StackCredentials
+    states: list[control.ServerState]
+
+    def label_studio(self) -> LabelStudioCredentials:
+        return LabelStudioCredentials(
+            url=self.settings.label_studio_url, api_key=self.credentials.label_studio_token
+        )
+
+    def s3_store(self, prefix: str) -> DataStore:
+        return DataStore(
+            bucket=self.settings.s3_bucket,
+            prefix=prefix,
+            endpoint_url=self.settings.s3_endpoint_url,
+            aws_access_key_id=self.credentials.s3_access_key_id,
+            aws_secret_access_key=self.credentials.s3_secret_access_key,
+        )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Bring the stack up once per session; stop only what this session started.
+
+    A failure here fails every test that needs a server: never a skip.
+    """
+    settings = StackSettings()
+    states = control.up(settings)
+    started = {s.name for s in states if s.state == "started"}
+    try:
+        yield Stack(
+            settings=settings,
+            credentials=control.stack_credentials(settings),
+            states=states,
+        )
+    finally:
+        if started:
+            control.down(settings, only=started)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(stack: Stack) -> Iterator[str]:
+    """Point Prefect clients and flow runs of this session at the stack's server."""
+    with temporary_settings(updates={PREFECT_API_URL: stack.settings.prefect_api_url}):
+        yield stack.settings.prefect_api_url
+
+
+@pytest.fixture
+def ls(stack: Stack) -> LabelStudio:
+    """An SDK client for the stack's Label Studio, built by the block."""
+    return stack.label_studio().get_client()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A name no other test (or earlier run) uses."""
+    return f"t{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,78 @@
+"""Contract: the DataStore API behaves the same on a local folder and a real S3 server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from blocks import DataStore
+from blocks.data_store import MissingKeyError
+from stack import control
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, unique: str) -> DataStore:
+    if request.param == "local":
+        return DataStore(base_path=str(tmp_path / "store"))
+    stack: Stack = request.getfixturevalue("stack")
+    return stack.s3_store(prefix=f"tests/{unique}")
+
+
+def test_parquet_round_trip(store: DataStore) -> None:
+    frame = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "x": [1.5, None, 3.0], "label": ["pos", None, "neg"]}
+    )
+    store.write_parquet("clean/demo/b1.parquet", frame)
+    pd.testing.assert_frame_equal(store.read_parquet("clean/demo/b1.parquet"), frame)
+    pd.testing.assert_frame_equal(
+        store.read_parquet("clean/demo/b1.parquet", columns=["label"]), frame[["label"]]
+    )
+
+
+def test_list_exists_delete(store: DataStore) -> None:
+    for key in ["raw/d/2.parquet", "raw/d/1.parquet", "raw/e/1.parquet", "state/w.json"]:
+        store.write_bytes(key, b"x")
+    assert store.list_keys("raw/d/") == ["raw/d/1.parquet", "raw/d/2.parquet"]
+    assert store.list_keys() == sorted(
+        ["raw/d/1.parquet", "raw/d/2.parquet", "raw/e/1.parquet", "state/w.json"]
+    )
+    assert store.exists("raw/e/1.parquet") and not store.exists("raw/e/2.parquet")
+    store.delete("raw/e/1.parquet")
+    assert not store.exists("raw/e/1.parquet")
+
+
+def test_replace_json_and_missing_keys(store: DataStore) -> None:
+    store.replace_json("models/m/champion.json", {"version": "v1"})
+    store.replace_json("models/m/champion.json", {"version": "v2"})
+    assert store.read_json("models/m/champion.json") == {"version": "v2"}
+    with pytest.raises(MissingKeyError, match="models/m/none.json"):
+        store.read_json("models/m/none.json")
+    with pytest.raises(MissingKeyError, match="nothing.parquet"):
+        store.read_parquet("nothing.parquet")
+
+
+@pytest.mark.parametrize("key", ["", "/abs/key", "a/../b", "dir/"])
+def test_bad_keys_are_refused(store: DataStore, key: str) -> None:
+    with pytest.raises(ValueError, match="invalid store key"):
+        store.write_bytes(key, b"x")
+
+
+def test_s3_objects_are_really_on_the_server(stack: Stack, unique: str) -> None:
+    store = stack.s3_store(prefix=f"tests/{unique}")
+    store.write_bytes("raw/d/1.bin", b"hello")
+    client = control.s3_client(stack.settings, stack.credentials)
+    listed = client.list_objects_v2(Bucket=stack.settings.s3_bucket, Prefix=f"tests/{unique}/")  # type: ignore[attr-defined]
+    assert [o["Key"] for o in listed["Contents"]] == [f"tests/{unique}/raw/d/1.bin"]
+    assert "s3://labelloop/tests/" in store.describe()
+
+
+def test_s3_error_names_the_object(stack: Stack, unique: str) -> None:
+    good = stack.s3_store(prefix=f"tests/{unique}")
+    bad = good.model_copy(update={"bucket": f"missing-{unique}"})
+    with pytest.raises(OSError, match=f"s3://missing-{unique}/tests/{unique}/raw/x"):
+        bad.write_bytes("raw/x", b"x")

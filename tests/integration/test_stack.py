@@ -1,0 +1,126 @@
+"""The stack's own contract: idempotent up, a clean down, clear errors that leave nothing running.
+
+These tests run a second, throwaway stack in a temporary home on free ports, so the
+session's stack is never disturbed.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from stack import control, process
+from stack.process import StackError
+from stack.servers import ServerSpec
+from stack.settings import StackSettings
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port_base() -> int:
+    for _ in range(200):
+        base = random.randrange(20000, 60000, 10)
+        if not any(process.port_in_use(base + i) for i in range(4)):
+            return base
+    raise RuntimeError("no four free consecutive ports found")
+
+
+def _processes_under(home: Path) -> list[psutil.Process]:
+    """Live processes whose command line mentions the stack's home or its ports' servers."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if str(home) in " ".join(proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture
+def other(tmp_path: Path, stack: Stack) -> Iterator[StackSettings]:
+    settings = StackSettings(
+        home=tmp_path / "stack",
+        port_base=_free_port_base(),
+        ls_venv=stack.settings.label_studio_venv,
+    )
+    try:
+        yield settings
+    finally:
+        control.down(settings)
+
+
+def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
+    first = control.up(other, save_block_documents=False)
+    assert [s.state for s in first] == ["started", "started", "started"]
+    group_members = {
+        child.pid
+        for state in first
+        for child in psutil.Process(state.pid).children(recursive=True)
+    } | {state.pid for state in first}
+
+    second = control.up(other, save_block_documents=False)
+    assert [s.state for s in second] == ["reused", "reused", "reused"]
+    assert [s.pid for s in second] == [s.pid for s in first]
+
+    stopped = control.down(other)
+    assert [s.state for s in stopped] == ["stopped", "stopped", "stopped"]
+    alive = [
+        pid
+        for pid in group_members
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    assert alive == []
+    assert _processes_under(other.root) == []
+    assert not any(process.port_in_use(other.port_base + i) for i in range(3))
+    assert [s.state for s in control.status(other)] == ["down", "down", "down"]
+
+
+def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", other.s3_port))
+        squatter.listen()
+        with pytest.raises(StackError, match=rf"s3: port {other.s3_port} is already taken"):
+            control.up(other, save_block_documents=False)
+    assert _processes_under(other.root) == []
+    assert [s.state for s in control.status(other)] == ["down", "down", "down"]
+
+
+def test_missing_label_studio_venv_says_how_to_install(other: StackSettings, tmp_path: Path) -> None:
+    broken = other.model_copy(update={"ls_venv": tmp_path / "no-venv"})
+    with pytest.raises(StackError, match=r"label-studio: .*labelloop stack install"):
+        control.up(broken, save_block_documents=False)
+    assert _processes_under(other.root) == []
+    assert not process.port_in_use(other.prefect_port)
+
+
+def test_server_that_never_gets_healthy_names_its_log(tmp_path: Path) -> None:
+    port = _free_port_base()
+    spec = ServerSpec(
+        name="sleeper",
+        port=port,
+        command=[sys.executable, "-c", "import time; print('booting', flush=True); time.sleep(120)"],
+        env={},
+        health_url=f"http://127.0.0.1:{port}/health",
+        url=f"http://127.0.0.1:{port}",
+        log_path=tmp_path / "logs" / "sleeper.log",
+        pid_path=tmp_path / "run" / "sleeper.pid",
+        ready_timeout_s=2,
+    )
+    running = process.start(spec)
+    try:
+        with pytest.raises(StackError, match=r"(?s)sleeper did not answer .* see .*sleeper\.log:\n.*booting"):
+            process.wait_healthy(spec, running)
+    finally:
+        assert process.stop(spec)
+    assert not psutil.pid_exists(running.pid) or psutil.Process(running.pid).status() == psutil.STATUS_ZOMBIE
+    assert process.read_pid_file(spec) is None

@@ -1,0 +1,92 @@
+"""The server specs: ports, stray settings removed, secrets kept off the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from stack.credentials import StackCredentials, generate_credentials, load_credentials, save_credentials
+from stack.servers import label_studio_spec, prefect_spec, s3_spec
+from stack.settings import StackSettings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> StackSettings:
+    return StackSettings(home=tmp_path / "home", port_base=21000, ls_venv=tmp_path / "lsvenv")
+
+
+def test_ports_follow_the_base_and_avoid_defaults(settings: StackSettings) -> None:
+    assert (settings.prefect_port, settings.label_studio_port, settings.s3_port, settings.receiver_port) == (
+        21000,
+        21001,
+        21002,
+        21003,
+    )
+    default = StackSettings()
+    assert {4200, 8080}.isdisjoint(
+        {default.prefect_port, default.label_studio_port, default.s3_port, default.receiver_port}
+    )
+
+
+def test_port_base_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABELLOOP_PORT_BASE", "23000")
+    assert StackSettings().label_studio_port == 23001
+
+
+def test_label_studio_ignores_stray_settings_and_keeps_secrets_off_argv(settings: StackSettings) -> None:
+    credentials = generate_credentials()
+    environ = {
+        "PORT": "9999",
+        "USERNAME": "someone",
+        "PASSWORD": "x",
+        "LABEL_STUDIO_HOST": "http://elsewhere",
+        "HEARTEX_FOO": "1",
+        "PATH": "/usr/bin",
+    }
+    spec = label_studio_spec(settings, credentials, environ)
+    token = credentials.label_studio_token.get_secret_value()
+    password = credentials.label_studio_password.get_secret_value()
+    assert not any(token in arg or password in arg for arg in spec.command)
+    assert spec.env["LABEL_STUDIO_USER_TOKEN"] == token
+    assert {"PORT", "USERNAME", "PASSWORD", "LABEL_STUDIO_HOST", "HEARTEX_FOO"}.isdisjoint(spec.env)
+    assert spec.env["PATH"] == "/usr/bin"
+    assert spec.command[0] == str(settings.label_studio_venv / "bin" / "label-studio")
+    assert spec.command[spec.command.index("-p") + 1] == "21001"
+    assert token not in repr(spec)
+
+
+def test_prefect_gets_its_own_home_and_no_client_settings(settings: StackSettings) -> None:
+    spec = prefect_spec(settings, {"PREFECT_API_URL": "http://elsewhere/api", "PATH": "/bin"})
+    assert spec.env["PREFECT_HOME"] == str(settings.root / "prefect")
+    assert "PREFECT_API_URL" not in spec.env
+    assert spec.command[-4:] == ["--host", "127.0.0.1", "--port", "21000"]
+
+
+def test_every_server_listens_on_loopback_only(settings: StackSettings) -> None:
+    specs = [
+        prefect_spec(settings, {}),
+        label_studio_spec(settings, generate_credentials(), {}),
+        s3_spec(settings, {}),
+    ]
+    for spec in specs:
+        assert "127.0.0.1" in spec.command
+        assert spec.health_url.startswith("http://127.0.0.1:")
+    assert len({spec.port for spec in specs}) == 3
+
+
+def test_credentials_file_is_private_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "credentials.json"
+    credentials = generate_credentials()
+    save_credentials(path, credentials)
+    assert path.stat().st_mode & 0o077 == 0
+    loaded = load_credentials(path)
+    assert loaded.label_studio_token.get_secret_value() == credentials.label_studio_token.get_secret_value()
+    assert isinstance(loaded.s3_secret_access_key, SecretStr)
+    assert isinstance(loaded, StackCredentials)
+
+
+def test_missing_credentials_say_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="labelloop stack up"):
+        load_credentials(tmp_path / "none.json")
