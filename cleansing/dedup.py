@@ -112,6 +112,16 @@ class KnownIds:
             merged = np.concatenate([self._segments.pop(), last], axis=1)
             self._segments.append(_sorted_unique(merged[0], merged[1]))
 
+    def merge_from(self, other: KnownIds) -> None:
+        """Add every id of another set (its segments are shared, not copied).
+
+        Args:
+            other: another set of ids.
+        """
+        for segment in other._segments:
+            self._segments.insert(0, segment)
+        self._segments.sort(key=lambda seg: -seg.shape[1])
+
     def add(self, ids: Iterable[str] | pd.Series) -> None:
         """Add hex ids.
 

@@ -26,7 +26,7 @@ TableFormat = Literal["csv", "jsonl", "parquet"]
 SourceKind = Literal["csv", "jsonl", "parquet", "image"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
-_TABLE_SUFFIXES: dict[str, TableFormat] = {
+TABLE_SUFFIXES: dict[str, TableFormat] = {
     ".csv": "csv",
     ".tsv": "csv",
     ".jsonl": "jsonl",
@@ -54,8 +54,8 @@ def detect_kind(name: str) -> SourceKind:
     suffix = PurePosixPath(name.split("?", 1)[0]).suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
-    if suffix in _TABLE_SUFFIXES:
-        return _TABLE_SUFFIXES[suffix]
+    if suffix in TABLE_SUFFIXES:
+        return TABLE_SUFFIXES[suffix]
     raise SourceReadError(name, f"unsupported file type {suffix or '(no suffix)'!r}")
 
 
