@@ -68,7 +68,9 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def write_raw(store: DataStore, rows: int, batch_rows: int, seed: int, chunk_rows: int) -> list[str]:
+def write_raw(
+    store: DataStore, rows: int, batch_rows: int, seed: int, chunk_rows: int
+) -> list[str]:
     """Raw batches as the collect flow writes them (text columns + provenance)."""
     keys = []
     written = 0
@@ -79,7 +81,11 @@ def write_raw(store: DataStore, rows: int, batch_rows: int, seed: int, chunk_row
         frame["_source"] = pd.Series(["bench.csv"] * n, dtype="str")
         frame["_source_row"] = np.arange(written, written + n)
         buffer = io.BytesIO()
-        pq.write_table(pyarrow_lib.Table.from_pandas(frame, preserve_index=False), buffer, row_group_size=chunk_rows)
+        pq.write_table(
+            pyarrow_lib.Table.from_pandas(frame, preserve_index=False),
+            buffer,
+            row_group_size=chunk_rows,
+        )
         key = f"raw/{DATASET}/part-{part:05d}.parquet"
         store.write_bytes(key, buffer.getvalue())
         keys.append(key)
@@ -109,7 +115,9 @@ def baseline(store: DataStore, keys: list[str], out: Path) -> int:
                 cases = cases[cases["index"].notna()]
                 failures.append(cases)
                 pending = pending.drop(index=cases["index"].unique())
-        quarantine = pd.concat(failures).drop_duplicates("index").set_index("index") if failures else None
+        quarantine = (
+            pd.concat(failures).drop_duplicates("index").set_index("index") if failures else None
+        )
         hashes = pd.util.hash_pandas_object(clean[CONTENT], index=False)
         dup = hashes.duplicated().to_numpy() | hashes.isin(seen).to_numpy()
         seen.update(hashes[~dup].tolist())
@@ -118,7 +126,8 @@ def baseline(store: DataStore, keys: list[str], out: Path) -> int:
         clean.loc[dup].to_parquet(out / f"duplicates-{number}.parquet", index=False)
         if quarantine is not None:
             rejected = frame.loc[quarantine.index.astype(int)].assign(
-                check=quarantine["check"].astype(str).to_numpy(), column=quarantine["column"].astype(str).to_numpy()
+                check=quarantine["check"].astype(str).to_numpy(),
+                column=quarantine["column"].astype(str).to_numpy(),
             )
             rejected.to_parquet(out / f"quarantine-{number}.parquet", index=False)
         clean_rows += int((~dup).sum())
@@ -199,9 +208,14 @@ def big(rows: int, chunk_rows: int, batch_rows: int) -> dict[str, float]:
         store_path = str(Path(folder) / "store")
         me = [sys.executable, str(Path(__file__).resolve())]
         common = ["--chunk-rows", str(chunk_rows), "--batch-rows", str(batch_rows)]
-        subprocess.run([*me, "--child-generate", store_path, "--big-rows", str(rows), *common], check=True)
+        subprocess.run(
+            [*me, "--child-generate", store_path, "--big-rows", str(rows), *common], check=True
+        )
         done = subprocess.run(
-            [*me, "--child-cleanse", store_path, *common], check=True, capture_output=True, text=True
+            [*me, "--child-cleanse", store_path, *common],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
     sys.stdout.write(

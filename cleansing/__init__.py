@@ -15,8 +15,8 @@ from cleansing.errors import (
 )
 from cleansing.hashing import content_hash
 from cleansing.normalise import NormaliseOptions, NormaliseReport, NormaliseResult, normalise
-from cleansing.readers import detect_kind, image_record, iter_table_chunks
 from cleansing.pipeline import BatchReport, CleanseResult, cleanse_chunks, cleanse_frame
+from cleansing.readers import detect_kind, image_record, iter_table_chunks
 from cleansing.schemas import load_schema
 from cleansing.validate import ValidationResult, validate_split
 

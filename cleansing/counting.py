@@ -21,7 +21,9 @@ def check_counts(*, raw: int, clean: int, quarantined: int, duplicates: int, bat
     counts = {"raw": raw, "clean": clean, "quarantined": quarantined, "duplicates": duplicates}
     negative = [name for name, value in counts.items() if value < 0]
     if negative:
-        raise CountingRuleError(f"batch {batch}: negative count for {', '.join(negative)}: {counts}")
+        raise CountingRuleError(
+            f"batch {batch}: negative count for {', '.join(negative)}: {counts}"
+        )
     accounted = clean + quarantined + duplicates
     if accounted != raw:
         raise CountingRuleError(

@@ -46,7 +46,9 @@ def _repeat_mask(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, np.ndarray
     sub = np.lexsort((rows, lo[rows], hi[rows]))
     sorted_rows = rows[sub]
     again = np.zeros(len(sub), dtype=bool)
-    again[1:] = (hi[sorted_rows[1:]] == hi[sorted_rows[:-1]]) & (lo[sorted_rows[1:]] == lo[sorted_rows[:-1]])
+    again[1:] = (hi[sorted_rows[1:]] == hi[sorted_rows[:-1]]) & (
+        lo[sorted_rows[1:]] == lo[sorted_rows[:-1]]
+    )
     repeat[positions[sub][again]] = True
     return order, repeat
 
@@ -107,7 +109,10 @@ class KnownIds:
             return
         hi, lo = _halves(raw)
         self._segments.append(_sorted_unique(hi, lo))
-        while len(self._segments) > 1 and self._segments[-2].shape[1] <= 2 * self._segments[-1].shape[1]:
+        while (
+            len(self._segments) > 1
+            and self._segments[-2].shape[1] <= 2 * self._segments[-1].shape[1]
+        ):
             last = self._segments.pop()
             merged = np.concatenate([self._segments.pop(), last], axis=1)
             self._segments.append(_sorted_unique(merged[0], merged[1]))

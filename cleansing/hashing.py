@@ -113,9 +113,15 @@ def _text_digests(text: pa.Array) -> np.ndarray:
     n = len(binary)
     if n == 0:
         return np.empty((0, 2), dtype=np.uint64)
-    offsets = np.frombuffer(binary.buffers()[1], dtype=np.int64)[binary.offset : binary.offset + n + 1]
+    offsets = np.frombuffer(binary.buffers()[1], dtype=np.int64)[
+        binary.offset : binary.offset + n + 1
+    ]
     data_buffer = binary.buffers()[2]
-    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, np.uint8)
+    )
     tag_key = _tag_key("s")
     parts = [
         _text_block(data, offsets[start : min(start + _BLOCK_ROWS, n) + 1], tag_key)
@@ -141,7 +147,11 @@ def _column_words(series: pd.Series) -> tuple[np.ndarray, str] | None:
         floats = np.where(floats == 0.0, 0.0, floats)
         return floats.view(np.uint64), "f"
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        stamps = series.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(dtype, "tz", None) else series
+        stamps = (
+            series.dt.tz_convert("UTC").dt.tz_localize(None)
+            if getattr(dtype, "tz", None)
+            else series
+        )
         return stamps.dt.as_unit("ns").to_numpy(dtype="int64", na_value=0).view(np.uint64), "t"
     return None
 
@@ -177,7 +187,9 @@ def column_digests(series: pd.Series) -> np.ndarray:
 
 def _name_key(name: str) -> np.ndarray:
     digest = reference_text_digest(name.encode("utf-8"))
-    return np.array([int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:], "big")], dtype=np.uint64)
+    return np.array(
+        [int.from_bytes(digest[:8], "big"), int.from_bytes(digest[8:], "big")], dtype=np.uint64
+    )
 
 
 def row_digests(df: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -301,17 +313,23 @@ def ids_to_raw(ids: pd.Series | Sequence[str]) -> np.ndarray:
         text = text.combine_chunks()
     if len(text) == 0:
         return np.empty(0, dtype=f"S{_DIGEST_BYTES}")
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset : text.offset + len(text) + 1]
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[
+        text.offset : text.offset + len(text) + 1
+    ]
     bad = np.flatnonzero(np.diff(offsets) != ID_HEX_CHARS)
     if text.null_count:
         bad = np.union1d(bad, np.flatnonzero(np.asarray(text.is_null())))
     if len(bad):
-        raise ValueError(f"not a {ID_HEX_CHARS}-character hex item_id: {text[int(bad[0])].as_py()!r}")
+        raise ValueError(
+            f"not a {ID_HEX_CHARS}-character hex item_id: {text[int(bad[0])].as_py()!r}"
+        )
     hexed = text.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
     try:
         return np.frombuffer(bytes.fromhex(hexed.decode("ascii")), dtype=f"S{_DIGEST_BYTES}")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not a {ID_HEX_CHARS}-character hex item_id among the ids: {exc}") from exc
+        raise ValueError(
+            f"not a {ID_HEX_CHARS}-character hex item_id among the ids: {exc}"
+        ) from exc
 
 
 def content_hash(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:

@@ -16,7 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TargetKind = Literal["int", "float", "bool", "datetime", "string"]
 
-DEFAULT_NA_TOKENS: tuple[str, ...] = ("", "na", "n/a", "nan", "null", "none", "nil", "-", "?", "#n/a")
+DEFAULT_NA_TOKENS: tuple[str, ...] = (
+    "",
+    "na",
+    "n/a",
+    "nan",
+    "null",
+    "none",
+    "nil",
+    "-",
+    "?",
+    "#n/a",
+)
 TRUE_TOKENS: frozenset[str] = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS: frozenset[str] = frozenset({"false", "f", "no", "n", "0"})
 
@@ -38,13 +49,23 @@ class NormaliseOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    trim_whitespace: bool = Field(default=True, description="Strip surrounding whitespace from text cells.")
-    na_tokens: tuple[str, ...] = Field(default=DEFAULT_NA_TOKENS, description="Text values meaning 'missing'.")
+    trim_whitespace: bool = Field(
+        default=True, description="Strip surrounding whitespace from text cells."
+    )
+    na_tokens: tuple[str, ...] = Field(
+        default=DEFAULT_NA_TOKENS, description="Text values meaning 'missing'."
+    )
     na_case_insensitive: bool = Field(default=True, description="Match NA tokens ignoring case.")
     coerce_types: bool = Field(default=True, description="Coerce columns to their target kinds.")
-    dtypes: dict[str, TargetKind] = Field(default_factory=dict, description="Target kind per column.")
-    categorical_columns: tuple[str, ...] = Field(default=(), description="Columns brought to one case.")
-    case: Literal["lower", "upper"] = Field(default="lower", description="Case for categorical columns.")
+    dtypes: dict[str, TargetKind] = Field(
+        default_factory=dict, description="Target kind per column."
+    )
+    categorical_columns: tuple[str, ...] = Field(
+        default=(), description="Columns brought to one case."
+    )
+    case: Literal["lower", "upper"] = Field(
+        default="lower", description="Case for categorical columns."
+    )
 
 
 class NormaliseReport(BaseModel):
@@ -119,8 +140,12 @@ def _arrow_text(text: pd.Series) -> pa.Array:
 def _coerce_int(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     arrow = _arrow_text(text)
     valid = pc.fill_null(pc.match_substring_regex(arrow, _INT_PATTERN), False)
-    digits = pc.replace_substring_regex(pc.if_else(valid, arrow, pa.scalar(None, pa.string())), r"\.0*$", "")
-    values = pd.Series(pc.cast(digits, pa.int64()).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get))
+    digits = pc.replace_substring_regex(
+        pc.if_else(valid, arrow, pa.scalar(None, pa.string())), r"\.0*$", ""
+    )
+    values = pd.Series(
+        pc.cast(digits, pa.int64()).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    )
     values.index = text.index
     failed = text.notna().to_numpy(dtype=bool) & ~valid.to_numpy(zero_copy_only=False)
     return values, pd.Series(failed, index=text.index)
@@ -213,7 +238,9 @@ def normalise(df: pd.DataFrame, options: NormaliseOptions | None = None) -> Norm
     out = df.copy()
     report = NormaliseReport()
     failure_parts: list[pd.DataFrame] = []
-    tokens = {t.lower() for t in opts.na_tokens} if opts.na_case_insensitive else set(opts.na_tokens)
+    tokens = (
+        {t.lower() for t in opts.na_tokens} if opts.na_case_insensitive else set(opts.na_tokens)
+    )
     for column in out.columns:
         series = out[column]
         if not _is_text(series):

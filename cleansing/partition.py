@@ -47,7 +47,9 @@ class _Sink:
             try:
                 table = table.select(self.schema.names).cast(self.schema)
             except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise CleansingError(f"{self.path.name}: chunk does not match the first chunk's columns: {exc}") from exc
+                raise CleansingError(
+                    f"{self.path.name}: chunk does not match the first chunk's columns: {exc}"
+                ) from exc
         self.writer.write_table(table)
         self.rows += table.num_rows
 
@@ -135,7 +137,9 @@ def cleanse_partition(
     clean_ids: list[np.ndarray] = []
     try:
         chunks = iter_table_chunks(handle, "parquet", name=source, chunk_rows=chunk_rows)
-        for result in cleanse_chunks(chunks, schema, source=source, options=options, known=local_known):
+        for result in cleanse_chunks(
+            chunks, schema, source=source, options=options, known=local_known
+        ):
             sinks.sinks["clean"].write(result.clean)
             sinks.sinks["quarantine"].write(quarantine_as_text(result.quarantined))
             sinks.sinks["duplicates"].write(result.duplicates)
@@ -180,5 +184,7 @@ def move_duplicates(clean: pd.DataFrame, mask: np.ndarray) -> tuple[pd.DataFrame
         ``(clean, duplicates)``.
     """
     duplicates = clean.loc[mask].copy()
-    duplicates[REASON_COLUMN] = pd.Series([CROSS_PARTITION] * len(duplicates), index=duplicates.index, dtype="str")
+    duplicates[REASON_COLUMN] = pd.Series(
+        [CROSS_PARTITION] * len(duplicates), index=duplicates.index, dtype="str"
+    )
     return clean.loc[~mask].reset_index(drop=True), duplicates.reset_index(drop=True)

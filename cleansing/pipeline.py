@@ -142,7 +142,9 @@ def cleanse_frame(
         quarantined=len(quarantined),
         duplicates=len(duplicates),
         quarantined_by_check=validated.quarantined_by_check(),
-        duplicates_by_reason={str(k): int(v) for k, v in duplicates[REASON_COLUMN].value_counts().items()},
+        duplicates_by_reason={
+            str(k): int(v) for k, v in duplicates[REASON_COLUMN].value_counts().items()
+        },
         missing_by_column=missing_by_column(normalised.frame),
         normalise=normalised.report,
     )
@@ -180,5 +182,7 @@ def cleanse_chunks(
     known_ids = known if known is not None else KnownIds()
     first_row = 0
     for chunk in chunks:
-        yield cleanse_frame(chunk, schema, source=source, options=options, known=known_ids, first_row=first_row)
+        yield cleanse_frame(
+            chunk, schema, source=source, options=options, known=known_ids, first_row=first_row
+        )
         first_row += len(chunk)

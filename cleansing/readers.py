@@ -59,7 +59,9 @@ def detect_kind(name: str) -> SourceKind:
     raise SourceReadError(name, f"unsupported file type {suffix or '(no suffix)'!r}")
 
 
-def _check_header(columns: Sequence[str], expected: Sequence[str] | None, name: str, delimiter: str) -> None:
+def _check_header(
+    columns: Sequence[str], expected: Sequence[str] | None, name: str, delimiter: str
+) -> None:
     if not expected:
         return
     present = set(columns)
@@ -86,7 +88,12 @@ def _decode_error(name: str, exc: UnicodeDecodeError, encoding: str) -> SourceRe
 
 
 def _iter_csv(
-    handle: IO[bytes], name: str, chunk_rows: int, expected: Sequence[str] | None, encoding: str, delimiter: str
+    handle: IO[bytes],
+    name: str,
+    chunk_rows: int,
+    expected: Sequence[str] | None,
+    encoding: str,
+    delimiter: str,
 ) -> Iterator[pd.DataFrame]:
     try:
         reader = pd.read_csv(
@@ -133,7 +140,9 @@ def _iter_jsonl(
                 except json.JSONDecodeError as exc:
                     raise SourceReadError(name, f"line {offset}: invalid JSON ({exc.msg})") from exc
                 if not isinstance(record, dict):
-                    raise SourceReadError(name, f"line {offset}: expected a JSON object, got {type(record).__name__}")
+                    raise SourceReadError(
+                        name, f"line {offset}: expected a JSON object, got {type(record).__name__}"
+                    )
                 records.append(record)
             line_number += len(lines)
             if not records:
@@ -157,13 +166,17 @@ def _iter_parquet(
     try:
         parquet = pq.ParquetFile(handle)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceReadError(name, f"not a readable parquet file (truncated or corrupt?): {exc}") from exc
+        raise SourceReadError(
+            name, f"not a readable parquet file (truncated or corrupt?): {exc}"
+        ) from exc
     _check_header(parquet.schema_arrow.names, expected, name, ",")
     try:
         for batch in parquet.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceReadError(name, f"parquet data unreadable (truncated or corrupt?): {exc}") from exc
+        raise SourceReadError(
+            name, f"parquet data unreadable (truncated or corrupt?): {exc}"
+        ) from exc
 
 
 def _is_empty(handle: IO[bytes]) -> bool:
@@ -262,4 +275,13 @@ def image_frame(records: Sequence[dict[str, object]]) -> pd.DataFrame:
         A frame with columns ``IMAGE_COLUMNS``.
     """
     frame = pd.DataFrame.from_records(list(records), columns=IMAGE_COLUMNS)
-    return frame.astype({"key": "str", "size": "int64", "checksum": "str", "width": "int64", "height": "int64", "format": "str"})
+    return frame.astype(
+        {
+            "key": "str",
+            "size": "int64",
+            "checksum": "str",
+            "width": "int64",
+            "height": "int64",
+            "format": "str",
+        }
+    )

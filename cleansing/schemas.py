@@ -11,7 +11,7 @@ Each schema's ``Config.metadata`` may name:
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -34,12 +34,12 @@ class DigitImages(pa.DataFrameModel):
     key: Series[str] = pa.Field(str_length={"min_value": 1})
     size: Series[int] = pa.Field(gt=0)
     checksum: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$")
-    label: Optional[Series[pd.Int64Dtype]] = pa.Field(ge=0, le=9, nullable=True)
+    label: Series[pd.Int64Dtype] | None = pa.Field(ge=0, le=9, nullable=True)
 
     class Config:
         coerce = True
         strict = False
-        metadata = {"id_columns": ["checksum"], "categorical": []}
+        metadata = {"id_columns": ["checksum"], "categorical": []}  # noqa: RUF012
 
 
 class IrisMeasurements(pa.DataFrameModel):
@@ -54,7 +54,7 @@ class IrisMeasurements(pa.DataFrameModel):
     class Config:
         coerce = True
         strict = False
-        metadata = {
+        metadata = {  # noqa: RUF012 (pandera reads it)
             "id_columns": ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"],
             "categorical": ["species"],
         }
@@ -64,13 +64,13 @@ class TextSnippets(pa.DataFrameModel):
     """Short texts to classify; ``lang`` and ``label`` are optional."""
 
     text: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": 10_000})
-    lang: Optional[Series[str]] = pa.Field(isin=TEXT_LANGUAGES, nullable=True)
-    label: Optional[Series[str]] = pa.Field(nullable=True)
+    lang: Series[str] | None = pa.Field(isin=TEXT_LANGUAGES, nullable=True)
+    label: Series[str] | None = pa.Field(nullable=True)
 
     class Config:
         coerce = True
         strict = False
-        metadata = {"id_columns": ["text"], "categorical": ["lang"]}
+        metadata = {"id_columns": ["text"], "categorical": ["lang"]}  # noqa: RUF012
 
 
 SchemaType = type[pa.DataFrameModel]
@@ -97,7 +97,9 @@ def load_schema(path: str) -> SchemaType:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise SchemaLoadError(f"schema path {path!r}: cannot import module {module_name!r}: {exc}") from exc
+        raise SchemaLoadError(
+            f"schema path {path!r}: cannot import module {module_name!r}: {exc}"
+        ) from exc
     schema = getattr(module, attr, None)
     if not (isinstance(schema, type) and issubclass(schema, pa.DataFrameModel)):
         raise SchemaLoadError(f"schema path {path!r}: {attr!r} is not a pandera DataFrameModel")
@@ -158,7 +160,9 @@ def target_kinds(schema: SchemaType) -> dict[str, TargetKind]:
     return {name: _kind(column.dtype) for name, column in schema.to_schema().columns.items()}
 
 
-def options_for_schema(schema: SchemaType, base: NormaliseOptions | None = None) -> NormaliseOptions:
+def options_for_schema(
+    schema: SchemaType, base: NormaliseOptions | None = None
+) -> NormaliseOptions:
     """Normalisation options filled in from the schema (target kinds, categorical columns).
 
     Values already set in ``base`` win over the schema's.

@@ -38,7 +38,11 @@ class ValidationResult(BaseModel):
         """
         if self.quarantined.empty:
             return {}
-        labels = self.quarantined[COLUMN_COLUMN].astype("str") + ": " + self.quarantined[CHECK_COLUMN].astype("str")
+        labels = (
+            self.quarantined[COLUMN_COLUMN].astype("str")
+            + ": "
+            + self.quarantined[CHECK_COLUMN].astype("str")
+        )
         return {str(k): int(v) for k, v in labels.value_counts().items()}
 
 
@@ -142,14 +146,18 @@ def validate_split(
         except pa.errors.SchemaErrors as exc:
             rows, batch_level = _row_failures(exc.failure_cases)
             if rows.empty:
-                described = [f"{r.column}: {r.check} ({r.failure_case})" for r in batch_level.itertuples()]
+                described = [
+                    f"{r.column}: {r.check} ({r.failure_case})" for r in batch_level.itertuples()
+                ]
                 raise BatchValidationError(source, described) from exc
             collected.append(rows)
             pending = pending.drop(index=pd.unique(rows["row"]))
     if clean is None:
         raise BatchValidationError(source, [f"still failing after {MAX_PASSES} validation passes"])
-    failures = pd.concat(collected, ignore_index=True) if collected else pd.DataFrame(
-        columns=["row", "column", "check", "failure_case"]
+    failures = (
+        pd.concat(collected, ignore_index=True)
+        if collected
+        else pd.DataFrame(columns=["row", "column", "check", "failure_case"])
     )
     source_rows = df if original is None else original
     return ValidationResult(clean=clean, quarantined=_quarantine_frame(source_rows, failures))

@@ -91,11 +91,15 @@ def as_text_frame(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_string_dtype(series.dtype) and series.dtype != object:
             out[str(column)] = series
         else:
-            out[str(column)] = pd.Series([_cell_text(v) for v in series], index=frame.index, dtype="str")
+            out[str(column)] = pd.Series(
+                [_cell_text(v) for v in series], index=frame.index, dtype="str"
+            )
     return pd.DataFrame(out, index=frame.index)
 
 
-def with_provenance(frame: pd.DataFrame, *, source: str, collected_at: datetime, first_row: int) -> pd.DataFrame:
+def with_provenance(
+    frame: pd.DataFrame, *, source: str, collected_at: datetime, first_row: int
+) -> pd.DataFrame:
     """Add provenance columns: source URI, collection time, row in the source, row hash.
 
     Args:

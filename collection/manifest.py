@@ -70,7 +70,12 @@ def plan_collection(listing: list[SourceObject], manifest: Manifest) -> list[Sou
             continue
         seen.add(obj.uri)
         entry = manifest.entries.get(obj.uri)
-        if entry is None or entry.status == "failed" or obj.version is None or entry.version != obj.version:
+        if (
+            entry is None
+            or entry.status == "failed"
+            or obj.version is None
+            or entry.version != obj.version
+        ):
             planned.append(obj)
     return planned
 

@@ -58,7 +58,9 @@ class S3Source(BaseModel):
     kind: Literal["s3"] = "s3"
     bucket: str = Field(min_length=3, description="Bucket name.")
     prefix: str = Field(default="", description="Key prefix; every supported object below it.")
-    endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; None for AWS.")
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint; None for AWS."
+    )
     region_name: str = Field(default="us-east-1", description="Region.")
 
 
@@ -74,7 +76,8 @@ class SourceObject(BaseModel):
     name: str = Field(description="File name with suffix (decides the reader).")
     size: int | None = Field(default=None, description="Bytes, if the listing tells.")
     version: str | None = Field(
-        default=None, description="Cheap change marker from the listing (mtime+size, ETag); None if unknown."
+        default=None,
+        description="Cheap change marker from the listing (mtime+size, ETag); None if unknown.",
     )
 
 
@@ -109,7 +112,12 @@ def list_local(source: LocalSource) -> list[SourceObject]:
             continue
         stat = path.stat()
         objects.append(
-            SourceObject(uri=str(path), name=path.name, size=stat.st_size, version=f"{stat.st_size}:{stat.st_mtime_ns}")
+            SourceObject(
+                uri=str(path),
+                name=path.name,
+                size=stat.st_size,
+                version=f"{stat.st_size}:{stat.st_mtime_ns}",
+            )
         )
     return objects
 
@@ -123,7 +131,10 @@ def list_http(source: HttpSource) -> list[SourceObject]:
     Returns:
         Objects in the given order.
     """
-    return [SourceObject(uri=str(url), name=Path(url.path or "").name or "index", version=None) for url in source.urls]
+    return [
+        SourceObject(uri=str(url), name=Path(url.path or "").name or "index", version=None)
+        for url in source.urls
+    ]
 
 
 def list_s3(source: S3Source, client: Any) -> list[SourceObject]:
@@ -142,7 +153,9 @@ def list_s3(source: S3Source, client: Any) -> list[SourceObject]:
     where = f"s3://{source.bucket}/{source.prefix}"
     objects = []
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=source.bucket, Prefix=source.prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=source.bucket, Prefix=source.prefix
+        ):
             for item in page.get("Contents", []):
                 key = item["Key"]
                 if key.endswith("/") or not _supported(key):
@@ -192,7 +205,9 @@ class FetchedObject(BaseModel):
 
 
 @contextmanager
-def fetch(obj: SourceObject, *, s3_client: Any = None, timeout_s: float = 60.0) -> Iterator[FetchedObject]:
+def fetch(
+    obj: SourceObject, *, s3_client: Any = None, timeout_s: float = 60.0
+) -> Iterator[FetchedObject]:
     """Make an object readable as a local file (a temporary copy for HTTP and S3).
 
     Args:
@@ -211,7 +226,10 @@ def fetch(obj: SourceObject, *, s3_client: Any = None, timeout_s: float = 60.0) 
         with tempfile.TemporaryDirectory(prefix="labelloop-fetch-") as folder:
             target = Path(folder) / "object"
             try:
-                with urllib.request.urlopen(obj.uri, timeout=timeout_s) as response, target.open("wb") as out:
+                with (
+                    urllib.request.urlopen(obj.uri, timeout=timeout_s) as response,
+                    target.open("wb") as out,
+                ):
                     checksum = _copy_hashing(response, out)
             except urllib.error.HTTPError as exc:
                 raise SourceReadError(obj.uri, f"HTTP {exc.code} {exc.reason}") from exc

@@ -1,6 +1,6 @@
 """Cleanse flow: normalise, validate (quarantine), dedup and count every new raw batch.
 
-    python flows/cleanse.py --dataset iris --schema cleansing.schemas:IrisMeasurements
+python flows/cleanse.py --dataset iris --schema cleansing.schemas:IrisMeasurements
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
 from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
-from tasks.cleanse import PartitionSummary, announce_batch, cleanse_batch, load_clean_ids, move_run_duplicates
+from tasks.cleanse import (
+    PartitionSummary,
+    announce_batch,
+    cleanse_batch,
+    load_clean_ids,
+    move_run_duplicates,
+)
 
 
 def cleanse_manifest_key(dataset: str) -> str:
@@ -41,13 +47,22 @@ def cleanse_manifest_key(dataset: str) -> str:
 class CleanseParams(BaseModel):
     """Parameters of the cleanse flow (the form in the Prefect UI)."""
 
-    dataset: str = Field(pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store.")
-    schema_path: str = Field(
-        min_length=3, description="pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements."
+    dataset: str = Field(
+        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
     )
-    normalise: NormaliseOptions = Field(default_factory=NormaliseOptions, description="Normalisation steps.")
-    chunk_rows: int = Field(default=100_000, ge=1, le=10_000_000, description="Rows cleansed at a time.")
-    store_block: str | None = Field(default=None, description="DataStore block name; None = local .labelloop/data.")
+    schema_path: str = Field(
+        min_length=3,
+        description="pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements.",
+    )
+    normalise: NormaliseOptions = Field(
+        default_factory=NormaliseOptions, description="Normalisation steps."
+    )
+    chunk_rows: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Rows cleansed at a time."
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
 
 
 class CleanseResult(BaseModel):
@@ -74,7 +89,9 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
     load_schema(params.schema_path)  # fail before any work if the path is wrong
     try:
-        done: dict[str, dict[str, object]] = dict(target.read_json(cleanse_manifest_key(params.dataset)))
+        done: dict[str, dict[str, object]] = dict(
+            target.read_json(cleanse_manifest_key(params.dataset))
+        )
     except MissingKeyError:
         done = {}
     raw_batches = [
@@ -91,7 +108,13 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     known = load_clean_ids(target, params.dataset, sorted(done))
     futures = [
         cleanse_batch.submit(
-            target, params.dataset, batch_id, params.schema_path, params.normalise, known, params.chunk_rows
+            target,
+            params.dataset,
+            batch_id,
+            params.schema_path,
+            params.normalise,
+            known,
+            params.chunk_rows,
         )
         for batch_id in pending
     ]
@@ -114,7 +137,9 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         f"{total.quarantined} quarantined, {total.duplicates} duplicates"
     )
     logger.info("%s", message)
-    return CleanseResult(dataset=params.dataset, batches=[s.report for s in summaries], total=total, message=message)
+    return CleanseResult(
+        dataset=params.dataset, batches=[s.report for s in summaries], total=total, message=message
+    )
 
 
 def _parse_args(argv: list[str] | None = None) -> CleanseParams:

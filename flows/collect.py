@@ -23,9 +23,15 @@ from blocks import DataStore
 from blocks.data_store import MissingKeyError
 from cleansing.readers import IMAGE_SUFFIXES
 from cleansing.schemas import load_schema, schema_columns
-from collection.manifest import Manifest, ManifestEntry, plan_collection
+from collection.manifest import Manifest, plan_collection
 from collection.sources import HttpSource, LocalSource, S3Source, Source, SourceObject
-from tasks.collect import ObjectOutcome, TableOptions, collect_image_files, collect_table_file, list_source
+from tasks.collect import (
+    ObjectOutcome,
+    TableOptions,
+    collect_image_files,
+    collect_table_file,
+    list_source,
+)
 
 DATASET_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -45,17 +51,25 @@ def manifest_key(dataset: str) -> str:
 class CollectParams(BaseModel):
     """Parameters of the collect flow (the form in the Prefect UI)."""
 
-    dataset: str = Field(pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store.")
-    sources: list[Source] = Field(min_length=1, description="Local paths/globs, HTTP URLs, S3 prefixes.")
+    dataset: str = Field(
+        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+    )
+    sources: list[Source] = Field(
+        min_length=1, description="Local paths/globs, HTTP URLs, S3 prefixes."
+    )
     schema_path: str | None = Field(
         default=None,
         description="DataFrameModel import path; when set, table files missing a required column fail early.",
     )
-    store_block: str | None = Field(default=None, description="DataStore block name; None = local .labelloop/data.")
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
     s3_credentials_block: str | None = Field(
         default=None, description="DataStore block whose S3 keys and endpoint reach S3 sources."
     )
-    chunk_rows: int = Field(default=100_000, ge=1, le=10_000_000, description="Rows read at a time.")
+    chunk_rows: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Rows read at a time."
+    )
     batch_rows: int = Field(default=500_000, ge=1, description="Rows per raw batch (parquet part).")
     image_group_size: int = Field(default=500, ge=1, description="Images per task and raw batch.")
     encoding: str = Field(default="utf-8", description="Text encoding of CSV / JSON Lines files.")
@@ -90,7 +104,9 @@ def load_manifest(store: DataStore, dataset: str) -> Manifest:
         return Manifest(dataset=dataset)
 
 
-def _outcome_rows(outcomes: list[ObjectOutcome], listing_errors: dict[str, str]) -> list[dict[str, object]]:
+def _outcome_rows(
+    outcomes: list[ObjectOutcome], listing_errors: dict[str, str]
+) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = [
         {
             "file": o.entry.uri,
@@ -143,7 +159,9 @@ def collect(
     s3_sources = {s.bucket: s for s in params.sources if isinstance(s, S3Source)}
     expected = None
     if params.schema_path:
-        expected = [c for c, required in schema_columns(load_schema(params.schema_path)).items() if required]
+        expected = [
+            c for c, required in schema_columns(load_schema(params.schema_path)).items() if required
+        ]
     options = TableOptions(
         chunk_rows=params.chunk_rows,
         batch_rows=params.batch_rows,
@@ -166,7 +184,10 @@ def collect(
         )
         for obj in tables
     ]
-    groups = [images[i : i + params.image_group_size] for i in range(0, len(images), params.image_group_size)]
+    groups = [
+        images[i : i + params.image_group_size]
+        for i in range(0, len(images), params.image_group_size)
+    ]
     image_futures = [
         collect_image_files.submit(
             group,
@@ -203,7 +224,9 @@ def _is_image(obj: SourceObject) -> bool:
     return Path(obj.name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _summarise(dataset: str, outcomes: list[ObjectOutcome], listing_errors: dict[str, str]) -> CollectResult:
+def _summarise(
+    dataset: str, outcomes: list[ObjectOutcome], listing_errors: dict[str, str]
+) -> CollectResult:
     failed = {o.entry.uri: o.entry.error or "" for o in outcomes if o.entry.status == "failed"}
     failed.update(listing_errors)
     new = [o for o in outcomes if o.new_batches]
@@ -228,7 +251,9 @@ def _summarise(dataset: str, outcomes: list[ObjectOutcome], listing_errors: dict
 def _parse_args(argv: list[str] | None = None) -> CollectParams:
     parser = argparse.ArgumentParser(description="Collect new files into raw batches.")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--local", action="append", default=[], help="file, folder or glob (repeatable)")
+    parser.add_argument(
+        "--local", action="append", default=[], help="file, folder or glob (repeatable)"
+    )
     parser.add_argument("--url", action="append", default=[], help="HTTP(S) URL (repeatable)")
     parser.add_argument("--s3", action="append", default=[], help="bucket/prefix (repeatable)")
     parser.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for --s3")

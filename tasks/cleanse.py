@@ -113,7 +113,10 @@ def cleanse_batch(
     logger = get_run_logger()
     schema = load_schema(schema_path)
     source = raw_key(dataset, batch_id)
-    with tempfile.TemporaryDirectory(prefix="labelloop-cleanse-") as folder, store.open_read(source) as handle:
+    with (
+        tempfile.TemporaryDirectory(prefix="labelloop-cleanse-") as folder,
+        store.open_read(source) as handle,
+    ):
         result = cleanse_partition(
             handle,
             schema,
@@ -140,12 +143,17 @@ def cleanse_batch(
         result.report.duplicates,
     )
     return PartitionSummary(
-        batch_id=batch_id, report=result.report, outputs=outputs, clean_ids=result.clean_ids.tobytes()
+        batch_id=batch_id,
+        report=result.report,
+        outputs=outputs,
+        clean_ids=result.clean_ids.tobytes(),
     )
 
 
 @task(name="move-run-duplicates")
-def move_run_duplicates(store: DataStore, dataset: str, summary: PartitionSummary, mask: np.ndarray) -> PartitionSummary:
+def move_run_duplicates(
+    store: DataStore, dataset: str, summary: PartitionSummary, mask: np.ndarray
+) -> PartitionSummary:
     """Move clean rows that repeat an earlier partition of this run to the duplicates.
 
     Args:
@@ -180,14 +188,19 @@ def move_run_duplicates(store: DataStore, dataset: str, summary: PartitionSummar
             "duplicates": summary.report.duplicates + len(moved),
             "duplicates_by_reason": {
                 **summary.report.duplicates_by_reason,
-                CROSS_PARTITION: summary.report.duplicates_by_reason.get(CROSS_PARTITION, 0) + len(moved),
+                CROSS_PARTITION: summary.report.duplicates_by_reason.get(CROSS_PARTITION, 0)
+                + len(moved),
             },
         }
     )
     report.check()
-    get_run_logger().info("%s: %d row(s) repeat an earlier batch of this run", summary.batch_id, len(moved))
+    get_run_logger().info(
+        "%s: %d row(s) repeat an earlier batch of this run", summary.batch_id, len(moved)
+    )
     ids = summary.ids()[~mask]
-    return summary.model_copy(update={"report": report, "outputs": outputs, "clean_ids": ids.tobytes()})
+    return summary.model_copy(
+        update={"report": report, "outputs": outputs, "clean_ids": ids.tobytes()}
+    )
 
 
 def report_table(report: BatchReport) -> list[dict[str, object]]:
@@ -205,10 +218,23 @@ def report_table(report: BatchReport) -> list[dict[str, object]]:
         {"metric": "quarantined", "value": report.quarantined},
         {"metric": "duplicates", "value": report.duplicates},
     ]
-    rows += [{"metric": f"quarantined: {check}", "value": n} for check, n in sorted(report.quarantined_by_check.items())]
-    rows += [{"metric": f"duplicates: {reason}", "value": n} for reason, n in sorted(report.duplicates_by_reason.items())]
-    rows += [{"metric": f"missing: {column}", "value": n} for column, n in sorted(report.missing_by_column.items())]
-    rows += [{"metric": f"normalised: {step}", "value": n} for step, n in report.normalise.totals().items() if n]
+    rows += [
+        {"metric": f"quarantined: {check}", "value": n}
+        for check, n in sorted(report.quarantined_by_check.items())
+    ]
+    rows += [
+        {"metric": f"duplicates: {reason}", "value": n}
+        for reason, n in sorted(report.duplicates_by_reason.items())
+    ]
+    rows += [
+        {"metric": f"missing: {column}", "value": n}
+        for column, n in sorted(report.missing_by_column.items())
+    ]
+    rows += [
+        {"metric": f"normalised: {step}", "value": n}
+        for step, n in report.normalise.totals().items()
+        if n
+    ]
     return rows
 
 

@@ -16,7 +16,14 @@ from pydantic import BaseModel, Field
 from blocks import DataStore
 from cleansing.errors import CleansingError, SourceReadError
 from cleansing.readers import detect_kind, image_frame, image_record, iter_table_chunks
-from collection.batches import SOURCE_COLUMN, PartWriter, as_text_frame, raw_batch_id, raw_key, with_provenance
+from collection.batches import (
+    SOURCE_COLUMN,
+    PartWriter,
+    as_text_frame,
+    raw_batch_id,
+    raw_key,
+    with_provenance,
+)
 from collection.manifest import ManifestEntry, unchanged
 from collection.s3 import s3_client
 from collection.sources import (
@@ -116,7 +123,9 @@ def _write_part(store: DataStore, key: str, path: Path) -> bool:
     return True
 
 
-def _failed(obj: SourceObject, prior: ManifestEntry | None, error: str, now: datetime) -> ManifestEntry:
+def _failed(
+    obj: SourceObject, prior: ManifestEntry | None, error: str, now: datetime
+) -> ManifestEntry:
     return ManifestEntry(
         uri=obj.uri,
         status="failed",
@@ -181,9 +190,14 @@ def collect_table_file(
         with fetch(obj, s3_client=_client_for(source_s3, s3_credentials)) as fetched:
             if unchanged(prior, fetched.checksum):
                 logger.info("%s unchanged (same checksum): nothing to write", obj.uri)
-                entry = prior.model_copy(update={"version": obj.version, "updated_at": collected_at})
+                entry = prior.model_copy(
+                    update={"version": obj.version, "updated_at": collected_at}
+                )
                 return ObjectOutcome(entry=entry, unchanged=True)
-            with tempfile.TemporaryDirectory(prefix="labelloop-raw-") as folder, fetched.path.open("rb") as handle:
+            with (
+                tempfile.TemporaryDirectory(prefix="labelloop-raw-") as folder,
+                fetched.path.open("rb") as handle,
+            ):
                 writer = PartWriter(folder=Path(folder), batch_rows=options.batch_rows)
                 first_row = 0
                 try:
@@ -198,7 +212,9 @@ def collect_table_file(
                     ):
                         text = chunk if kind == "parquet" else as_text_frame(chunk)
                         writer.write(
-                            with_provenance(text, source=obj.uri, collected_at=collected_at, first_row=first_row)
+                            with_provenance(
+                                text, source=obj.uri, collected_at=collected_at, first_row=first_row
+                            )
                         )
                         first_row += len(chunk)
                 finally:
@@ -230,7 +246,9 @@ def collect_table_file(
         logger.error("collect failed for %s: %s", obj.uri, exc)
         return ObjectOutcome(entry=_failed(obj, prior, str(exc), collected_at))
     logger.info("%s: %d row(s) in %d batch(es)", obj.uri, entry.rows, len(entry.batches))
-    return ObjectOutcome(entry=entry, new_batches=new_batches, new_rows=first_row if new_batches else 0)
+    return ObjectOutcome(
+        entry=entry, new_batches=new_batches, new_rows=first_row if new_batches else 0
+    )
 
 
 @task(name="collect-image-files")
@@ -276,7 +294,9 @@ def collect_image_files(
         try:
             with fetch(obj, s3_client=clients.get(bucket)) as fetched:
                 if unchanged(prior, fetched.checksum):
-                    entry = prior.model_copy(update={"version": obj.version, "updated_at": collected_at})
+                    entry = prior.model_copy(
+                        update={"version": obj.version, "updated_at": collected_at}
+                    )
                     outcomes[obj.uri] = ObjectOutcome(entry=entry, unchanged=True)
                     continue
                 data = fetched.path.read_bytes()
@@ -324,7 +344,11 @@ def collect_image_files(
             outcomes[obj.uri] = ObjectOutcome(
                 entry=entry, new_batches=[batch_id] if written else [], new_rows=1 if written else 0
             )
-    logger.info("images: %d collected, %d failed", len(done), sum(o.entry.status == "failed" for o in outcomes.values()))
+    logger.info(
+        "images: %d collected, %d failed",
+        len(done),
+        sum(o.entry.status == "failed" for o in outcomes.values()),
+    )
     return [outcomes[obj.uri] for obj in objs]
 
 

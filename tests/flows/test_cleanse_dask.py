@@ -28,7 +28,10 @@ def test_cleanse_on_a_two_worker_dask_cluster_matches_the_default_runner(tmp_pat
     for seed in range(3):
         iris_frame(seed=seed).to_csv(incoming / f"part{seed}.csv", index=False)
     default_store = DataStore(base_path=str(tmp_path / "default"))
-    collect(CollectParams(dataset="iris", sources=[LocalSource(path=str(incoming))], batch_rows=70), store=default_store)
+    collect(
+        CollectParams(dataset="iris", sources=[LocalSource(path=str(incoming))], batch_rows=70),
+        store=default_store,
+    )
     shutil.copytree(tmp_path / "default", tmp_path / "dask")
     dask_store = DataStore(base_path=str(tmp_path / "dask"))
     params = CleanseParams(dataset="iris", schema_path=IRIS_SCHEMA, chunk_rows=32)
@@ -36,7 +39,12 @@ def test_cleanse_on_a_two_worker_dask_cluster_matches_the_default_runner(tmp_pat
     expected = cleanse(params, store=default_store)
     runner = DaskTaskRunner(
         cluster_class=LocalCluster,
-        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True, "dashboard_address": None},
+        cluster_kwargs={
+            "n_workers": 2,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        },
     )
     got = cleanse.with_options(task_runner=runner)(params, store=dask_store)
 

@@ -10,7 +10,14 @@ from cleansing.errors import MissingColumnError
 from collection.sources import LocalSource
 from flows.cleanse import CleanseParams, cleanse
 from flows.collect import CollectParams, collect, load_manifest
-from tests.flows.helpers import DIGITS_SCHEMA, IRIS_SCHEMA, digit_png, iris_frame, read_all, snapshot
+from tests.flows.helpers import (
+    DIGITS_SCHEMA,
+    IRIS_SCHEMA,
+    digit_png,
+    iris_frame,
+    read_all,
+    snapshot,
+)
 
 
 def _collect(store: DataStore, folder: Path, dataset: str = "iris", **kwargs) -> object:
@@ -18,7 +25,9 @@ def _collect(store: DataStore, folder: Path, dataset: str = "iris", **kwargs) ->
     return collect(params, store=store)
 
 
-def _cleanse(store: DataStore, dataset: str = "iris", schema: str = IRIS_SCHEMA, **kwargs) -> object:
+def _cleanse(
+    store: DataStore, dataset: str = "iris", schema: str = IRIS_SCHEMA, **kwargs
+) -> object:
     return cleanse(CleanseParams(dataset=dataset, schema_path=schema, **kwargs), store=store)
 
 
@@ -119,7 +128,9 @@ def test_missing_required_column_fails_the_batch_naming_column_and_batch(tmp_pat
     incoming.mkdir()
     iris_frame().drop(columns=["petal_width"]).to_csv(incoming / "narrow.csv", index=False)
     _collect(store, incoming)  # no schema at collect: the file is taken as it is
-    with pytest.raises(MissingColumnError, match=r"raw/iris/.*\.parquet: required column 'petal_width'"):
+    with pytest.raises(
+        MissingColumnError, match=r"raw/iris/.*\.parquet: required column 'petal_width'"
+    ):
         _cleanse(store)
 
 

@@ -16,19 +16,26 @@ from flows.cleanse import CleanseParams, cleanse
 from flows.collect import CollectParams, collect
 from stack import control
 from tests.conftest import Stack
-from tests.flows.helpers import DIGITS_SCHEMA, IRIS_SCHEMA, digit_png, iris_frame, read_all, snapshot
+from tests.flows.helpers import (
+    DIGITS_SCHEMA,
+    IRIS_SCHEMA,
+    digit_png,
+    iris_frame,
+    read_all,
+    snapshot,
+)
 
 pytestmark = pytest.mark.integration
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path.startswith("/broken"):
             self.send_error(500, "server on fire")
             return
         super().do_GET()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -37,7 +44,9 @@ def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A stdlib HTTP server on a free loopback port, serving a temporary folder."""
     root = tmp_path / "served"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -75,7 +84,9 @@ def test_collect_over_http_is_idempotent_and_reports_http_errors(
     assert result.total.rows_in == 300
 
 
-def test_collect_from_s3_incrementally_into_an_s3_store(stack: Stack, unique: str, prefect_server: str) -> None:
+def test_collect_from_s3_incrementally_into_an_s3_store(
+    stack: Stack, unique: str, prefect_server: str
+) -> None:
     client = control.s3_client(stack.settings, stack.credentials)
     bucket = stack.settings.s3_bucket
     incoming = f"incoming/{unique}/"
@@ -90,9 +101,13 @@ def test_collect_from_s3_incrementally_into_an_s3_store(stack: Stack, unique: st
         assert first.new_rows == 5
         assert list(first.failed) == [f"s3://{bucket}/{incoming}truncated.png"]
         raw = read_all(store, "raw/digits/")
-        assert sorted(raw["_source"]) == sorted(f"s3://{bucket}/{incoming}{i}.png" for i in range(5))
+        assert sorted(raw["_source"]) == sorted(
+            f"s3://{bucket}/{incoming}{i}.png" for i in range(5)
+        )
 
-        client.put_object(Bucket=bucket, Key=f"{incoming}truncated.png", Body=digit_png(9))  # re-uploaded whole
+        client.put_object(
+            Bucket=bucket, Key=f"{incoming}truncated.png", Body=digit_png(9)
+        )  # re-uploaded whole
         keys_before = store.list_keys("raw/")
         second = collect(params, store=store, s3_credentials=store)
         assert (second.new_rows, second.failed) == (1, {})
@@ -100,12 +115,16 @@ def test_collect_from_s3_incrementally_into_an_s3_store(stack: Stack, unique: st
 
         third = collect(params, store=store, s3_credentials=store)
         assert third.message == "digits: 0 new"
-        assert store.list_keys("raw/") == sorted([*keys_before, *set(store.list_keys("raw/")) - set(keys_before)])
+        assert store.list_keys("raw/") == sorted(
+            [*keys_before, *set(store.list_keys("raw/")) - set(keys_before)]
+        )
 
         result = cleanse(CleanseParams(dataset="digits", schema_path=DIGITS_SCHEMA), store=store)
         assert result.total.clean == 6 and result.total.quarantined == 0
     finally:
-        for key in client.list_objects_v2(Bucket=bucket, Prefix=f"incoming/{unique}/").get("Contents", []):
+        for key in client.list_objects_v2(Bucket=bucket, Prefix=f"incoming/{unique}/").get(
+            "Contents", []
+        ):
             client.delete_object(Bucket=bucket, Key=key["Key"])
         for key in store.list_keys():
             store.delete(key)
@@ -115,7 +134,9 @@ def test_s3_access_error_names_the_bucket_and_other_sources_go_on(
     stack: Stack, unique: str, prefect_server: str, tmp_path: Path
 ) -> None:
     store = DataStore(base_path=str(tmp_path / "store"))
-    denied = S3Source(bucket=f"no-such-bucket-{unique}", prefix="x/", endpoint_url=stack.settings.s3_endpoint_url)
+    denied = S3Source(
+        bucket=f"no-such-bucket-{unique}", prefix="x/", endpoint_url=stack.settings.s3_endpoint_url
+    )
     local = tmp_path / "local"
     local.mkdir()
     iris_frame().to_csv(local / "iris.csv", index=False)

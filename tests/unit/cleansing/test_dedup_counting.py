@@ -30,7 +30,7 @@ def test_dedup_keeps_first_and_returns_duplicates_with_reason(batch, known, uniq
 
 def test_known_ids_grows_and_finds_across_segments():
     rng = np.random.default_rng(1)
-    chunks = [["%032x" % v for v in rng.integers(0, 2**62, size) ] for size in (5, 50, 3, 200)]
+    chunks = [[f"{v:032x}" for v in rng.integers(0, 2**62, size)] for size in (5, 50, 3, 200)]
     known = KnownIds()
     for chunk in chunks:
         known.add(chunk)
@@ -45,19 +45,31 @@ def test_dedup_needs_id_column():
         dedup(pd.DataFrame({"x": [1]}))
 
 
-@pytest.mark.parametrize(("raw", "clean", "quarantined", "duplicates"), [(10, 7, 2, 1), (0, 0, 0, 0)])
+@pytest.mark.parametrize(
+    ("raw", "clean", "quarantined", "duplicates"), [(10, 7, 2, 1), (0, 0, 0, 0)]
+)
 def test_counting_rule_holds(raw, clean, quarantined, duplicates):
     check_counts(raw=raw, clean=clean, quarantined=quarantined, duplicates=duplicates, batch="b1")
 
 
-@pytest.mark.parametrize(("raw", "clean", "quarantined", "duplicates"), [(10, 7, 2, 0), (10, 8, 2, 1), (1, 2, 0, -1)])
+@pytest.mark.parametrize(
+    ("raw", "clean", "quarantined", "duplicates"), [(10, 7, 2, 0), (10, 8, 2, 1), (1, 2, 0, -1)]
+)
 def test_counting_rule_breaks_loudly_naming_batch(raw, clean, quarantined, duplicates):
     with pytest.raises(CountingRuleError, match="b1"):
-        check_counts(raw=raw, clean=clean, quarantined=quarantined, duplicates=duplicates, batch="b1")
+        check_counts(
+            raw=raw, clean=clean, quarantined=quarantined, duplicates=duplicates, batch="b1"
+        )
 
 
 def test_ids_sharing_high_half_are_told_apart():
-    ids = ["0" * 16 + "1" * 16, "0" * 16 + "2" * 16, "0" * 16 + "1" * 16, "0" * 16 + "3" * 16, "f" * 32]
+    ids = [
+        "0" * 16 + "1" * 16,
+        "0" * 16 + "2" * 16,
+        "0" * 16 + "1" * 16,
+        "0" * 16 + "3" * 16,
+        "f" * 32,
+    ]
     result = dedup(pd.DataFrame({"item_id": ids}), ["0" * 16 + "3" * 16])
     assert result.unique["item_id"].tolist() == ids[:2] + ids[4:]
     assert result.duplicates["duplicate_reason"].tolist() == ["duplicate_in_batch", "already_clean"]

@@ -26,9 +26,16 @@ def _frame() -> pd.DataFrame:
     )
 
 
-@pytest.mark.parametrize("text", ["", "a", "abcdefgh", "abcdefghi", "é" * 100, "x\x1fy", "\x00", "\x00" * 8])
+@pytest.mark.parametrize(
+    "text", ["", "a", "abcdefgh", "abcdefghi", "é" * 100, "x\x1fy", "\x00", "\x00" * 8]
+)
 def test_vectorised_digest_matches_reference_definition(text):
-    df = pd.DataFrame({"t": pd.Series([text, "pad", None], dtype="str"), "n": pd.array([1, None, -5], dtype="Int64")})
+    df = pd.DataFrame(
+        {
+            "t": pd.Series([text, "pad", None], dtype="str"),
+            "n": pd.array([1, None, -5], dtype="Int64"),
+        }
+    )
     raw = row_digests(df, ["t", "n"])
     for i in range(3):
         row = {"t": df["t"].iloc[i], "n": df["n"].iloc[i]}
@@ -36,7 +43,9 @@ def test_vectorised_digest_matches_reference_definition(text):
 
 
 def test_reference_covers_floats_bools_datetimes():
-    df = _frame().assign(when=pd.to_datetime(["2024-01-01T00:00:00Z", None, "1999-12-31T23:00:00-01:00"], utc=True))
+    df = _frame().assign(
+        when=pd.to_datetime(["2024-01-01T00:00:00Z", None, "1999-12-31T23:00:00-01:00"], utc=True)
+    )
     raw = row_digests(df, list(df.columns))
     for i in range(3):
         row = {c: df[c].iloc[i] for c in df.columns}
@@ -96,7 +105,9 @@ def test_ids_are_stable_across_processes():
         "print(content_hash(pd.DataFrame({'a':[1,2],'b':['x','y']}),['a','b']).tolist())"
     )
     outputs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
         for _ in range(2)
     }
     here = str(content_hash(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"]).tolist())

@@ -13,11 +13,31 @@ def _text(values: list[str | None]) -> pd.DataFrame:
     [
         ([" a ", "b", "\tc\n"], NormaliseOptions(), ["a", "b", "c"], {"trimmed": 2}),
         ([" a ", "b"], NormaliseOptions(trim_whitespace=False), [" a ", "b"], {"trimmed": 0}),
-        (["NA", "n/a", "NULL", " null ", "x", ""], NormaliseOptions(), [None] * 5 + [None], {"na_tokens": 5}),
-        (["NULL", "x"], NormaliseOptions(na_case_insensitive=False), ["NULL", "x"], {"na_tokens": 0}),
+        (
+            ["NA", "n/a", "NULL", " null ", "x", ""],
+            NormaliseOptions(),
+            [None] * 5 + [None],
+            {"na_tokens": 5},
+        ),
+        (
+            ["NULL", "x"],
+            NormaliseOptions(na_case_insensitive=False),
+            ["NULL", "x"],
+            {"na_tokens": 0},
+        ),
         (["missing", "x"], NormaliseOptions(na_tokens=("missing",)), [None, "x"], {"na_tokens": 1}),
-        (["A", "b", "C"], NormaliseOptions(categorical_columns=("v",)), ["a", "b", "c"], {"case_unified": 2}),
-        (["A", "b"], NormaliseOptions(categorical_columns=("v",), case="upper"), ["A", "B"], {"case_unified": 1}),
+        (
+            ["A", "b", "C"],
+            NormaliseOptions(categorical_columns=("v",)),
+            ["a", "b", "c"],
+            {"case_unified": 2},
+        ),
+        (
+            ["A", "b"],
+            NormaliseOptions(categorical_columns=("v",), case="upper"),
+            ["A", "B"],
+            {"case_unified": 1},
+        ),
     ],
 )
 def test_text_steps_change_and_count(values, options, expected, counts):
@@ -41,9 +61,24 @@ def test_empty_string_is_trimmed_to_na_and_counted_once():
 @pytest.mark.parametrize(
     ("kind", "values", "expected", "failed"),
     [
-        ("int", ["1", "2.0", "-3", "x", None, "1.5"], [1, 2, -3, None, None, None], [False, False, False, True, False, True]),
-        ("float", ["1", "2.5", "1e3", "abc", None], [1.0, 2.5, 1000.0, None, None], [False, False, False, True, False]),
-        ("bool", ["true", "No", "1", "maybe", None], [True, False, True, None, None], [False, False, False, True, False]),
+        (
+            "int",
+            ["1", "2.0", "-3", "x", None, "1.5"],
+            [1, 2, -3, None, None, None],
+            [False, False, False, True, False, True],
+        ),
+        (
+            "float",
+            ["1", "2.5", "1e3", "abc", None],
+            [1.0, 2.5, 1000.0, None, None],
+            [False, False, False, True, False],
+        ),
+        (
+            "bool",
+            ["true", "No", "1", "maybe", None],
+            [True, False, True, None, None],
+            [False, False, False, True, False],
+        ),
     ],
 )
 def test_coerce_column_marks_failures(kind, values, expected, failed):
@@ -53,7 +88,9 @@ def test_coerce_column_marks_failures(kind, values, expected, failed):
 
 
 def test_datetime_coercion_is_utc():
-    coerced, failed = coerce_column(pd.Series(["2024-01-02T03:04:05Z", "not a date"], dtype="str"), "datetime")
+    coerced, failed = coerce_column(
+        pd.Series(["2024-01-02T03:04:05Z", "not a date"], dtype="str"), "datetime"
+    )
     assert str(coerced.iloc[0]) == "2024-01-02 03:04:05+00:00"
     assert failed.tolist() == [False, True]
 

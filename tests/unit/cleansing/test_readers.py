@@ -43,7 +43,9 @@ def test_chunks_are_bounded_and_complete(fmt):
 
 
 def test_csv_cells_arrive_as_text_for_normalisation():
-    (chunk,) = _read((FIXTURES / "iris_messy.csv").read_bytes(), "csv", expected_columns=IRIS_COLUMNS)
+    (chunk,) = _read(
+        (FIXTURES / "iris_messy.csv").read_bytes(), "csv", expected_columns=IRIS_COLUMNS
+    )
     assert chunk.loc[1, "sepal_length"] == " 4.9 "
     assert chunk.loc[4, "sepal_length"] == "NA"
 
@@ -98,7 +100,13 @@ def test_latin1_file_reads_with_its_encoding():
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("a/b.CSV", "csv"), ("x.jsonl", "jsonl"), ("s3/k.parquet", "parquet"), ("img/1.png", "image"), ("u.csv?x=1", "csv")],
+    [
+        ("a/b.CSV", "csv"),
+        ("x.jsonl", "jsonl"),
+        ("s3/k.parquet", "parquet"),
+        ("img/1.png", "image"),
+        ("u.csv?x=1", "csv"),
+    ],
 )
 def test_detect_kind(name, kind):
     assert detect_kind(name) == kind

@@ -5,7 +5,12 @@ import pandera.pandas as pa
 import pytest
 
 from cleansing.dedup import KnownIds
-from cleansing.errors import BatchValidationError, CountingRuleError, MissingColumnError, SchemaLoadError
+from cleansing.errors import (
+    BatchValidationError,
+    CountingRuleError,
+    MissingColumnError,
+    SchemaLoadError,
+)
 from cleansing.normalise import NormaliseOptions
 from cleansing.pipeline import BatchReport, cleanse_chunks, cleanse_frame
 from cleansing.schemas import DigitImages, IrisMeasurements, TextSnippets, load_schema
@@ -22,7 +27,11 @@ def test_messy_iris_splits_into_clean_quarantine_duplicates():
     result = cleanse_frame(_iris(), IrisMeasurements, source="iris_messy.csv")
     report = result.report
     assert (report.rows_in, report.clean, report.quarantined, report.duplicates) == (13, 6, 5, 2)
-    assert result.clean["species"].tolist() == ["setosa"] * 3 + ["versicolor", "virginica", "virginica"]
+    assert result.clean["species"].tolist() == ["setosa"] * 3 + [
+        "versicolor",
+        "virginica",
+        "virginica",
+    ]
     quarantined = result.quarantined.set_index("source_row")
     assert quarantined.loc[4, "quarantine_check"] == "not_nullable"
     assert quarantined.loc[5, "quarantine_check"] == "coerce_dtype('float')"
@@ -41,14 +50,21 @@ def test_messy_iris_splits_into_clean_quarantine_duplicates():
 def test_case_unification_off_quarantines_mixed_case_and_changes_ids():
     options = NormaliseOptions(categorical_columns=("sepal_length",))  # species not unified
     result = cleanse_frame(_iris(), IrisMeasurements, source="f", options=options)
-    assert result.report.quarantined_by_check.get("species: isin(['setosa', 'versicolor', 'virginica'])", 0) >= 3
+    assert (
+        result.report.quarantined_by_check.get(
+            "species: isin(['setosa', 'versicolor', 'virginica'])", 0
+        )
+        >= 3
+    )
 
 
 def test_dedup_across_chunks_and_against_known_ids():
     df = _iris()
     first = cleanse_frame(df, IrisMeasurements, source="a")
     known = KnownIds(first.clean["item_id"])
-    again = list(cleanse_chunks([df.iloc[:6], df.iloc[6:]], IrisMeasurements, source="b", known=known))
+    again = list(
+        cleanse_chunks([df.iloc[:6], df.iloc[6:]], IrisMeasurements, source="b", known=known)
+    )
     assert sum(r.report.clean for r in again) == 0
     reasons = pd.concat([r.duplicates for r in again])["duplicate_reason"].value_counts().to_dict()
     assert reasons == {"already_clean": 8}
@@ -70,7 +86,9 @@ def test_missing_required_column_fails_batch_naming_column_and_file(column):
 
 
 def test_optional_column_may_be_absent_and_is_checked_when_present():
-    digits = pd.DataFrame({"key": ["a.png", "b.png"], "size": ["10", "0"], "checksum": ["a" * 64, "b" * 64]})
+    digits = pd.DataFrame(
+        {"key": ["a.png", "b.png"], "size": ["10", "0"], "checksum": ["a" * 64, "b" * 64]}
+    )
     result = cleanse_frame(digits, DigitImages, source="d")
     assert result.report.clean == 1
     assert result.quarantined["quarantine_check"].tolist() == ["greater_than(0)"]
@@ -81,7 +99,11 @@ def test_optional_column_may_be_absent_and_is_checked_when_present():
 
 def test_text_schema_checks_language_and_empty_text():
     texts = pd.DataFrame(
-        {"text": ["  hello ", "", "bonjour", "hallo"], "lang": ["EN", "en", "fr", "xx"], "label": ["a", "b", None, "c"]}
+        {
+            "text": ["  hello ", "", "bonjour", "hallo"],
+            "lang": ["EN", "en", "fr", "xx"],
+            "label": ["a", "b", None, "c"],
+        }
     )
     result = cleanse_frame(texts, TextSnippets, source="t.jsonl")
     assert result.clean["text"].tolist() == ["hello", "bonjour"]
@@ -107,13 +129,20 @@ def test_report_counting_rule_is_enforced():
 
 
 @pytest.mark.parametrize(
-    "path", ["cleansing.schemas:IrisMeasurements", "cleansing.schemas.TextSnippets", "cleansing.schemas:DigitImages"]
+    "path",
+    [
+        "cleansing.schemas:IrisMeasurements",
+        "cleansing.schemas.TextSnippets",
+        "cleansing.schemas:DigitImages",
+    ],
 )
 def test_load_schema(path):
     assert load_schema(path).__name__ == path.replace(":", ".").rsplit(".", 1)[1]
 
 
-@pytest.mark.parametrize("path", ["cleansing.schemas:Nope", "no.such.module:X", "cleansing.schemas:load_schema", "x"])
+@pytest.mark.parametrize(
+    "path", ["cleansing.schemas:Nope", "no.such.module:X", "cleansing.schemas:load_schema", "x"]
+)
 def test_load_schema_errors_name_path(path):
     with pytest.raises(SchemaLoadError, match="schema path"):
         load_schema(path)

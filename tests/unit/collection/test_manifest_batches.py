@@ -20,7 +20,9 @@ from collection.sources import LocalSource, SourceObject, fetch, list_local
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _entry(uri: str, status: str = "collected", version: str | None = "v1", checksum: str = "c1") -> ManifestEntry:
+def _entry(
+    uri: str, status: str = "collected", version: str | None = "v1", checksum: str = "c1"
+) -> ManifestEntry:
     return ManifestEntry(uri=uri, status=status, version=version, checksum=checksum, updated_at=NOW)
 
 
@@ -38,7 +40,9 @@ def test_plan_collection(listed_version, entry, planned):
     manifest = Manifest(dataset="d")
     if entry is not None:
         manifest = manifest.record(entry)
-    result = plan_collection([SourceObject(uri="a", name="a.csv", version=listed_version)], manifest)
+    result = plan_collection(
+        [SourceObject(uri="a", name="a.csv", version=listed_version)], manifest
+    )
     assert (len(result) == 1) is planned
 
 
@@ -49,7 +53,12 @@ def test_plan_collection_drops_repeated_uris_and_keeps_order():
 
 @pytest.mark.parametrize(
     ("entry", "checksum", "expected"),
-    [(None, "c1", False), (_entry("a"), "c1", True), (_entry("a"), "c2", False), (_entry("a", status="failed"), "c1", False)],
+    [
+        (None, "c1", False),
+        (_entry("a"), "c1", True),
+        (_entry("a"), "c2", False),
+        (_entry("a", status="failed"), "c1", False),
+    ],
 )
 def test_unchanged(entry, checksum, expected):
     assert unchanged(entry, checksum) is expected
@@ -68,7 +77,12 @@ def test_batch_ids_are_deterministic_and_distinct():
 
 @pytest.mark.parametrize(
     ("key", "expected"),
-    [("raw/d/b1.parquet", True), ("raw/d/files/x.png", False), ("raw/e/b1.parquet", False), ("raw/d/b1.json", False)],
+    [
+        ("raw/d/b1.parquet", True),
+        ("raw/d/files/x.png", False),
+        ("raw/e/b1.parquet", False),
+        ("raw/d/b1.json", False),
+    ],
 )
 def test_is_raw_batch_key(key, expected):
     assert is_raw_batch_key("d", key) is expected
