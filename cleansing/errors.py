@@ -55,3 +55,20 @@ class SourceReadError(CleansingError):
 
 class SchemaLoadError(CleansingError):
     """An import path does not name a pandera DataFrameModel."""
+
+
+class BatchesFailedError(CleansingError):
+    """Some batches of a run failed as a whole; the others were cleansed and recorded.
+
+    Args:
+        dataset: the data set.
+        failures: ``{batch id: error message}``.
+    """
+
+    def __init__(self, dataset: str, failures: dict[str, str]) -> None:
+        self.dataset = dataset
+        self.failures = failures
+        details = "; ".join(failures.values())
+        super().__init__(
+            f"{dataset}: {len(failures)} batch(es) failed (the others were cleansed): {details}"
+        )

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
+from cleansing.errors import BatchesFailedError, CleansingError
 from cleansing.normalise import NormaliseOptions
 from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
@@ -63,6 +64,12 @@ class CleanseParams(BaseModel):
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
     )
+    max_parallel_batches: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Batches cleansed at the same time (memory grows with it; raise it on a cluster).",
+    )
 
 
 class CleanseResult(BaseModel):
@@ -84,6 +91,10 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
 
     Returns:
         A :class:`CleanseResult`; each batch satisfies raw = clean + quarantined + duplicates.
+
+    Raises:
+        BatchesFailedError: after the other batches are cleansed and recorded, naming each
+            batch that failed as a whole (e.g. a missing required column) and why.
     """
     logger = get_run_logger()
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
@@ -106,19 +117,29 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         logger.info("%s", message)
         return CleanseResult(dataset=params.dataset, total=total, message=message)
     known = load_clean_ids(target, params.dataset, sorted(done))
-    futures = [
-        cleanse_batch.submit(
-            target,
-            params.dataset,
-            batch_id,
-            params.schema_path,
-            params.normalise,
-            known,
-            params.chunk_rows,
-        )
-        for batch_id in pending
-    ]
-    summaries: list[PartitionSummary] = [f.result() for f in futures]
+    summaries: list[PartitionSummary] = []
+    failed: dict[str, str] = {}
+    window = params.max_parallel_batches
+    for start in range(0, len(pending), window):  # bounded memory: a few partitions at a time
+        batch_ids = pending[start : start + window]
+        futures = [
+            cleanse_batch.submit(
+                target,
+                params.dataset,
+                batch_id,
+                params.schema_path,
+                params.normalise,
+                known,
+                params.chunk_rows,
+            )
+            for batch_id in batch_ids
+        ]
+        for batch_id, future in zip(batch_ids, futures, strict=True):
+            try:
+                summaries.append(future.result())
+            except CleansingError as exc:  # recorded, reported, and raised after the others
+                failed[batch_id] = str(exc)
+                logger.error("batch %s failed: %s", batch_id, exc)
     masks = cross_partition_duplicates([s.ids() for s in summaries])
     fixed = [
         move_run_duplicates.submit(target, params.dataset, s, m) if m.any() else None
@@ -130,7 +151,10 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         announce_batch(params.dataset, summary)
         done[summary.batch_id] = summary.report.model_dump(mode="json")
         total = total.merge(summary.report)
-    target.replace_json(cleanse_manifest_key(params.dataset), done)
+    if summaries:
+        target.replace_json(cleanse_manifest_key(params.dataset), done)
+    if failed:
+        raise BatchesFailedError(params.dataset, failed)
     total.check()
     message = (
         f"{params.dataset}: {len(summaries)} batch(es), {total.rows_in} rows: {total.clean} clean, "

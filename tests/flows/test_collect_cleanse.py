@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from blocks import DataStore
-from cleansing.errors import MissingColumnError
+from cleansing.errors import BatchesFailedError
 from collection.sources import LocalSource
-from flows.cleanse import CleanseParams, cleanse
+from flows.cleanse import CleanseParams, cleanse, cleanse_manifest_key
 from flows.collect import CollectParams, collect, load_manifest
 from tests.flows.helpers import (
     DIGITS_SCHEMA,
@@ -23,6 +23,10 @@ from tests.flows.helpers import (
 def _collect(store: DataStore, folder: Path, dataset: str = "iris", **kwargs) -> object:
     params = CollectParams(dataset=dataset, sources=[LocalSource(path=str(folder))], **kwargs)
     return collect(params, store=store)
+
+
+def load_cleanse_manifest(store: DataStore) -> dict[str, object]:
+    return store.read_json(cleanse_manifest_key("iris"))
 
 
 def _cleanse(
@@ -122,15 +126,20 @@ def test_bad_file_is_recorded_reported_and_retried(tmp_path: Path) -> None:
     assert (entry.status, entry.attempts) == ("collected", 2)
 
 
-def test_missing_required_column_fails_the_batch_naming_column_and_batch(tmp_path: Path) -> None:
+def test_missing_required_column_fails_that_batch_naming_column_and_batch(tmp_path: Path) -> None:
     store = DataStore(base_path=str(tmp_path / "store"))
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     iris_frame().drop(columns=["petal_width"]).to_csv(incoming / "narrow.csv", index=False)
-    _collect(store, incoming)  # no schema at collect: the file is taken as it is
+    iris_frame().to_csv(incoming / "good.csv", index=False)
+    _collect(store, incoming)  # no schema at collect: files are taken as they are
     with pytest.raises(
-        MissingColumnError, match=r"raw/iris/.*\.parquet: required column 'petal_width'"
+        BatchesFailedError, match=r"raw/iris/.*\.parquet: required column 'petal_width'"
     ):
+        _cleanse(store)
+    assert len(read_all(store, "clean/iris/")) > 0  # the good batch went through
+    assert len(load_cleanse_manifest(store)) == 1  # ...and is recorded; the bad one is retried
+    with pytest.raises(BatchesFailedError, match="1 batch"):
         _cleanse(store)
 
 

@@ -16,7 +16,9 @@ from flows.collect import CollectParams, collect
 from tests.flows.helpers import IRIS_SCHEMA, iris_frame
 
 
-def _events(resource_id: str, name: str, expected: int, deadline_s: float = 30.0) -> list[dict[str, Any]]:
+def _events(
+    resource_id: str, name: str, expected: int, deadline_s: float = 30.0
+) -> list[dict[str, Any]]:
     """Events of one resource from the server, polled until ``expected`` arrive."""
     since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
     body = {
@@ -53,9 +55,9 @@ def test_collect_and_cleanse_announce_each_batch(tmp_path: Path) -> None:
 
     resource = f"labelloop.dataset.{dataset}"
     got_collected = _events(resource, "labelloop.batch.collected", expected=2)
-    assert sorted((e["payload"]["batch_id"], e["payload"]["rows"]) for e in got_collected) == sorted(
-        zip(collected.new_batches, [100, 50], strict=True)
-    )
+    assert sorted(
+        (e["payload"]["batch_id"], e["payload"]["rows"]) for e in got_collected
+    ) == sorted(zip(collected.new_batches, [100, 50], strict=True))
     got_cleansed = _events(resource, "labelloop.batch.cleansed", expected=2)
     by_batch = {e["payload"]["batch_id"]: e["payload"] for e in got_cleansed}
     for report in cleansed.batches:
