@@ -13,6 +13,7 @@ if __package__ in (None, ""):  # `python flows/cleanse.py`: make the project imp
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
@@ -81,7 +82,7 @@ class CleanseResult(BaseModel):
     message: str
 
 
-@flow(name="cleanse-data")
+@flow(name="cleanse-data", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseResult:
     """Cleanse every raw batch not cleansed yet; one task per batch.
 

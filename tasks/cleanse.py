@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
 from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,7 +61,7 @@ class PartitionSummary(BaseModel):
         return np.frombuffer(self.clean_ids, dtype="S16")
 
 
-@task(name="load-clean-ids")
+@task(name="load-clean-ids", cache_policy=NONE)
 def load_clean_ids(store: DataStore, dataset: str, batch_ids: list[str]) -> KnownIds:
     """Item ids of the clean outputs of completed batches.
 
@@ -82,7 +83,7 @@ def load_clean_ids(store: DataStore, dataset: str, batch_ids: list[str]) -> Know
     return known
 
 
-@task(name="cleanse-partition")
+@task(name="cleanse-partition", cache_policy=NONE)
 def cleanse_batch(
     store: DataStore,
     dataset: str,
@@ -150,7 +151,7 @@ def cleanse_batch(
     )
 
 
-@task(name="move-run-duplicates")
+@task(name="move-run-duplicates", cache_policy=NONE)
 def move_run_duplicates(
     store: DataStore, dataset: str, summary: PartitionSummary, mask: np.ndarray
 ) -> PartitionSummary:
