@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import typer
 
+import uvicorn
+from prefect.blocks.system import Secret
+from pydantic import SecretStr
+
 from stack import control
-from stack.demo import run_demo
+from demo.run import run_demo
 from stack.process import StackError
 from stack.settings import StackSettings
+from webhooks.app import create_app
 
 app = typer.Typer(help="labelloop: the data side of an ML loop, on Prefect and Label Studio.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: Prefect, Label Studio and an S3 server on loopback.", no_args_is_help=True)
@@ -34,13 +39,11 @@ def install() -> None:
 
 
 @stack_app.command("up")
-def up(
-    blocks: bool = typer.Option(True, help="Also write the block documents for the stack."),
-) -> None:
-    """Start the servers that are not running, wait until all are healthy."""
+def up() -> None:
+    """Start the servers that are not running, wait until all are healthy, write the blocks."""
     settings = StackSettings()
     try:
-        states = control.up(settings, save_block_documents=blocks)
+        states = control.up(settings)
     except StackError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -96,3 +99,17 @@ def demo() -> None:
     except StackError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command("receiver")
+def receiver(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(None, help="Port (default: LABELLOOP_PORT_BASE + 3)."),
+    secret_block: str = typer.Option(
+        control.WEBHOOK_SECRET_BLOCK, help="Prefect Secret block holding the shared secret."
+    ),
+) -> None:
+    """Receive Label Studio webhooks and emit `labelloop.annotations.changed` events."""
+    secret = Secret.load(secret_block).get()
+    port = port if port is not None else StackSettings().receiver_port
+    uvicorn.run(create_app(SecretStr(str(secret))), host=host, port=port, log_level="info")

@@ -13,6 +13,7 @@ from typing import Literal
 
 import boto3
 from botocore.exceptions import ClientError
+from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, SecretStr
 
@@ -25,12 +26,13 @@ from stack.credentials import (
     save_credentials,
 )
 from stack.process import StackError
-from stack.servers import ServerSpec, label_studio_spec, prefect_spec, s3_spec
+from stack.servers import ServerSpec, label_studio_spec, prefect_spec, receiver_spec, s3_spec
 from stack.settings import LABEL_STUDIO_VERSION, StackSettings
 
 # Names of the block documents that `save_blocks` writes for the local stack.
 LOCAL_BLOCK = "local"
 LOCAL_S3_BLOCK = "local-s3"
+WEBHOOK_SECRET_BLOCK = "labelloop-webhook-secret"
 
 
 class ServerState(BaseModel):
@@ -65,20 +67,22 @@ def stack_credentials(settings: StackSettings) -> StackCredentials:
 def server_specs(
     settings: StackSettings, credentials: StackCredentials, environ: Mapping[str, str]
 ) -> list[ServerSpec]:
-    """The stack's servers, in start order."""
+    """The stack's servers, in start order; the webhook receiver comes last."""
     return [
         prefect_spec(settings, environ),
         label_studio_spec(settings, credentials, environ),
         s3_spec(settings, environ),
+        receiver_spec(settings, environ),
     ]
 
 
-def up(settings: StackSettings, save_block_documents: bool = True) -> list[ServerState]:
+def up(settings: StackSettings) -> list[ServerState]:
     """Start every server that is not already running and wait until all are healthy.
 
-    Idempotent: a healthy server started earlier is reused. If any server fails, the
-    ones this call started are stopped again and the error names the failed server
-    and its log.
+    The backing servers come first; then the block documents are written; then the
+    webhook receiver starts (it reads its secret from a block). Idempotent: a healthy
+    server started earlier is reused. If any server fails, the ones this call started
+    are stopped again and the error names the failed server and its log.
 
     Raises:
         StackError: a server failed to start or to become healthy.
@@ -89,20 +93,13 @@ def up(settings: StackSettings, save_block_documents: bool = True) -> list[Serve
     reused: dict[str, process.RunningServer] = {}
     started: dict[str, process.RunningServer] = {}
     try:
-        for spec in specs:
-            running = process.read_pid_file(spec)
-            if running is not None:
-                reused[spec.name] = running
-            else:
-                started[spec.name] = process.start(spec)
-        for spec in specs:
-            process.wait_healthy(spec, reused.get(spec.name) or started[spec.name])
+        _start_and_wait(specs[:-1], reused, started)
         _check_label_studio_token(settings, credentials)
         _ensure_bucket(settings, credentials)
-        if save_block_documents:
-            save_blocks(settings, credentials)
+        save_blocks(settings, credentials)
+        _start_and_wait(specs[-1:], reused, started)
     except BaseException:
-        for spec in specs:
+        for spec in reversed(specs):
             if spec.name in started:
                 process.stop(spec)
         raise
@@ -116,6 +113,22 @@ def up(settings: StackSettings, save_block_documents: bool = True) -> list[Serve
         )
         for spec in specs
     ]
+
+
+def _start_and_wait(
+    specs: list[ServerSpec],
+    reused: dict[str, process.RunningServer],
+    started: dict[str, process.RunningServer],
+) -> None:
+    """Start the servers that are not running (all at once), then wait for each."""
+    for spec in specs:
+        running = process.read_pid_file(spec)
+        if running is not None:
+            reused[spec.name] = running
+        else:
+            started[spec.name] = process.start(spec)
+    for spec in specs:
+        process.wait_healthy(spec, reused.get(spec.name) or started[spec.name])
 
 
 def down(settings: StackSettings, only: set[str] | None = None) -> list[ServerState]:
@@ -167,6 +180,7 @@ def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
         label_studio_token=SecretStr(""),
         s3_access_key_id="",
         s3_secret_access_key=SecretStr(""),
+        webhook_secret=SecretStr(""),
     )
     return server_specs(settings, placeholder, {})
 
@@ -257,7 +271,7 @@ def _ensure_bucket(settings: StackSettings, credentials: StackCredentials) -> No
 
 def local_blocks(
     settings: StackSettings, credentials: StackCredentials
-) -> dict[str, LabelStudioCredentials | DataStore]:
+) -> dict[str, LabelStudioCredentials | DataStore | Secret]:
     """The block documents for the local stack, by `<slug>/<name>`."""
     return {
         f"labelloop-label-studio-credentials/{LOCAL_BLOCK}": LabelStudioCredentials(
@@ -270,6 +284,7 @@ def local_blocks(
             aws_access_key_id=credentials.s3_access_key_id,
             aws_secret_access_key=credentials.s3_secret_access_key,
         ),
+        f"secret/{WEBHOOK_SECRET_BLOCK}": Secret(value=credentials.webhook_secret),
     }
 
 

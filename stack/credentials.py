@@ -18,6 +18,7 @@ class StackCredentials(BaseModel):
     label_studio_token: SecretStr
     s3_access_key_id: str
     s3_secret_access_key: SecretStr
+    webhook_secret: SecretStr
 
 
 def generate_credentials() -> StackCredentials:
@@ -28,6 +29,7 @@ def generate_credentials() -> StackCredentials:
         label_studio_token=SecretStr(secrets.token_hex(20)),
         s3_access_key_id="labelloop" + secrets.token_hex(6),
         s3_secret_access_key=SecretStr(secrets.token_urlsafe(30)),
+        webhook_secret=SecretStr(secrets.token_urlsafe(24)),
     )
 
 

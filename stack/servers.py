@@ -135,3 +135,23 @@ def s3_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
         url=f"http://127.0.0.1:{port}",
         ready_timeout_s=60,
     )
+
+
+def receiver_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
+    """The webhook receiver, emitting events to the stack's Prefect server.
+
+    Its secret comes from the Prefect Secret block that `up` saves before starting it.
+    """
+    env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_API_URL": settings.prefect_api_url}
+    port = settings.receiver_port
+    return _spec(
+        settings,
+        "receiver",
+        port,
+        command=[_bin("labelloop"), "receiver", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/health",
+        url=f"http://127.0.0.1:{port}/label-studio",
+        ready_timeout_s=60,
+    )

@@ -60,20 +60,20 @@ def other(tmp_path: Path, stack: Stack) -> Iterator[StackSettings]:
 
 
 def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
-    first = control.up(other, save_block_documents=False)
-    assert [s.state for s in first] == ["started", "started", "started"]
+    first = control.up(other)
+    assert [s.state for s in first] == ["started"] * 4
     group_members = {
         child.pid
         for state in first
         for child in psutil.Process(state.pid).children(recursive=True)
     } | {state.pid for state in first}
 
-    second = control.up(other, save_block_documents=False)
-    assert [s.state for s in second] == ["reused", "reused", "reused"]
+    second = control.up(other)
+    assert [s.state for s in second] == ["reused"] * 4
     assert [s.pid for s in second] == [s.pid for s in first]
 
     stopped = control.down(other)
-    assert [s.state for s in stopped] == ["stopped", "stopped", "stopped"]
+    assert [s.state for s in stopped] == ["stopped"] * 4
     alive = [
         pid
         for pid in group_members
@@ -81,8 +81,8 @@ def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
     ]
     assert alive == []
     assert _processes_under(other.root) == []
-    assert not any(process.port_in_use(other.port_base + i) for i in range(3))
-    assert [s.state for s in control.status(other)] == ["down", "down", "down"]
+    assert not any(process.port_in_use(other.port_base + i) for i in range(4))
+    assert [s.state for s in control.status(other)] == ["down"] * 4
 
 
 def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) -> None:
@@ -90,15 +90,15 @@ def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) 
         squatter.bind(("127.0.0.1", other.s3_port))
         squatter.listen()
         with pytest.raises(StackError, match=rf"s3: port {other.s3_port} is already taken"):
-            control.up(other, save_block_documents=False)
+            control.up(other)
     assert _processes_under(other.root) == []
-    assert [s.state for s in control.status(other)] == ["down", "down", "down"]
+    assert [s.state for s in control.status(other)] == ["down"] * 4
 
 
 def test_missing_label_studio_venv_says_how_to_install(other: StackSettings, tmp_path: Path) -> None:
     broken = other.model_copy(update={"ls_venv": tmp_path / "no-venv"})
     with pytest.raises(StackError, match=r"label-studio: .*labelloop stack install"):
-        control.up(broken, save_block_documents=False)
+        control.up(broken)
     assert _processes_under(other.root) == []
     assert not process.port_in_use(other.prefect_port)
 

@@ -1,0 +1,362 @@
+"""Annotations -> labels: which annotations count, majority, agreement, skips.
+
+An annotation counts as a vote when it is not cancelled (a skip in the UI), has a
+region for the config's Choices control, and names exactly one label the config
+knows. Cancelled and empty annotations are ignored; an annotation with an unknown
+label or several choices is a recorded skip. One person has one vote per task (their
+newest annotation). A tie, too few voters, or agreement under the threshold leaves
+the item unresolved and reported, never guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from annotation.config import ClassificationConfig
+from annotation.errors import LabelConfigError
+from annotation.models import LSAnnotation, LSTask
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class LabelPolicy(BaseModel):
+    """How several annotators' votes become one label.
+
+    Attributes:
+        min_agreement: the share of votes the majority label needs (0-1).
+        min_annotators: how many people must have voted.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    min_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_annotators: int = Field(default=1, ge=1)
+
+
+class IgnoreReason(StrEnum):
+    """Why an annotation is not a vote, without being a problem."""
+
+    CANCELLED = "cancelled"
+    EMPTY = "empty"
+    SUPERSEDED = "superseded"
+
+
+class SkipReason(StrEnum):
+    """Why an annotation is not a vote and needs someone's attention."""
+
+    UNKNOWN_LABEL = "unknown_label"
+    SEVERAL_CHOICES = "several_choices"
+    NO_ITEM_ID = "no_item_id"
+
+
+class UnresolvedReason(StrEnum):
+    """Why an item with votes has no label."""
+
+    TIE = "tie"
+    LOW_AGREEMENT = "low_agreement"
+    TOO_FEW_ANNOTATORS = "too_few_annotators"
+
+
+class ItemLabel(BaseModel):
+    """The resolved label of one item, with its lineage.
+
+    Attributes:
+        item_id: the item.
+        task_id: the Label Studio task.
+        label: the majority label.
+        agreement: votes for ``label`` / all votes.
+        annotators: user ids of the people who voted.
+        annotation_ids: the annotations that voted.
+        votes: label -> number of votes.
+        first_annotated_at: the earliest vote's creation time.
+        last_annotated_at: the latest vote's last change.
+        model_version: the model version whose prediction the task showed, if any.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    task_id: int
+    label: str
+    agreement: float
+    annotators: tuple[int, ...]
+    annotation_ids: tuple[int, ...]
+    votes: dict[str, int]
+    first_annotated_at: dt.datetime | None
+    last_annotated_at: dt.datetime | None
+    model_version: str | None
+
+    def to_record(self) -> dict[str, Any]:
+        """A flat dict for a labels parquet row (lists for the tuples)."""
+        record = self.model_dump()
+        record["annotators"] = list(self.annotators)
+        record["annotation_ids"] = list(self.annotation_ids)
+        record["votes"] = [f"{label}:{count}" for label, count in sorted(self.votes.items())]
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ItemLabel:
+        """Rebuild a label from :meth:`to_record`'s dict (as read back from parquet).
+
+        Args:
+            record: one row.
+
+        Returns:
+            The label.
+        """
+        votes: dict[str, int] = {}
+        for entry in record["votes"]:
+            label, _, count = str(entry).rpartition(":")
+            votes[label] = int(count)
+        data = dict(record)
+        data["votes"] = votes
+        data["annotators"] = tuple(int(a) for a in record["annotators"])
+        data["annotation_ids"] = tuple(int(a) for a in record["annotation_ids"])
+        for key in ("first_annotated_at", "last_annotated_at", "model_version"):
+            if data.get(key) is not None and data[key] != data[key]:  # NaN / NaT from a frame
+                data[key] = None
+        return cls.model_validate(data)
+
+
+class UnresolvedItem(BaseModel):
+    """An item whose votes do not settle a label; reported for review."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str
+    task_id: int
+    reason: UnresolvedReason
+    votes: dict[str, int]
+    agreement: float
+    annotators: tuple[int, ...]
+
+
+class SkippedAnnotation(BaseModel):
+    """An annotation that could not be used, kept so it can be reported."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: int
+    item_id: str | None
+    annotation_id: int | None
+    annotator: int | None
+    reason: SkipReason
+    detail: str
+
+
+class LabelResolution(BaseModel):
+    """The outcome of resolving a set of tasks.
+
+    Attributes:
+        seen_items: every item_id among the tasks, labelled or not (a delta merge
+            withdraws the label of a seen item that has none now).
+        labels: resolved items.
+        unresolved: items with votes but no decision.
+        skipped: annotations that could not be used.
+        ignored: counts of annotations ignored by reason (cancelled, empty, superseded).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    seen_items: tuple[str, ...]
+    labels: tuple[ItemLabel, ...]
+    unresolved: tuple[UnresolvedItem, ...]
+    skipped: tuple[SkippedAnnotation, ...]
+    ignored: dict[str, int]
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts for a report or an event payload.
+
+        Returns:
+            ``items``, ``labelled``, ``unresolved``, ``skipped``, and one
+            ``unresolved_<reason>`` / ``skipped_<reason>`` / ``ignored_<reason>`` per reason seen.
+        """
+        counts = {
+            "items": len(self.seen_items),
+            "labelled": len(self.labels),
+            "unresolved": len(self.unresolved),
+            "skipped": len(self.skipped),
+        }
+        for item in self.unresolved:
+            counts[f"unresolved_{item.reason.value}"] = (
+                counts.get(f"unresolved_{item.reason.value}", 0) + 1
+            )
+        for skip in self.skipped:
+            counts[f"skipped_{skip.reason.value}"] = (
+                counts.get(f"skipped_{skip.reason.value}", 0) + 1
+            )
+        for reason, count in self.ignored.items():
+            counts[f"ignored_{reason}"] = count
+        return counts
+
+
+class _Vote(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    voter: int | str
+    label: str
+    annotation: LSAnnotation
+
+
+def _vote_of(
+    annotation: LSAnnotation, task: LSTask, item_id: str, config: ClassificationConfig
+) -> IgnoreReason | SkippedAnnotation | str:
+    """The label an annotation votes for, or why it does not vote."""
+    if annotation.was_cancelled:
+        return IgnoreReason.CANCELLED
+    choices = [
+        choice
+        for region in annotation.result
+        if region.from_name == config.from_name and region.type.lower() == "choices"
+        for choice in region.choices
+    ]
+    if not choices:
+        return IgnoreReason.EMPTY
+
+    def skip(reason: SkipReason, detail: str) -> SkippedAnnotation:
+        return SkippedAnnotation(
+            task_id=task.id,
+            item_id=item_id,
+            annotation_id=annotation.id,
+            annotator=annotation.completed_by,
+            reason=reason,
+            detail=detail,
+        )
+
+    if len(set(choices)) > 1:
+        return skip(
+            SkipReason.SEVERAL_CHOICES, f"annotation {annotation.id} chose {sorted(set(choices))}"
+        )
+    label = choices[0]
+    if label not in config.labels:
+        return skip(
+            SkipReason.UNKNOWN_LABEL,
+            f"annotation {annotation.id} chose '{label}', not in the label config {list(config.labels)}",
+        )
+    return label
+
+
+def _decide(
+    task: LSTask, item_id: str, votes: list[_Vote], policy: LabelPolicy
+) -> ItemLabel | UnresolvedItem:
+    counts = Counter(vote.label for vote in votes)
+    ranked = counts.most_common()
+    top_label, top_count = ranked[0]
+    agreement = top_count / len(votes)
+    annotators = tuple(sorted(vote.voter for vote in votes if isinstance(vote.voter, int)))
+    reason: UnresolvedReason | None = None
+    if len(votes) < policy.min_annotators:
+        reason = UnresolvedReason.TOO_FEW_ANNOTATORS
+    elif len(ranked) > 1 and ranked[1][1] == top_count:
+        reason = UnresolvedReason.TIE
+    elif agreement < policy.min_agreement:
+        reason = UnresolvedReason.LOW_AGREEMENT
+    if reason is not None:
+        return UnresolvedItem(
+            item_id=item_id,
+            task_id=task.id,
+            reason=reason,
+            votes=dict(counts),
+            agreement=agreement,
+            annotators=annotators,
+        )
+    created = [vote.annotation.created_at for vote in votes if vote.annotation.created_at]
+    changed = [vote.annotation.last_changed_at for vote in votes if vote.annotation.last_changed_at]
+    return ItemLabel(
+        item_id=item_id,
+        task_id=task.id,
+        label=top_label,
+        agreement=agreement,
+        annotators=annotators,
+        annotation_ids=tuple(sorted(vote.annotation.id for vote in votes)),
+        votes=dict(counts),
+        first_annotated_at=min(created) if created else None,
+        last_annotated_at=max(changed) if changed else None,
+        model_version=task.shown_model_version,
+    )
+
+
+def resolve_labels(
+    tasks: Iterable[LSTask],
+    config: ClassificationConfig,
+    policy: LabelPolicy | None = None,
+) -> LabelResolution:
+    """Turn tasks with their annotations into labels, unresolved items and skips.
+
+    Args:
+        tasks: parsed tasks with full annotations (``result``, ``completed_by``,
+            ``was_cancelled``, times).
+        config: the project's classification config.
+        policy: agreement rules; defaults to a simple majority of at least one person.
+
+    Returns:
+        The resolution; ``seen_items`` lists every item among the tasks.
+
+    Raises:
+        LabelConfigError: the config allows several choices (multi-label is not
+            supported).
+    """
+    if config.multiple:
+        raise LabelConfigError(
+            f"Choices '{config.from_name}' allows several choices: multi-label is not supported"
+        )
+    rules = policy or LabelPolicy()
+    seen: list[str] = []
+    labels: list[ItemLabel] = []
+    unresolved: list[UnresolvedItem] = []
+    skipped: list[SkippedAnnotation] = []
+    ignored: Counter[str] = Counter()
+    for task in tasks:
+        if not task.has_item_id:
+            skipped.extend(
+                SkippedAnnotation(
+                    task_id=task.id,
+                    item_id=None,
+                    annotation_id=annotation.id,
+                    annotator=annotation.completed_by,
+                    reason=SkipReason.NO_ITEM_ID,
+                    detail=f"task {task.id} has no item_id in its data",
+                )
+                for annotation in task.annotations
+            )
+            continue
+        item_id = task.item_id
+        seen.append(item_id)
+        newest: dict[int | str, _Vote] = {}
+        ordered = sorted(task.annotations, key=lambda a: (a.last_changed_at or _EPOCH, a.id))
+        for annotation in ordered:
+            outcome = _vote_of(annotation, task, item_id, config)
+            if isinstance(outcome, IgnoreReason):
+                ignored[outcome.value] += 1
+                continue
+            if isinstance(outcome, SkippedAnnotation):
+                skipped.append(outcome)
+                continue
+            voter: int | str = (
+                annotation.completed_by
+                if annotation.completed_by is not None
+                else f"annotation:{annotation.id}"
+            )
+            if voter in newest:
+                ignored[IgnoreReason.SUPERSEDED.value] += 1
+            newest[voter] = _Vote(voter=voter, label=outcome, annotation=annotation)
+        if not newest:
+            continue
+        decision = _decide(task, item_id, list(newest.values()), rules)
+        if isinstance(decision, ItemLabel):
+            labels.append(decision)
+        else:
+            unresolved.append(decision)
+    return LabelResolution(
+        seen_items=tuple(seen),
+        labels=tuple(labels),
+        unresolved=tuple(unresolved),
+        skipped=tuple(skipped),
+        ignored=dict(ignored),
+    )

@@ -1,0 +1,374 @@
+"""Incremental label sync as pure functions: watermark, delta merge, readiness.
+
+The sync asks Label Studio only for tasks whose ``updated_at`` is past the
+watermark (Label Studio bumps a task's ``updated_at`` when one of its annotations is
+created, edited or deleted; importing predictions does not). A changed task comes
+back with all its current annotations, so the merge replaces each changed item's
+label as a whole: an edit changes it, a deletion withdraws it, and re-reading a task
+twice (the overlap window) changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from annotation.errors import LabelStudioDataError
+from annotation.labels import ItemLabel, LabelResolution
+from annotation.models import LSTask
+
+# The only datetime format Label Studio's Data Manager filters accept
+# (data_manager/managers.py DATETIME_FORMAT); read as UTC.
+LS_FILTER_DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class SyncWatermark(BaseModel):
+    """Where the last successful sync stopped.
+
+    Attributes:
+        updated_at: the newest task ``updated_at`` already merged (None = never synced).
+        labels_version: the labels version that sync wrote.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    updated_at: dt.datetime | None = None
+    labels_version: str | None = None
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"watermark {moment!r} has no timezone; use an aware UTC datetime")
+    return moment.astimezone(dt.UTC)
+
+
+def format_filter_datetime(moment: dt.datetime) -> str:
+    """Format an aware datetime for a Label Studio Datetime filter.
+
+    Args:
+        moment: an aware datetime.
+
+    Returns:
+        ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC.
+    """
+    return _utc(moment).strftime(LS_FILTER_DATETIME_FORMAT)
+
+
+CursorOperator = Literal["greater", "greater_or_equal", "equal"]
+
+
+class ChangeCursor(BaseModel):
+    """Where the next page of changed tasks starts (keyset pagination on ``updated_at``).
+
+    Page numbers are unsafe while people annotate: a task updated during the read
+    moves to the end of the ``updated_at`` order and shifts every later task one
+    place forward, so one would be skipped, and the watermark would then pass it.
+    Re-querying from the last ``updated_at`` read never skips.
+
+    Attributes:
+        since: the ``updated_at`` bound (None: no bound).
+        operator: ``greater``, ``greater_or_equal`` (ties at a page boundary) or
+            ``equal`` (read every task of one timestamp, for bulk changes that
+            stamp more tasks than a page holds).
+        annotated_only: also require at least one annotation (the first sync).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    since: dt.datetime | None = None
+    operator: CursorOperator = "greater"
+    annotated_only: bool = False
+
+
+def start_cursor(
+    watermark: dt.datetime | None, overlap: dt.timedelta = dt.timedelta(seconds=30)
+) -> ChangeCursor:
+    """The first cursor of a sync.
+
+    The window starts ``overlap`` before the watermark so that a write committed
+    late with an earlier timestamp is still read; re-reading is harmless because
+    the merge is idempotent. The first sync (no watermark) reads annotated tasks.
+
+    Args:
+        watermark: the previous watermark; None on the first sync.
+        overlap: how far before the watermark to start.
+
+    Returns:
+        The cursor.
+    """
+    if watermark is None:
+        return ChangeCursor(annotated_only=True)
+    return ChangeCursor(since=_utc(watermark) - overlap)
+
+
+def changed_tasks_query(cursor: ChangeCursor) -> dict[str, Any]:
+    """The ``query`` for ``tasks.list`` that selects the tasks past a cursor.
+
+    Args:
+        cursor: where to start.
+
+    Returns:
+        A dict to send JSON-encoded as ``query=``, ordered by ``updated_at``.
+    """
+    items: list[dict[str, Any]] = []
+    if cursor.annotated_only:
+        items.append(
+            {
+                "filter": "filter:tasks:total_annotations",
+                "operator": "greater",
+                "type": "Number",
+                "value": 0,
+            }
+        )
+    if cursor.since is not None:
+        items.append(
+            {
+                "filter": "filter:tasks:updated_at",
+                "operator": cursor.operator,
+                "type": "Datetime",
+                "value": format_filter_datetime(cursor.since),
+            }
+        )
+    return {"filters": {"conjunction": "and", "items": items}, "ordering": ["tasks:updated_at"]}
+
+
+def updated_since_query(
+    watermark: dt.datetime | None, overlap: dt.timedelta = dt.timedelta(seconds=30)
+) -> dict[str, Any]:
+    """The ``query`` of the first page of tasks changed since the watermark.
+
+    Args:
+        watermark: the previous watermark; None selects every annotated task.
+        overlap: how far before the watermark to start.
+
+    Returns:
+        A dict to send JSON-encoded as ``query=``.
+    """
+    return changed_tasks_query(start_cursor(watermark, overlap))
+
+
+def next_cursor(
+    cursor: ChangeCursor, page: Sequence[LSTask], page_size: int
+) -> ChangeCursor | None:
+    """The cursor after reading ``page`` (None when the read is complete).
+
+    Args:
+        cursor: the cursor the page was read with.
+        page: the tasks read (for ``equal``: every page of that timestamp).
+        page_size: the page size asked for.
+
+    Returns:
+        The next cursor, or None.
+
+    Raises:
+        LabelStudioDataError: a task in a full page has no ``updated_at`` (it was
+            not included, so the read cannot continue safely).
+    """
+    if cursor.operator == "equal":
+        return cursor.model_copy(update={"operator": "greater"})
+    if len(page) < page_size:
+        return None
+    stamps = [task.updated_at for task in page]
+    if any(stamp is None for stamp in stamps):
+        raise LabelStudioDataError("tasks were read without 'updated_at': include it")
+    last = _utc(max(stamp for stamp in stamps if stamp is not None))
+    if all(stamp is not None and _utc(stamp) == last for stamp in stamps):
+        return cursor.model_copy(update={"since": last, "operator": "equal"})
+    return cursor.model_copy(update={"since": last, "operator": "greater_or_equal"})
+
+
+def read_changed_tasks(
+    fetch: Callable[[dict[str, Any], bool], Sequence[LSTask]],
+    watermark: dt.datetime | None,
+    overlap: dt.timedelta = dt.timedelta(seconds=30),
+    page_size: int = 1000,
+) -> list[LSTask]:
+    """Read every task changed since the watermark, page by page, never skipping one.
+
+    Args:
+        fetch: ``fetch(query, all_pages)`` returns the first page of ``page_size``
+            tasks for ``query`` (or every page when ``all_pages``); the tasks
+            layer binds it to ``tasks.list``.
+        watermark: the previous watermark; None on the first sync.
+        overlap: how far before the watermark to start.
+        page_size: the page size ``fetch`` uses.
+
+    Returns:
+        Each changed task once (its latest version read), oldest change first.
+    """
+    seen: dict[int, LSTask] = {}
+    cursor: ChangeCursor | None = start_cursor(watermark, overlap)
+    while cursor is not None:
+        page = list(fetch(changed_tasks_query(cursor), cursor.operator == "equal"))
+        for task in page:
+            seen[task.id] = task
+        cursor = next_cursor(cursor, page, page_size)
+    return sorted(seen.values(), key=lambda task: (task.updated_at or _EPOCH, task.id))
+
+
+def item_ids_query(item_ids: Sequence[str]) -> dict[str, Any]:
+    """The ``query`` for ``tasks.list`` that selects tasks by ``data.item_id``.
+
+    Args:
+        item_ids: the ids to look for (keep a few hundred per call: the query
+            travels in the URL).
+
+    Returns:
+        A dict to send JSON-encoded as ``query=``.
+    """
+    return {
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:data.item_id",
+                    "operator": "in_list",
+                    "type": "String",
+                    "value": list(item_ids),
+                }
+            ],
+        }
+    }
+
+
+def advance_watermark(previous: dt.datetime | None, tasks: Iterable[LSTask]) -> dt.datetime | None:
+    """The watermark after merging ``tasks``: the newest ``updated_at`` seen.
+
+    Never moves backwards. Store it only after the labels are written.
+
+    Args:
+        previous: the watermark before this sync.
+        tasks: the tasks this sync read.
+
+    Returns:
+        The new watermark (``previous`` when no task is newer).
+    """
+    stamps = [_utc(task.updated_at) for task in tasks if task.updated_at is not None]
+    if previous is not None:
+        stamps.append(_utc(previous))
+    return max(stamps) if stamps else None
+
+
+class LabelMerge(BaseModel):
+    """The labels after a merge, and what changed.
+
+    Attributes:
+        labels: every current label, sorted by item_id.
+        added: items that had no label and have one now.
+        changed: items whose label value changed (a relabel).
+        withdrawn: items that had a label and have none now (deleted, now tied,
+            task deleted).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: tuple[ItemLabel, ...]
+    added: tuple[str, ...] = Field(default=())
+    changed: tuple[str, ...] = Field(default=())
+    withdrawn: tuple[str, ...] = Field(default=())
+
+    @property
+    def touched(self) -> int:
+        """How many items gained, changed or lost a label."""
+        return len(self.added) + len(self.changed) + len(self.withdrawn)
+
+
+def _by_item(labels: Iterable[ItemLabel]) -> dict[str, ItemLabel]:
+    return {label.item_id: label for label in labels}
+
+
+def merge_labels(previous: Iterable[ItemLabel], delta: LabelResolution) -> LabelMerge:
+    """Merge a delta resolution into the previous labels.
+
+    Every item in ``delta.seen_items`` takes its state from the delta: its new
+    label, or none (withdrawn) when it has no resolved label now.
+
+    Args:
+        previous: the labels of the previous version.
+        delta: the resolution of the tasks changed since the watermark.
+
+    Returns:
+        The merged labels and the items added, changed and withdrawn.
+    """
+    current = _by_item(previous)
+    fresh = _by_item(delta.labels)
+    added: list[str] = []
+    changed: list[str] = []
+    withdrawn: list[str] = []
+    for item_id in dict.fromkeys(delta.seen_items):
+        old = current.get(item_id)
+        new = fresh.get(item_id)
+        if new is None:
+            if old is not None:
+                withdrawn.append(item_id)
+                del current[item_id]
+            continue
+        if old is None:
+            added.append(item_id)
+        elif old.label != new.label:
+            changed.append(item_id)
+        current[item_id] = new
+    return LabelMerge(
+        labels=tuple(current[key] for key in sorted(current)),
+        added=tuple(added),
+        changed=tuple(changed),
+        withdrawn=tuple(withdrawn),
+    )
+
+
+def withdraw_deleted_tasks(
+    labels: Iterable[ItemLabel], existing_task_ids: Iterable[int]
+) -> LabelMerge:
+    """Withdraw the labels of tasks that no longer exist in Label Studio.
+
+    A deleted task never shows up in an ``updated_at`` delta, so a periodic
+    reconcile lists the project's task ids and calls this.
+
+    Args:
+        labels: the current labels.
+        existing_task_ids: every task id the project holds now.
+
+    Returns:
+        The labels whose task still exists, and the withdrawn items.
+    """
+    existing = set(existing_task_ids)
+    kept = [label for label in labels if label.task_id in existing]
+    gone = sorted(label.item_id for label in labels if label.task_id not in existing)
+    return LabelMerge(
+        labels=tuple(sorted(kept, key=lambda label: label.item_id)), withdrawn=tuple(gone)
+    )
+
+
+def count_labels_gained(current: Iterable[ItemLabel], trained: Mapping[str, str]) -> int:
+    """How many items have a label the last training did not see.
+
+    Args:
+        current: the current labels.
+        trained: item_id -> label as used by the last training (empty if none).
+
+    Returns:
+        Items labelled since, plus items relabelled since.
+    """
+    return sum(1 for label in current if trained.get(label.item_id) != label.label)
+
+
+def labels_ready(gained: int, threshold: int) -> bool:
+    """Whether enough labels were gained to announce ``labelloop.labels.ready``.
+
+    Args:
+        gained: from :func:`count_labels_gained`.
+        threshold: the flow parameter (>= 1).
+
+    Returns:
+        True when ``gained`` reaches ``threshold``.
+
+    Raises:
+        ValueError: threshold < 1.
+    """
+    if threshold < 1:
+        raise ValueError(f"threshold must be >= 1, got {threshold}")
+    return gained >= threshold

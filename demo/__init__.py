@@ -1,0 +1,1 @@
+"""The main job on local defaults, and the bots that play its annotators."""

@@ -1,0 +1,98 @@
+"""A team of annotator bots that label through the Label Studio API as people would.
+
+Each bot is a real Label Studio user; annotations are created on its behalf
+(`completed_by`), with a configurable accuracy, skips (cancelled annotations) and,
+with several annotators per task, honest disagreements.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Mapping, Sequence
+
+from label_studio_sdk import LabelStudio
+from pydantic import BaseModel, Field
+
+from annotation.config import ClassificationConfig
+from annotation.predictions import choice_result
+
+
+class TeamConfig(BaseModel):
+    """How the bot team behaves."""
+
+    annotators: int = Field(default=2, ge=1, le=20, description="Bots in the team.")
+    per_task: int = Field(default=1, ge=1, description="Bots that label each task.")
+    accuracy: float = Field(default=0.95, ge=0, le=1, description="Chance a bot picks the true label.")
+    skip_rate: float = Field(default=0.05, ge=0, le=1, description="Chance a bot skips a task.")
+    seed: int = 0
+
+
+class Vote(BaseModel):
+    """One annotation the team made."""
+
+    task_id: int
+    annotation_id: int
+    annotator: int
+    label: str | None  # None: skipped (cancelled)
+
+
+def ensure_team(client: LabelStudio, size: int, prefix: str = "bot") -> list[int]:
+    """User ids of `size` bot annotators, created on first use."""
+    wanted = [f"{prefix}-{i + 1}@labelloop.local" for i in range(size)]
+    existing = {user.email: int(user.id) for user in client.users.list() if user.email in wanted}
+    for email in wanted:
+        if email not in existing:
+            user = client.users.create(
+                email=email, username=email.split("@")[0], password=secrets.token_hex(16)
+            )
+            existing[email] = int(user.id)
+    return [existing[email] for email in wanted]
+
+
+def annotate(
+    client: LabelStudio,
+    config: ClassificationConfig,
+    task_truth: Mapping[int, str],
+    team: Sequence[int],
+    behaviour: TeamConfig,
+) -> list[Vote]:
+    """Label each task as `behaviour.per_task` bots of the team would.
+
+    Args:
+        client: a Label Studio client with rights to annotate for the team.
+        config: the project's config (choices and names come from it).
+        task_truth: task id -> the true label.
+        team: the bots' user ids.
+        behaviour: accuracy, skips, annotators per task.
+
+    Returns:
+        Every annotation made.
+    """
+    rng = random.Random(behaviour.seed)
+    labels = list(config.labels)
+    votes: list[Vote] = []
+    for task_id, truth in task_truth.items():
+        for annotator in rng.sample(list(team), k=min(behaviour.per_task, len(team))):
+            if rng.random() < behaviour.skip_rate:
+                made = client.annotations.create(
+                    id=task_id, result=[], was_cancelled=True, completed_by=annotator
+                )
+                votes.append(Vote(task_id=task_id, annotation_id=int(made.id), annotator=annotator, label=None))
+                continue
+            label = truth if rng.random() < behaviour.accuracy else rng.choice([x for x in labels if x != truth] or labels)
+            votes.append(vote(client, config, task_id, annotator, label))
+    return votes
+
+
+def vote(client: LabelStudio, config: ClassificationConfig, task_id: int, annotator: int, label: str) -> Vote:
+    """One annotation choosing `label` on the task, made for `annotator`."""
+    made = client.annotations.create(
+        id=task_id, result=choice_result(config, label), completed_by=annotator, lead_time=2.0
+    )
+    return Vote(task_id=task_id, annotation_id=int(made.id), annotator=annotator, label=label)
+
+
+def relabel(client: LabelStudio, config: ClassificationConfig, annotation_id: int, label: str) -> None:
+    """Edit an annotation's choice, as a person changing their mind."""
+    client.annotations.update(id=annotation_id, result=choice_result(config, label))

@@ -1,0 +1,248 @@
+"""Push a batch of the items the model is least sure about to Label Studio.
+
+    python flows/annotate.py --dataset digits --batch-size 20
+
+Idempotent: the push ledger marks the whole selection pending before the first import
+call and each chunk imported after its call. A run that finds pending items resumes
+that push first (looking them up in Label Studio by `item_id`, importing only the
+missing ones) and selects nothing new, so a crash after any chunk and a rerun leave
+exactly the selected tasks; the pool excludes every item in the ledger, so two
+selections never overlap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, create_table_artifact
+from pydantic import BaseModel, Field
+
+from annotation.config import build_label_config
+from annotation.ledger import items_to_verify, plan_push
+from annotation.payloads import ItemValue, build_tasks, chunked
+from annotation.predictions import build_predictions
+from annotation.push import already_handled, item_predictions
+from blocks import DataStore, LabelStudioCredentials
+from learning.pipelines import selection_features
+from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
+from specs import DatasetSpec, resolve_spec
+from specs.inputs import model_inputs
+from tasks.data import load_clean
+from tasks.events import TASKS_PUSHED, announce, project_resource
+from tasks.label_studio import ensure_project, find_tasks_by_item_id, import_predictions, import_tasks
+from tasks.media import ensure_image_storage, image_reference
+from tasks.state import load_ledger, read_latest_labels, save_ledger
+
+# Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s.
+PREDICTION_CHUNK = 10_000
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What push needs of a model: its version, its classes and probabilities."""
+
+    version: str
+    classes: Sequence[str]
+
+    def predict_proba(self, inputs: object) -> NDArray[np.floating]: ...
+
+
+Selector = Callable[..., list[str]]
+"""`learning.selection.select_batch`'s signature; pass another to plug in a strategy."""
+
+
+class PushParams(BaseModel):
+    """Parameters of the push flow (the form in the Prefect UI)."""
+
+    dataset: str | DatasetSpec = Field(
+        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    )
+    batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")
+    strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
+    seed: int = Field(default=0, description="Seed of every random choice of the selection.")
+    chunk_size: int = Field(default=2000, ge=1, le=20_000, description="Tasks per import call.")
+    store_block: str = Field(default="local", description="DataStore block name.")
+    label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
+    reason: str | None = Field(default=None, description="Why this push runs (set by triggers).")
+
+
+class PushResult(BaseModel):
+    """What a push did."""
+
+    project_id: int
+    selected: int
+    resumed: bool
+    imported: int
+    recovered: int
+    already_in_label_studio: int
+    predictions: int
+    model_version: str | None
+
+
+@flow(name="push-batch")
+def push_batch(
+    params: PushParams,
+    store: DataStore | None = None,
+    credentials: LabelStudioCredentials | None = None,
+    predictor: Predictor | None = None,
+    selector: Selector | None = None,
+) -> PushResult:
+    """Select a batch, import it as tasks (with the model's predictions) idempotently.
+
+    Args:
+        params: the flow's parameters.
+        store: a DataStore (default: the block named in params).
+        credentials: Label Studio credentials (default: the block named in params).
+        predictor: the model whose guesses go with the tasks; None pushes without.
+        selector: the selection function; `learning.selection.select_batch` by default.
+
+    Returns:
+        The counts of what was selected, imported, recovered and predicted.
+    """
+    logger = get_run_logger()
+    spec = resolve_spec(params.dataset)
+    store = store or DataStore.load(params.store_block)
+    client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
+    project = ensure_project(client, spec.name, build_label_config(spec.labels))
+    if spec.features.modality == "image":
+        ensure_image_storage(client, project.id, store, spec.name)
+
+    ledger = load_ledger(store, spec.name, project.id)
+    rows = load_clean(store, spec.name)
+    push_id = uuid.uuid4().hex
+    resumed = ledger.pending()
+    if resumed:
+        # An earlier push stopped between marking its selection and recording it:
+        # finish that push first, select nothing new.
+        selected = resumed
+        logger.info("Resuming an interrupted push of %d items of %s", len(selected), spec.name)
+    else:
+        _, labelled = read_latest_labels(store, spec.name)
+        pool = rows[~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))]
+        batch = min(params.batch_size, len(pool))
+        inputs = model_inputs(spec, pool, store.read_bytes) if batch else None
+        proba = predictor.predict_proba(inputs) if predictor is not None and batch else None
+        selected = _select(spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch)
+        logger.info("Selected %d of %d selectable items of %s", len(selected), len(pool), spec.name)
+        # The whole selection is marked before the first import call.
+        ledger = ledger.with_pending(selected, push_id, _now())
+        save_ledger(store, spec.name, ledger)
+
+    found = find_tasks_by_item_id(client, project.id, items_to_verify(selected, ledger))
+    plan = plan_push(selected, ledger, found)
+    if plan.recovered:
+        ledger = ledger.with_imported(plan.recovered, push_id, _now())
+        save_ledger(store, spec.name, ledger)
+    values = _item_values(spec, rows[rows["item_id"].isin(plan.to_import)], store)
+    imported: dict[str, int] = {}
+    for chunk in chunked(list(plan.to_import), params.chunk_size):
+        task_ids = import_tasks(client, project.id, build_tasks((values[i] for i in chunk), project.config))
+        chunk_ids = dict(zip(chunk, task_ids, strict=True))
+        ledger = ledger.with_imported(chunk_ids, push_id, _now())
+        save_ledger(store, spec.name, ledger)
+        imported |= chunk_ids
+
+    new_tasks = imported | plan.recovered
+    predicted = 0
+    if predictor is not None and new_tasks:
+        shown = rows[rows["item_id"].isin(new_tasks)]
+        probabilities = predictor.predict_proba(model_inputs(spec, shown, store.read_bytes))
+        guesses = item_predictions(shown["item_id"].tolist(), predictor.classes, probabilities)
+        # One call per PREDICTION_CHUNK: Label Studio imports predictions much faster in big calls.
+        for chunk in chunked(build_predictions(new_tasks, guesses, predictor.version, project.config), PREDICTION_CHUNK):
+            predicted += import_predictions(client, project.id, chunk)
+
+    result = PushResult(
+        project_id=project.id,
+        selected=len(selected),
+        imported=len(imported),
+        resumed=bool(resumed),
+        recovered=len(plan.recovered),
+        already_in_label_studio=len(plan.already_imported) - len(plan.recovered),
+        predictions=predicted,
+        model_version=predictor.version if predictor is not None else None,
+    )
+    _report(spec, result, pushed=len(ledger.entries), labelled=len(read_latest_labels(store, spec.name)[1]))
+    announce(
+        TASKS_PUSHED,
+        project_resource(spec.name),
+        {
+            "dataset": spec.name,
+            "tasks": result.imported,
+            "model_version": result.model_version,
+            "project_id": project.id,
+        },
+    )
+    return result
+
+
+def _select(
+    spec: DatasetSpec,
+    item_ids: list[str],
+    inputs: object,
+    proba: NDArray[np.floating] | None,
+    batch: int,
+    params: PushParams,
+    selector: Selector,
+) -> list[str]:
+    """The selection; everything, in pool order, when the batch takes the whole pool."""
+    if batch == 0:
+        return []
+    if batch == len(item_ids):
+        return list(item_ids)
+    features = selection_features(spec.features, inputs, seed=params.seed)  # type: ignore[arg-type]
+    return selector(params.strategy, item_ids, features, proba, batch, frozenset(), params.seed)
+
+
+def _item_values(spec: DatasetSpec, rows: pd.DataFrame, store: DataStore) -> dict[str, ItemValue]:
+    """What each task shows: an image reference, a text, or the row's columns."""
+    if spec.features.modality == "image":
+        shown: list[object] = [image_reference(store, str(key)) for key in rows[spec.value_column]]
+    elif spec.features.modality == "text":
+        shown = rows[spec.value_column].astype(str).tolist()
+    else:
+        columns = spec.features.numeric_columns + spec.features.categorical_columns
+        shown = rows[columns].to_dict("records")
+    return {
+        str(item_id): ItemValue(item_id=str(item_id), value=value)
+        for item_id, value in zip(rows["item_id"], shown, strict=True)
+    }
+
+
+def _report(spec: DatasetSpec, result: PushResult, pushed: int, labelled: int) -> None:
+    create_table_artifact(
+        key=f"push-{spec.name}",
+        table=[{"metric": name, "value": value} for name, value in result.model_dump().items()],
+        description=f"Push into Label Studio project {spec.name!r}",
+    )
+    create_progress_artifact(
+        progress=100.0 * labelled / pushed if pushed else 0.0,
+        key=f"labelled-{spec.name}",
+        description=f"{labelled} of {pushed} pushed items of {spec.name} are labelled",
+    )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one push from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, field in PushParams.model_fields.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+    args = vars(parser.parse_args(argv))
+    result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
+    print(result.model_dump_json(indent=2))  # noqa: T201 - command-line output
+
+
+if __name__ == "__main__":
+    main()

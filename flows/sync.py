@@ -1,0 +1,185 @@
+"""Sync human labels from Label Studio into a new labels version.
+
+    python flows/sync.py --dataset digits --ready-threshold 20
+
+Incremental: only tasks changed since the watermark are read, filtered on the
+server. The watermark advances only after the new labels version is written, so a
+crash never loses a label; a rerun re-reads the same window and merges idempotently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import BaseModel, Field
+
+from annotation.config import build_label_config
+from annotation.labels import LabelPolicy, resolve_labels
+from annotation.sync import advance_watermark, count_labels_gained, merge_labels, withdraw_deleted_tasks
+from annotation.versions import carry_unresolved, should_announce
+from blocks import DataStore, LabelStudioCredentials
+from specs import DatasetSpec, resolve_spec
+from tasks.events import LABELS_READY, announce, project_resource
+from tasks.label_studio import ensure_project, fetch_changed_tasks, list_task_ids
+from tasks.state import (
+    load_sync_state,
+    read_latest_labels,
+    read_latest_unresolved,
+    read_trained_labels,
+    save_sync_state,
+    write_labels_version,
+)
+
+
+
+class SyncParams(BaseModel):
+    """Parameters of the label sync (the form in the Prefect UI)."""
+
+    dataset: str | DatasetSpec = Field(
+        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    )
+    ready_threshold: int = Field(
+        default=20, ge=1, description="Labels gained since the last training that announce labels.ready."
+    )
+    min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of votes the majority needs.")
+    min_annotators: int = Field(default=1, ge=1, description="People who must have voted on an item.")
+    overlap_seconds: float = Field(default=30.0, ge=0, description="Re-read this far before the watermark.")
+    reconcile_deleted: bool = Field(
+        default=False, description="Also list every task id to withdraw labels of deleted tasks (slower)."
+    )
+    store_block: str = Field(default="local", description="DataStore block name.")
+    label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
+    reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
+
+
+class SyncResult(BaseModel):
+    """What a sync did."""
+
+    tasks_read: int
+    labels: int
+    added: int
+    changed: int
+    withdrawn: int
+    unresolved: int
+    skipped: int
+    labels_version: str | None
+    gained_since_training: int
+    announced: bool
+
+
+@flow(name="sync-labels")
+def sync_labels(
+    params: SyncParams,
+    store: DataStore | None = None,
+    credentials: LabelStudioCredentials | None = None,
+) -> SyncResult:
+    """Read changed tasks, resolve their labels, write a labels version, maybe announce.
+
+    Args:
+        params: the flow's parameters.
+        store: a DataStore (default: the block named in params).
+        credentials: Label Studio credentials (default: the block named in params).
+
+    Returns:
+        The counts of the sync.
+    """
+    logger = get_run_logger()
+    spec = resolve_spec(params.dataset)
+    store = store or DataStore.load(params.store_block)
+    client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
+    project = ensure_project(client, spec.name, build_label_config(spec.labels))
+
+    state = load_sync_state(store, spec.name)
+    previous_version, previous = read_latest_labels(store, spec.name)
+    tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
+    policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
+    delta = resolve_labels(tasks, project.config, policy)
+    merged = merge_labels(previous, delta)
+    withdrawn = list(merged.withdrawn)
+    if params.reconcile_deleted:
+        reconciled = withdraw_deleted_tasks(merged.labels, list_task_ids(client, project.id))
+        merged = merged.model_copy(update={"labels": reconciled.labels})
+        withdrawn += reconciled.withdrawn
+    unresolved = carry_unresolved(read_latest_unresolved(store, spec.name), delta, merged.labels)
+
+    version = previous_version
+    if merged.added or merged.changed or withdrawn or len(unresolved) != (
+        previous_version.unresolved if previous_version else 0
+    ):
+        version = write_labels_version(store, spec.name, list(merged.labels), unresolved, dt.datetime.now(dt.UTC))
+        logger.info("Wrote labels version %s: %d labels", version.version, version.labels)
+    watermark = advance_watermark(state.updated_at, tasks)
+
+    gained = count_labels_gained(merged.labels, read_trained_labels(store, spec.name))
+    current = version.version if version else None
+    ready = should_announce(gained, params.ready_threshold, current, state.announced_version)
+    if ready and version is not None:
+        announce(
+            LABELS_READY,
+            project_resource(spec.name),
+            {
+                "dataset": spec.name,
+                "labels": version.labels,
+                "gained": gained,
+                "threshold": params.ready_threshold,
+                "labels_version": version.version,
+            },
+        )
+        logger.info("Announced %s: %d labels gained since the last training", LABELS_READY, gained)
+    save_sync_state(
+        store,
+        spec.name,
+        state.model_copy(
+            update={
+                "updated_at": watermark,
+                "labels_version": current,
+                "announced_version": current if ready else state.announced_version,
+            }
+        ),
+    )
+    result = SyncResult(
+        tasks_read=len(tasks),
+        labels=len(merged.labels),
+        added=len(merged.added),
+        changed=len(merged.changed),
+        withdrawn=len(withdrawn),
+        unresolved=len(unresolved),
+        skipped=len(delta.skipped),
+        labels_version=current,
+        gained_since_training=gained,
+        announced=ready,
+    )
+    _report(spec.name, result, delta.counts(), unresolved, delta.skipped)
+    return result
+
+
+def _report(name: str, result: SyncResult, counts: dict[str, int], unresolved: list, skipped: tuple) -> None:  # type: ignore[type-arg]
+    create_table_artifact(
+        key=f"sync-{name}",
+        table=[{"metric": k, "value": v} for k, v in {**result.model_dump(), **counts}.items()],
+        description=f"Label sync of {name!r}",
+    )
+    if unresolved or skipped:
+        lines = [f"# Labels of {name} that need a look", "", "| item | task | why | votes |", "|---|---|---|---|"]
+        lines += [
+            f"| {item.item_id} | {item.task_id} | {item.reason.value} | {item.votes} |" for item in unresolved[:200]
+        ]
+        lines += [f"| {s.item_id} | {s.task_id} | {s.reason.value} | {s.detail} |" for s in skipped[:200]]
+        create_markdown_artifact(key=f"review-{name}", markdown="\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one sync from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, field in SyncParams.model_fields.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+    args = vars(parser.parse_args(argv))
+    result = sync_labels(SyncParams.model_validate({k: v for k, v in args.items() if v is not None}))
+    print(result.model_dump_json(indent=2))  # noqa: T201 - command-line output
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Default scikit-learn pipelines per modality, with a configurable estimator.
+
+- text: TF-IDF on one text column, then the estimator (LogisticRegression by default).
+- image: pixels scaled to [0, 1] by a fixed maximum (:class:`PixelScaler`), then the
+  estimator. Input: a 2-D array (items x pixels) or a frame of pixel columns.
+- tabular: a ``ColumnTransformer`` (numeric: median impute + standard scale;
+  categorical: most-frequent impute + one-hot, unknown categories ignored), then the
+  estimator.
+
+The estimator is an :class:`EstimatorSpec`: an import path and keyword parameters, so
+it can be chosen from a flow's parameters without code changes.
+"""
+
+import importlib
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+Modality = Literal["text", "image", "tabular"]
+
+# Dimensions kept when text features are reduced for the diversity part of selection.
+TEXT_SELECTION_COMPONENTS = 64
+
+
+class PipelineConfigError(ValueError):
+    """A pipeline cannot be built from the given specs."""
+
+
+class EstimatorSpec(BaseModel):
+    """Which estimator to fit: a class by import path and its keyword parameters.
+
+    Example: ``EstimatorSpec(import_path="sklearn.ensemble.RandomForestClassifier",
+    params={"n_estimators": 200})``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    import_path: str = Field(
+        description="Dotted path of an estimator class, e.g. sklearn.linear_model.LogisticRegression",
+        min_length=1,
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the class")
+
+
+class FeatureSpec(BaseModel):
+    """How rows become features.
+
+    Args:
+        modality: text, image or tabular.
+        text_column: the text column (text only).
+        numeric_columns / categorical_columns: tabular columns (at least one).
+        pixel_max: the largest pixel value (255 for 8-bit images, 16 for load_digits).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modality: Modality
+    text_column: str | None = Field(default=None, description="Column holding the text")
+    numeric_columns: list[str] = Field(default_factory=list, description="Numeric tabular columns")
+    categorical_columns: list[str] = Field(default_factory=list, description="Categorical tabular columns")
+    pixel_max: float = Field(default=255.0, gt=0, description="Largest possible pixel value")
+
+    @model_validator(mode="after")
+    def _columns_match_modality(self) -> "FeatureSpec":
+        if self.modality == "text" and not self.text_column:
+            raise ValueError("text_column is required for the text modality")
+        if self.modality == "tabular" and not (self.numeric_columns or self.categorical_columns):
+            raise ValueError("the tabular modality needs numeric_columns or categorical_columns")
+        overlap = set(self.numeric_columns) & set(self.categorical_columns)
+        if overlap:
+            raise ValueError(f"columns both numeric and categorical: {sorted(overlap)}")
+        return self
+
+
+DEFAULT_ESTIMATORS: dict[Modality, EstimatorSpec] = {
+    "text": EstimatorSpec(
+        import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}
+    ),
+    "image": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
+    "tabular": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
+}
+
+
+class PixelScaler(TransformerMixin, BaseEstimator):
+    """Stateless transform: flatten each item's pixels and divide by ``pixel_max``.
+
+    Args:
+        pixel_max: the largest possible pixel value; outputs are clipped to [0, 1].
+    """
+
+    def __init__(self, pixel_max: float = 255.0) -> None:
+        self.pixel_max = pixel_max
+
+    def fit(self, X: Any, y: Any = None) -> "PixelScaler":  # noqa: N803 - sklearn naming
+        """Nothing to learn; records the number of pixels.
+
+        Args:
+            X: (n_items, ...) pixels.
+            y: ignored.
+
+        Returns:
+            self.
+        """
+        self.n_features_in_ = _as_pixels(X).shape[1]
+        return self
+
+    def transform(self, X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+        """Scale pixels to [0, 1].
+
+        Args:
+            X: (n_items, ...) pixels.
+
+        Returns:
+            (n_items, n_pixels) floats in [0, 1].
+        """
+        pixels = _as_pixels(X)
+        expected = getattr(self, "n_features_in_", pixels.shape[1])
+        if pixels.shape[1] != expected:
+            raise PipelineConfigError(f"images have {pixels.shape[1]} pixels, the model was fitted on {expected}")
+        return np.clip(pixels / self.pixel_max, 0.0, 1.0)
+
+
+def _as_pixels(X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim < 2:
+        raise PipelineConfigError(f"images must be an (items x pixels) array, got shape {arr.shape}")
+    return arr.reshape(len(arr), -1)
+
+
+def load_estimator(spec: EstimatorSpec) -> BaseEstimator:
+    """Import and instantiate the estimator named by ``spec``.
+
+    Args:
+        spec: import path and parameters.
+
+    Returns:
+        An unfitted estimator.
+
+    Raises:
+        PipelineConfigError: the module or class does not exist, is not an estimator,
+            or rejects the parameters.
+    """
+    module_name, _, class_name = spec.import_path.rpartition(".")
+    if not module_name:
+        raise PipelineConfigError(
+            f"estimator import_path {spec.import_path!r} must be 'package.module.Class'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PipelineConfigError(
+            f"estimator import_path {spec.import_path!r}: cannot import module {module_name!r}: {exc}"
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise PipelineConfigError(
+            f"estimator import_path {spec.import_path!r}: module {module_name!r} has no {class_name!r}"
+        )
+    if not (isinstance(cls, type) and hasattr(cls, "fit") and hasattr(cls, "get_params")):
+        raise PipelineConfigError(f"estimator import_path {spec.import_path!r} is not a scikit-learn estimator class")
+    try:
+        return cls(**spec.params)
+    except TypeError as exc:
+        raise PipelineConfigError(f"estimator {spec.import_path!r} rejects params {spec.params}: {exc}") from exc
+
+
+def build_features(spec: FeatureSpec) -> Pipeline | ColumnTransformer:
+    """The unfitted feature part of the pipeline for ``spec``.
+
+    Args:
+        spec: modality and columns.
+
+    Returns:
+        A transformer turning rows into a numeric matrix.
+    """
+    if spec.modality == "text":
+        assert spec.text_column is not None  # validated by FeatureSpec
+        return ColumnTransformer(
+            [("text", TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1), spec.text_column)]
+        )
+    if spec.modality == "image":
+        return Pipeline([("pixels", PixelScaler(pixel_max=spec.pixel_max))])
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if spec.numeric_columns:
+        numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+        transformers.append(("numeric", numeric, list(spec.numeric_columns)))
+    if spec.categorical_columns:
+        categorical = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore")),
+            ]
+        )
+        transformers.append(("categorical", categorical, list(spec.categorical_columns)))
+    return ColumnTransformer(transformers)
+
+
+def build_pipeline(spec: FeatureSpec, estimator: EstimatorSpec | None = None) -> Pipeline:
+    """The unfitted pipeline: features for the modality, then the estimator.
+
+    Args:
+        spec: modality and columns.
+        estimator: the estimator; :data:`DEFAULT_ESTIMATORS` for the modality if None.
+
+    Returns:
+        ``Pipeline([("features", ...), ("model", estimator)])``.
+
+    Raises:
+        PipelineConfigError: the estimator cannot be loaded.
+    """
+    model = load_estimator(estimator or DEFAULT_ESTIMATORS[spec.modality])
+    return Pipeline([("features", build_features(spec)), ("model", model)])
+
+
+def selection_features(spec: FeatureSpec, rows: pd.DataFrame | NDArray[Any], seed: int = 0) -> NDArray[np.float64]:
+    """Dense features of the whole pool for the diversity part of selection.
+
+    Fitted on the pool itself (no labels needed). Text is reduced to at most
+    :data:`TEXT_SELECTION_COMPONENTS` dimensions with a seeded truncated SVD.
+
+    Args:
+        spec: modality and columns.
+        rows: the pool, as for the pipeline.
+        seed: seed of the SVD.
+
+    Returns:
+        (n_items, n_features) float matrix.
+    """
+    matrix = build_features(spec).fit_transform(rows)
+    if spec.modality == "text":
+        n_components = min(TEXT_SELECTION_COMPONENTS, matrix.shape[1] - 1, matrix.shape[0] - 1)
+        if n_components >= 1:
+            matrix = TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(matrix)
+    if hasattr(matrix, "toarray"):
+        matrix = matrix.toarray()
+    return np.asarray(matrix, dtype=np.float64)

@@ -1,0 +1,112 @@
+"""What a data set is to labelloop: its schema, its label set, how it becomes features.
+
+Pure: composes the label spec of `annotation`, the feature spec of `learning` and the
+import path of a pandera schema into one `DatasetSpec` that every flow takes by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from annotation.config import DataKind, LabelSpec
+from learning.pipelines import FeatureSpec
+
+_KIND_OF_MODALITY = {"text": DataKind.TEXT, "image": DataKind.IMAGE, "tabular": DataKind.TABULAR}
+
+
+class DatasetSpec(BaseModel):
+    """One data set: where its rows come from is the collect flow's business; this says
+    what they are.
+
+    Attributes:
+        name: the data set's stable name: `raw/<name>/`, `clean/<name>/`, the Label Studio
+            project title and the model name.
+        schema_path: import path of the pandera `DataFrameModel` that validates its rows.
+        labels: the label set and the kind of labelling task.
+        features: how clean rows become model features.
+        value_column: the clean column shown to annotators (an image's store key, a text).
+        image_size: (width, height) images are resized to for features (images only).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)
+    schema_path: str = Field(min_length=3)
+    labels: LabelSpec
+    features: FeatureSpec
+    value_column: str = Field(min_length=1)
+    image_size: tuple[int, int] = (8, 8)
+
+    @model_validator(mode="after")
+    def _kinds_agree(self) -> DatasetSpec:
+        expected = _KIND_OF_MODALITY[self.features.modality]
+        if self.labels.kind != expected:
+            raise ValueError(
+                f"labels.kind is {self.labels.kind.value} but features.modality is "
+                f"{self.features.modality}: they must describe the same kind of item"
+            )
+        return self
+
+
+DIGITS = DatasetSpec(
+    name="digits",
+    schema_path="cleansing.schemas.DigitImages",
+    labels=LabelSpec(kind=DataKind.IMAGE, labels=[str(d) for d in range(10)], data_key="image"),
+    features=FeatureSpec(modality="image", pixel_max=255.0),
+    value_column="key",
+    image_size=(8, 8),
+)
+
+TEXTS = DatasetSpec(
+    name="texts",
+    schema_path="cleansing.schemas.TextSnippets",
+    labels=LabelSpec(kind=DataKind.TEXT, labels=["positive", "negative", "neutral"], data_key="text"),
+    features=FeatureSpec(modality="text", text_column="text"),
+    value_column="text",
+)
+
+IRIS = DatasetSpec(
+    name="iris",
+    schema_path="cleansing.schemas.IrisMeasurements",
+    labels=LabelSpec(kind=DataKind.TABULAR, labels=["setosa", "versicolor", "virginica"]),
+    features=FeatureSpec(
+        modality="tabular",
+        numeric_columns=["sepal_length", "sepal_width", "petal_length", "petal_width"],
+    ),
+    value_column="sepal_length",
+)
+
+SHIPPED: dict[str, DatasetSpec] = {spec.name: spec for spec in (DIGITS, TEXTS, IRIS)}
+
+
+class SpecError(ValueError):
+    """A data set spec could not be found."""
+
+
+def load_spec(name_or_path: str) -> DatasetSpec:
+    """A shipped spec by name (`digits`), or a user's by import path (`pkg.module:SPEC`).
+
+    Raises:
+        SpecError: naming what was asked for and what exists.
+    """
+    if name_or_path in SHIPPED:
+        return SHIPPED[name_or_path]
+    module_name, sep, attribute = name_or_path.partition(":")
+    if not sep:
+        raise SpecError(
+            f"unknown data set {name_or_path!r}: use one of {sorted(SHIPPED)} or 'package.module:SPEC'"
+        )
+    try:
+        value = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise SpecError(f"cannot load data set spec {name_or_path!r}: {error}") from None
+    if not isinstance(value, DatasetSpec):
+        raise SpecError(f"{name_or_path!r} is a {type(value).__name__}, not a DatasetSpec")
+    return value
+
+
+def resolve_spec(value: str | DatasetSpec) -> DatasetSpec:
+    """A flow's `dataset` parameter: a spec given whole, a shipped name or an import path."""
+    return value if isinstance(value, DatasetSpec) else load_spec(value)

@@ -1,0 +1,378 @@
+"""Thin Prefect tasks over the Label Studio SDK 2.x; decisions live in ``annotation``.
+
+Every task takes a ``LabelStudio`` client (``LabelStudioCredentials.get_client()``)
+and plain values. Reads retry; writes that are not idempotent (task and prediction
+imports) do not: a rerun goes through the push ledger instead, which never imports
+an item twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from label_studio_sdk import ImportApiRequest, LabelStudio, PredictionRequest
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ConfigDict
+
+from annotation.config import (
+    ClassificationConfig,
+    LabelConfigUpdate,
+    parse_label_config,
+    plan_label_config_update,
+)
+from annotation.models import LSTask, parse_tasks
+from annotation.payloads import chunked
+from annotation.sync import item_ids_query, read_changed_tasks
+
+# `include` is a flat field list that Label Studio (drf-flex-fields) applies at every
+# nesting level: the annotation and prediction fields must be named as well, or
+# annotations come back as bare {"id": ...}. Needs fields="all".
+SYNC_INCLUDE = (
+    "id,data,updated_at,created_at,annotations,predictions,"
+    "result,completed_by,was_cancelled,lead_time,model_version,score"
+)
+READ_RETRIES = 3
+READ_RETRY_DELAYS: list[float] = [1, 5, 15]
+PAGE_SIZE = 1000
+ITEM_ID_LOOKUP_BATCH = 200  # the filter travels in the URL
+
+
+class ProjectRef(BaseModel):
+    """The project a data set labels into, after create-or-update.
+
+    Attributes:
+        id: the Label Studio project id.
+        title: its stable title.
+        created: whether this call created it.
+        config: the config the project now holds.
+        update: the label set decision (None when just created).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str
+    created: bool
+    config: ClassificationConfig
+    update: LabelConfigUpdate | None = None
+
+
+@task(
+    name="ensure-label-studio-project",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def ensure_project(
+    client: LabelStudio,
+    title: str,
+    desired: ClassificationConfig,
+    allow_label_removal: bool = False,
+) -> ProjectRef:
+    """Create the project titled ``title`` or reuse it, updating its labels if the spec grew.
+
+    A rerun never creates a second project. Safe to retry: the title is the key.
+
+    Args:
+        client: a Label Studio client.
+        title: the stable project title (one project per data set).
+        desired: the config generated from the spec or the user's XML.
+        allow_label_removal: drop labels that the spec no longer has.
+
+    Returns:
+        The project reference.
+
+    Raises:
+        RuntimeError: several projects carry the title.
+    """
+    logger = get_run_logger()
+    # `title=` filters by substring: keep exact matches only.
+    projects: Iterable[Any] = client.projects.list(title=title)
+    matches = [project for project in projects if project.title == title]
+    if len(matches) > 1:
+        raise RuntimeError(
+            f"{len(matches)} Label Studio projects are titled {title!r}: ids {[p.id for p in matches]}"
+        )
+    if not matches:
+        created = client.projects.create(title=title, label_config=desired.xml)
+        if created.id is None:
+            raise RuntimeError(f"Label Studio created project {title!r} without returning its id")
+        logger.info("Created Label Studio project %s (%r)", created.id, title)
+        return ProjectRef(id=created.id, title=title, created=True, config=desired)
+    project_id = int(matches[0].id)
+    current = parse_label_config(
+        client.projects.get(id=project_id).label_config or "", desired.from_name
+    )
+    plan = plan_label_config_update(current, desired, allow_removal=allow_label_removal)
+    if plan.needs_update:
+        client.projects.update(id=project_id, label_config=plan.config.xml)
+        logger.info(
+            "Project %s labels: added %s, removed %s",
+            project_id,
+            list(plan.added),
+            list(plan.removed),
+        )
+    if plan.retained:
+        logger.warning(
+            "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
+        )
+    return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
+
+
+@task(name="import-tasks", cache_policy=NO_CACHE)
+def import_tasks(
+    client: LabelStudio, project_id: int, payloads: Sequence[dict[str, Any]]
+) -> list[int]:
+    """Import one chunk of task payloads in a single call.
+
+    Not retried: a retry after a lost answer could import the chunk twice. The
+    push ledger marks the chunk pending first and reconciles on the next run.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        payloads: ``annotation.build_tasks`` output (one chunk, thousands).
+
+    Returns:
+        The new task ids, in payload order.
+
+    Raises:
+        RuntimeError: Label Studio created a different number of tasks.
+    """
+    response = client.projects.import_tasks(
+        id=project_id, request=cast(list[ImportApiRequest], list(payloads)), return_task_ids=True
+    )
+    # Community edition answers synchronously; `task_ids` is an extra field of the SDK model.
+    task_ids = [int(task_id) for task_id in getattr(response, "task_ids", None) or []]
+    if len(task_ids) != len(payloads):
+        raise RuntimeError(
+            f"project {project_id}: imported {len(payloads)} tasks, Label Studio returned {len(task_ids)} ids"
+        )
+    get_run_logger().info("Imported %d tasks into project %s", len(task_ids), project_id)
+    return task_ids
+
+
+@task(
+    name="find-tasks-by-item-id",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def find_tasks_by_item_id(
+    client: LabelStudio, project_id: int, item_ids: Sequence[str]
+) -> dict[str, list[int]]:
+    """Look up tasks by ``data.item_id`` (server-side ``in_list`` filter).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        item_ids: the items to look for (batched by 200 per request).
+
+    Returns:
+        item_id -> task ids for the items found (absent when not found).
+    """
+    found: dict[str, list[int]] = {}
+    for batch in chunked(list(item_ids), ITEM_ID_LOOKUP_BATCH):
+        pager: Any = client.tasks.list(
+            project=project_id,
+            include="id,data",
+            query=json.dumps(item_ids_query(batch)),
+            page_size=PAGE_SIZE,
+        )
+        for ls_task in pager:
+            found.setdefault(str(ls_task.data["item_id"]), []).append(int(ls_task.id))
+    return found
+
+
+@task(name="import-predictions", cache_policy=NO_CACHE)
+def import_predictions(
+    client: LabelStudio, project_id: int, predictions: Sequence[dict[str, Any]]
+) -> int:
+    """Import prediction dicts in one call (``projects.import_predictions``).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        predictions: ``annotation.build_predictions`` output (validated already).
+
+    Returns:
+        The number of predictions Label Studio created.
+
+    Raises:
+        RuntimeError: Label Studio created a different number.
+    """
+    response = client.projects.import_predictions(
+        id=project_id, request=cast(list[PredictionRequest], list(predictions))
+    )
+    created = int(response.created or 0)
+    if created != len(predictions):
+        raise RuntimeError(
+            f"project {project_id}: sent {len(predictions)} predictions, {created} created"
+        )
+    get_run_logger().info("Imported %d predictions into project %s", created, project_id)
+    return created
+
+
+@task(
+    name="delete-predictions",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def delete_predictions(client: LabelStudio, project_id: int, task_ids: Sequence[int]) -> None:
+    """Delete every prediction of the given tasks (the Data Manager bulk action).
+
+    Idempotent, so retried. Unlike ``predictions.delete`` per prediction, the bulk
+    action does not bump the tasks' ``updated_at`` (the sync does not re-read them).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        task_ids: the tasks whose predictions go.
+    """
+    if not task_ids:
+        return
+    client.actions.create(
+        id="delete_tasks_predictions",
+        project=project_id,
+        selected_items={"all": False, "included": [int(task_id) for task_id in task_ids]},
+    )
+    get_run_logger().info(
+        "Deleted the predictions of %d tasks in project %s", len(task_ids), project_id
+    )
+
+
+@task(
+    name="fetch-changed-tasks",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def fetch_changed_tasks(
+    client: LabelStudio,
+    project_id: int,
+    watermark: dt.datetime | None,
+    overlap_seconds: float = 30.0,
+    page_size: int = PAGE_SIZE,
+) -> list[LSTask]:
+    """Read the tasks whose ``updated_at`` is past the watermark, with full annotations.
+
+    Filtered on the server (``filter:tasks:updated_at`` past the watermark minus
+    the overlap; the first sync reads annotated tasks only), ``include`` limited
+    to the fields the label resolution needs, and paged by ``updated_at`` keyset
+    so that annotators working during the read never make it skip a task.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        watermark: the last merged ``updated_at`` (None on the first sync).
+        overlap_seconds: how far before the watermark to re-read.
+        page_size: tasks per request.
+
+    Returns:
+        Each changed task once, oldest change first.
+    """
+
+    def fetch(query: dict[str, Any], all_pages: bool) -> list[LSTask]:
+        pager: Any = client.tasks.list(
+            project=project_id,
+            fields="all",
+            include=SYNC_INCLUDE,
+            query=json.dumps(query),
+            page=1,
+            page_size=page_size,
+        )
+        found = pager if all_pages else (pager.items or [])
+        return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)
+
+    tasks = read_changed_tasks(fetch, watermark, dt.timedelta(seconds=overlap_seconds), page_size)
+    get_run_logger().info(
+        "Project %s: %d tasks changed since %s", project_id, len(tasks), watermark
+    )
+    return tasks
+
+
+@task(
+    name="list-task-ids",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def list_task_ids(client: LabelStudio, project_id: int) -> list[int]:
+    """Every task id of a project (to withdraw labels of deleted tasks).
+
+    Slow on big projects (~10 s for 10,000 tasks here): run it on a slower
+    schedule than the incremental sync.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+
+    Returns:
+        The task ids.
+    """
+    return [
+        int(ls_task.id)
+        for ls_task in cast(
+            Iterable[Any], client.tasks.list(project=project_id, include="id", page_size=PAGE_SIZE)
+        )
+    ]
+
+
+@task(
+    name="ensure-label-studio-webhook",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def ensure_webhook(
+    client: LabelStudio,
+    project_id: int,
+    url: str,
+    secret_header: str,
+    secret: str,
+) -> int:
+    """Create (or reuse) the project's webhook for annotation changes.
+
+    Label Studio sends the configured headers with every call, so the receiver
+    authenticates it by ``secret_header``. Delivery is once, inside the request,
+    with no retry: the scheduled sync is the guarantee, the webhook a hint.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        url: the receiver's URL.
+        secret_header: the header carrying the shared secret.
+        secret: the shared secret (never logged).
+
+    Returns:
+        The webhook id.
+    """
+    actions = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]
+    headers = {secret_header: secret}
+    for hook in client.webhooks.list(project=str(project_id)):
+        if hook.url == url and hook.project == project_id:
+            client.webhooks.update(
+                id=hook.id,
+                url=url,
+                headers=headers,
+                actions=actions,
+                send_payload=True,
+                is_active=True,
+            )
+            return int(hook.id)
+    hook = client.webhooks.create(
+        url=url,
+        project=project_id,
+        actions=actions,
+        headers=headers,
+        send_payload=True,
+        send_for_all_actions=False,
+        is_active=True,
+    )
+    get_run_logger().info("Created webhook %s for project %s -> %s", hook.id, project_id, url)
+    return int(hook.id)

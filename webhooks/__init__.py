@@ -1,0 +1,1 @@
+"""The webhook receiver: Label Studio's webhooks in, Prefect events out."""
