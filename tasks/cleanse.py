@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.cache_policies import NONE
 from prefect.artifacts import create_table_artifact
-from prefect.events import emit_event
+from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks import DataStore
@@ -23,9 +22,7 @@ from cleansing.partition import CROSS_PARTITION, cleanse_partition, move_duplica
 from cleansing.pipeline import ID_COLUMN, BatchReport
 from cleansing.schemas import load_schema
 from collection.batches import raw_key
-from tasks.collect import dataset_resource
-
-CLEANSED_EVENT = "labelloop.batch.cleansed"
+from tasks.events import BATCH_CLEANSED, announce, dataset_resource
 
 
 def output_key(kind: str, dataset: str, batch_id: str) -> str:
@@ -61,7 +58,7 @@ class PartitionSummary(BaseModel):
         return np.frombuffer(self.clean_ids, dtype="S16")
 
 
-@task(name="load-clean-ids", cache_policy=NONE)
+@task(name="load-clean-ids", cache_policy=NO_CACHE)
 def load_clean_ids(store: DataStore, dataset: str, batch_ids: list[str]) -> KnownIds:
     """Item ids of the clean outputs of completed batches.
 
@@ -83,7 +80,7 @@ def load_clean_ids(store: DataStore, dataset: str, batch_ids: list[str]) -> Know
     return known
 
 
-@task(name="cleanse-partition", cache_policy=NONE)
+@task(name="cleanse-partition", cache_policy=NO_CACHE)
 def cleanse_batch(
     store: DataStore,
     dataset: str,
@@ -151,7 +148,7 @@ def cleanse_batch(
     )
 
 
-@task(name="move-run-duplicates", cache_policy=NONE)
+@task(name="move-run-duplicates", cache_policy=NO_CACHE)
 def move_run_duplicates(
     store: DataStore, dataset: str, summary: PartitionSummary, mask: np.ndarray
 ) -> PartitionSummary:
@@ -253,10 +250,10 @@ def announce_batch(dataset: str, summary: PartitionSummary) -> None:
         key=f"cleanse-{dataset}-{summary.batch_id}".lower().replace("_", "-"),
         description=f"cleanse {dataset} batch {summary.batch_id}",
     )
-    emit_event(
-        event=CLEANSED_EVENT,
-        resource=dataset_resource(dataset),
-        payload={
+    announce(
+        BATCH_CLEANSED,
+        dataset_resource(dataset),
+        {
             "batch_id": summary.batch_id,
             "rows": report.rows_in,
             "clean": report.clean,

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
@@ -37,20 +36,7 @@ from collection.sources import (
     list_local,
     list_s3,
 )
-
-COLLECTED_EVENT = "labelloop.batch.collected"
-
-
-def dataset_resource(dataset: str) -> dict[str, str]:
-    """The event resource of a data set.
-
-    Args:
-        dataset: data set name.
-
-    Returns:
-        ``{"prefect.resource.id": "labelloop.dataset.<name>"}``.
-    """
-    return {"prefect.resource.id": f"labelloop.dataset.{dataset}", "prefect.resource.name": dataset}
+from tasks.events import BATCH_COLLECTED, announce, dataset_resource
 
 
 class TableOptions(BaseModel):
@@ -226,10 +212,10 @@ def collect_table_file(
                     batches.append(batch_id)
                     if _write_part(store, raw_key(dataset, batch_id), path):
                         new_batches.append(batch_id)
-                        emit_event(
-                            event=COLLECTED_EVENT,
-                            resource=dataset_resource(dataset),
-                            payload={"batch_id": batch_id, "rows": rows, "source": obj.uri},
+                        announce(
+                            BATCH_COLLECTED,
+                            dataset_resource(dataset),
+                            {"batch_id": batch_id, "rows": rows, "source": obj.uri},
                         )
             entry = ManifestEntry(
                 uri=obj.uri,
@@ -323,10 +309,10 @@ def collect_image_files(
             frame.to_parquet(path, index=False)
             written = _write_part(store, raw_key(dataset, batch_id), path)
         if written:
-            emit_event(
-                event=COLLECTED_EVENT,
-                resource=dataset_resource(dataset),
-                payload={"batch_id": batch_id, "rows": len(frame), "source": "images"},
+            announce(
+                BATCH_COLLECTED,
+                dataset_resource(dataset),
+                {"batch_id": batch_id, "rows": len(frame), "source": "images"},
             )
         for obj, checksum, size in done:
             prior = priors.get(obj.uri)
