@@ -1,0 +1,191 @@
+"""Cleanse flow: normalise, validate (quarantine), dedup and count every new raw batch.
+
+python flows/cleanse.py --dataset iris --schema cleansing.schemas:IrisMeasurements
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python flows/cleanse.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, Field
+
+from blocks import DataStore
+from blocks.data_store import MissingKeyError
+from cleansing.errors import BatchesFailedError, CleansingError
+from cleansing.normalise import NormaliseOptions
+from cleansing.partition import cross_partition_duplicates
+from cleansing.pipeline import BatchReport
+from cleansing.schemas import load_schema
+from collection.batches import is_raw_batch_key
+from flows.collect import DATASET_PATTERN
+from tasks.cleanse import (
+    PartitionSummary,
+    announce_batch,
+    cleanse_batch,
+    load_clean_ids,
+    move_run_duplicates,
+)
+
+
+def cleanse_manifest_key(dataset: str) -> str:
+    """Store key of the record of cleansed batches.
+
+    Args:
+        dataset: data set name.
+
+    Returns:
+        ``state/cleanse/<dataset>/manifest.json``.
+    """
+    return f"state/cleanse/{dataset}/manifest.json"
+
+
+class CleanseParams(BaseModel):
+    """Parameters of the cleanse flow (the form in the Prefect UI)."""
+
+    dataset: str = Field(
+        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+    )
+    schema_path: str = Field(
+        min_length=3,
+        description="pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements.",
+    )
+    normalise: NormaliseOptions = Field(
+        default_factory=NormaliseOptions, description="Normalisation steps."
+    )
+    chunk_rows: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Rows cleansed at a time."
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
+    max_parallel_batches: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="Batches cleansed at the same time (memory grows with it; raise it on a cluster).",
+    )
+
+
+class CleanseResult(BaseModel):
+    """What a cleanse run did."""
+
+    dataset: str
+    batches: list[BatchReport] = Field(default_factory=list)
+    total: BatchReport
+    message: str
+
+
+@flow(name="cleanse-data", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseResult:
+    """Cleanse every raw batch not cleansed yet; one task per batch.
+
+    Args:
+        params: data set, schema and options.
+        store: a DataStore to use instead of ``params.store_block``.
+
+    Returns:
+        A :class:`CleanseResult`; each batch satisfies raw = clean + quarantined + duplicates.
+
+    Raises:
+        BatchesFailedError: after the other batches are cleansed and recorded, naming each
+            batch that failed as a whole (e.g. a missing required column) and why.
+    """
+    logger = get_run_logger()
+    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    load_schema(params.schema_path)  # fail before any work if the path is wrong
+    try:
+        done: dict[str, dict[str, object]] = dict(
+            target.read_json(cleanse_manifest_key(params.dataset))
+        )
+    except MissingKeyError:
+        done = {}
+    raw_batches = [
+        key.rsplit("/", 1)[1].removesuffix(".parquet")
+        for key in target.list_keys(f"raw/{params.dataset}/")
+        if is_raw_batch_key(params.dataset, key)
+    ]
+    pending = [b for b in raw_batches if b not in done]
+    total = BatchReport(source=params.dataset)
+    if not pending:
+        message = f"{params.dataset}: 0 new batches"
+        logger.info("%s", message)
+        return CleanseResult(dataset=params.dataset, total=total, message=message)
+    known = load_clean_ids(target, params.dataset, sorted(done))
+    summaries: list[PartitionSummary] = []
+    failed: dict[str, str] = {}
+    window = params.max_parallel_batches
+    for start in range(0, len(pending), window):  # bounded memory: a few partitions at a time
+        batch_ids = pending[start : start + window]
+        futures = [
+            cleanse_batch.submit(
+                target,
+                params.dataset,
+                batch_id,
+                params.schema_path,
+                params.normalise,
+                known,
+                params.chunk_rows,
+            )
+            for batch_id in batch_ids
+        ]
+        for batch_id, future in zip(batch_ids, futures, strict=True):
+            try:
+                summaries.append(future.result())
+            except CleansingError as exc:  # recorded, reported, and raised after the others
+                failed[batch_id] = str(exc)
+                logger.error("batch %s failed: %s", batch_id, exc)
+    masks = cross_partition_duplicates([s.ids() for s in summaries])
+    fixed = [
+        move_run_duplicates.submit(target, params.dataset, s, m) if m.any() else None
+        for s, m in zip(summaries, masks, strict=True)
+    ]
+    summaries = [f.result() if f is not None else s for f, s in zip(fixed, summaries, strict=True)]
+    for summary in summaries:
+        summary.report.check()
+        announce_batch(params.dataset, summary)
+        done[summary.batch_id] = summary.report.model_dump(mode="json")
+        total = total.merge(summary.report)
+    if summaries:
+        target.replace_json(cleanse_manifest_key(params.dataset), done)
+    if failed:
+        raise BatchesFailedError(params.dataset, failed)
+    total.check()
+    message = (
+        f"{params.dataset}: {len(summaries)} batch(es), {total.rows_in} rows: {total.clean} clean, "
+        f"{total.quarantined} quarantined, {total.duplicates} duplicates"
+    )
+    logger.info("%s", message)
+    return CleanseResult(
+        dataset=params.dataset, batches=[s.report for s in summaries], total=total, message=message
+    )
+
+
+def _parse_args(argv: list[str] | None = None) -> CleanseParams:
+    parser = argparse.ArgumentParser(description="Cleanse new raw batches of a data set.")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--schema", dest="schema_path", required=True)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--store-block", default=None)
+    parser.add_argument("--no-trim", action="store_true")
+    parser.add_argument("--no-coerce", action="store_true")
+    args = parser.parse_args(argv)
+    options = NormaliseOptions(trim_whitespace=not args.no_trim, coerce_types=not args.no_coerce)
+    return CleanseParams(
+        dataset=args.dataset,
+        schema_path=args.schema_path,
+        normalise=options,
+        chunk_rows=args.chunk_rows,
+        store_block=args.store_block,
+    )
+
+
+if __name__ == "__main__":
+    outcome = cleanse(_parse_args())
+    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")

@@ -1,0 +1,290 @@
+"""Collect flow: take new or changed files from local paths, HTTP URLs and S3 prefixes
+into raw batches, incrementally and idempotently.
+
+    python flows/collect.py --dataset iris --local 'data/*.csv'
+    python flows/collect.py --dataset digits --s3 labelloop/incoming/ --endpoint-url http://127.0.0.1:18402
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python flows/collect.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, Field
+
+from blocks import DataStore
+from blocks.data_store import MissingKeyError
+from cleansing.readers import IMAGE_SUFFIXES
+from cleansing.schemas import load_schema, schema_columns
+from collection.manifest import Manifest, plan_collection
+from collection.sources import HttpSource, LocalSource, S3Source, Source, SourceObject
+from tasks.collect import (
+    ObjectOutcome,
+    TableOptions,
+    collect_image_files,
+    collect_table_file,
+    list_source,
+)
+
+DATASET_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def manifest_key(dataset: str) -> str:
+    """Store key of a data set's collection manifest.
+
+    Args:
+        dataset: data set name.
+
+    Returns:
+        ``state/collect/<dataset>/manifest.json``.
+    """
+    return f"state/collect/{dataset}/manifest.json"
+
+
+class CollectParams(BaseModel):
+    """Parameters of the collect flow (the form in the Prefect UI)."""
+
+    dataset: str = Field(
+        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+    )
+    sources: list[Source] = Field(
+        min_length=1, description="Local paths/globs, HTTP URLs, S3 prefixes."
+    )
+    schema_path: str | None = Field(
+        default=None,
+        description="DataFrameModel import path; when set, table files missing a required column fail early.",
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
+    s3_credentials_block: str | None = Field(
+        default=None, description="DataStore block whose S3 keys and endpoint reach S3 sources."
+    )
+    chunk_rows: int = Field(
+        default=100_000, ge=1, le=10_000_000, description="Rows read at a time."
+    )
+    batch_rows: int = Field(default=500_000, ge=1, description="Rows per raw batch (parquet part).")
+    image_group_size: int = Field(default=500, ge=1, description="Images per task and raw batch.")
+    encoding: str = Field(default="utf-8", description="Text encoding of CSV / JSON Lines files.")
+    delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV delimiter.")
+
+
+class CollectResult(BaseModel):
+    """What a collect run did."""
+
+    dataset: str
+    new_files: int = 0
+    unchanged_files: int = 0
+    failed: dict[str, str] = Field(default_factory=dict, description="URI -> error.")
+    new_batches: list[str] = Field(default_factory=list)
+    new_rows: int = 0
+    message: str = ""
+
+
+def load_manifest(store: DataStore, dataset: str) -> Manifest:
+    """The data set's manifest, or an empty one on the first run.
+
+    Args:
+        store: the DataStore.
+        dataset: data set name.
+
+    Returns:
+        The manifest.
+    """
+    try:
+        return Manifest.model_validate(store.read_json(manifest_key(dataset)))
+    except MissingKeyError:
+        return Manifest(dataset=dataset)
+
+
+def _outcome_rows(
+    outcomes: list[ObjectOutcome], listing_errors: dict[str, str]
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = [
+        {
+            "file": o.entry.uri,
+            "status": "unchanged" if o.unchanged else o.entry.status,
+            "rows": o.entry.rows,
+            "new batches": len(o.new_batches),
+            "error": o.entry.error or "",
+        }
+        for o in outcomes
+    ]
+    rows.extend(
+        {"file": where, "status": "failed", "rows": 0, "new batches": 0, "error": error}
+        for where, error in listing_errors.items()
+    )
+    return rows
+
+
+@flow(name="collect-data", log_prints=False)
+def collect(
+    params: CollectParams,
+    store: DataStore | None = None,
+    s3_credentials: DataStore | None = None,
+) -> CollectResult:
+    """Collect new or changed files into ``raw/<dataset>/`` and record them in the manifest.
+
+    Args:
+        params: what to collect and how.
+        store: a DataStore to use instead of ``params.store_block`` (tests, scripts).
+        s3_credentials: a DataStore with S3 keys instead of ``params.s3_credentials_block``.
+
+    Returns:
+        A :class:`CollectResult`; a rerun with nothing new reports "0 new" and writes nothing.
+    """
+    logger = get_run_logger()
+    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    credentials = s3_credentials or (
+        DataStore.load(params.s3_credentials_block) if params.s3_credentials_block else None
+    )
+    collected_at = datetime.now(UTC)
+    manifest = load_manifest(target, params.dataset)
+    listings = [list_source.submit(source, credentials) for source in params.sources]
+    listing_errors: dict[str, str] = {}
+    listed: list[SourceObject] = []
+    for future in listings:
+        listing = future.result()
+        if listing.error:
+            listing_errors[listing.source] = listing.error
+        listed.extend(listing.objects)
+    planned = plan_collection(listed, manifest)
+    s3_sources = {s.bucket: s for s in params.sources if isinstance(s, S3Source)}
+    expected = None
+    if params.schema_path:
+        expected = [
+            c for c, required in schema_columns(load_schema(params.schema_path)).items() if required
+        ]
+    options = TableOptions(
+        chunk_rows=params.chunk_rows,
+        batch_rows=params.batch_rows,
+        encoding=params.encoding,
+        delimiter=params.delimiter,
+        expected_columns=expected,
+    )
+    images = [o for o in planned if _is_image(o)]
+    tables = [o for o in planned if not _is_image(o)]
+    table_futures = [
+        collect_table_file.submit(
+            obj,
+            dataset=params.dataset,
+            store=target,
+            prior=manifest.entries.get(obj.uri),
+            options=options,
+            collected_at=collected_at,
+            s3_sources=s3_sources,
+            s3_credentials=credentials,
+        )
+        for obj in tables
+    ]
+    groups = [
+        images[i : i + params.image_group_size]
+        for i in range(0, len(images), params.image_group_size)
+    ]
+    image_futures = [
+        collect_image_files.submit(
+            group,
+            dataset=params.dataset,
+            store=target,
+            priors={o.uri: manifest.entries[o.uri] for o in group if o.uri in manifest.entries},
+            collected_at=collected_at,
+            s3_sources=s3_sources,
+            s3_credentials=credentials,
+        )
+        for group in groups
+    ]
+    outcomes: list[ObjectOutcome] = [f.result() for f in table_futures]
+    for future in image_futures:
+        outcomes.extend(future.result())
+    for outcome in outcomes:
+        manifest = manifest.record(outcome.entry)
+    changed = [o for o in outcomes if not o.unchanged]
+    if changed or listing_errors:
+        target.replace_json(manifest_key(params.dataset), manifest.model_dump(mode="json"))
+    result = _summarise(params.dataset, outcomes, listing_errors)
+    create_table_artifact(
+        table=_outcome_rows(outcomes, listing_errors),
+        key=f"collect-{params.dataset}",
+        description=f"collect {params.dataset}: {result.message}",
+    )
+    logger.info("%s", result.message)
+    for uri, error in result.failed.items():
+        logger.warning("failed: %s: %s (will be retried next run)", uri, error)
+    return result
+
+
+def _is_image(obj: SourceObject) -> bool:
+    return Path(obj.name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _summarise(
+    dataset: str, outcomes: list[ObjectOutcome], listing_errors: dict[str, str]
+) -> CollectResult:
+    failed = {o.entry.uri: o.entry.error or "" for o in outcomes if o.entry.status == "failed"}
+    failed.update(listing_errors)
+    new = [o for o in outcomes if o.new_batches]
+    batches = [b for o in new for b in o.new_batches]
+    rows = sum(o.new_rows for o in new)
+    message = f"{dataset}: {len(new)} new file(s), {len(batches)} new batch(es), {rows} new row(s)"
+    if not new:
+        message = f"{dataset}: 0 new"
+    if failed:
+        message += f", {len(failed)} failed"
+    return CollectResult(
+        dataset=dataset,
+        new_files=len(new),
+        unchanged_files=sum(o.unchanged for o in outcomes),
+        failed=failed,
+        new_batches=sorted(set(batches)),
+        new_rows=rows,
+        message=message,
+    )
+
+
+def _parse_args(argv: list[str] | None = None) -> CollectParams:
+    parser = argparse.ArgumentParser(description="Collect new files into raw batches.")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument(
+        "--local", action="append", default=[], help="file, folder or glob (repeatable)"
+    )
+    parser.add_argument("--url", action="append", default=[], help="HTTP(S) URL (repeatable)")
+    parser.add_argument("--s3", action="append", default=[], help="bucket/prefix (repeatable)")
+    parser.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for --s3")
+    parser.add_argument("--schema", dest="schema_path", default=None)
+    parser.add_argument("--store-block", default=None)
+    parser.add_argument("--s3-credentials-block", default=None)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--batch-rows", type=int, default=500_000)
+    parser.add_argument("--encoding", default="utf-8")
+    parser.add_argument("--delimiter", default=",")
+    args = parser.parse_args(argv)
+    sources: list[Source] = [LocalSource(path=p) for p in args.local]
+    if args.url:
+        sources.append(HttpSource(urls=args.url))
+    for spec in args.s3:
+        bucket, _, prefix = spec.removeprefix("s3://").partition("/")
+        sources.append(S3Source(bucket=bucket, prefix=prefix, endpoint_url=args.endpoint_url))
+    return CollectParams(
+        dataset=args.dataset,
+        sources=sources,
+        schema_path=args.schema_path,
+        store_block=args.store_block,
+        s3_credentials_block=args.s3_credentials_block,
+        chunk_rows=args.chunk_rows,
+        batch_rows=args.batch_rows,
+        encoding=args.encoding,
+        delimiter=args.delimiter,
+    )
+
+
+if __name__ == "__main__":
+    outcome = collect(_parse_args())
+    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    sys.exit(1 if outcome.failed else 0)
