@@ -64,7 +64,7 @@ class PushParams(BaseModel):
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
     seed: int = Field(default=0, description="Seed of every random choice of the selection.")
     chunk_size: int = Field(default=2000, ge=1, le=20_000, description="Tasks per import call.")
-    store_block: str = Field(default="local", description="DataStore block name.")
+    store_block: str | None = Field(default=None, description="DataStore block name; None = local .labelloop/data.")
     label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
     with_predictions: bool = Field(
         default=True, description="Rank by, and attach, the champion's predictions (when there is one)."
@@ -106,7 +106,7 @@ def push_batch(
     """
     logger = get_run_logger()
     spec = resolve_spec(params.dataset)
-    store = store or DataStore.load(params.store_block)
+    store = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     project = ensure_project(client, spec.name, build_label_config(spec.labels))
     if spec.features.modality == "image":

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # `python flows/cleanse.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -25,6 +21,7 @@ from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
 from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
+from specs import load_spec
 from tasks.cleanse import (
     PartitionSummary,
     announce_batch,
@@ -52,9 +49,10 @@ class CleanseParams(BaseModel):
     dataset: str = Field(
         pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
     )
-    schema_path: str = Field(
+    schema_path: str | None = Field(
+        default=None,
         min_length=3,
-        description="pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements.",
+        description="pandera DataFrameModel import path; None = the shipped data set spec's schema.",
     )
     normalise: NormaliseOptions = Field(
         default_factory=NormaliseOptions, description="Normalisation steps."
@@ -99,7 +97,8 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     """
     logger = get_run_logger()
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
-    load_schema(params.schema_path)  # fail before any work if the path is wrong
+    schema_path = params.schema_path or load_spec(params.dataset).schema_path
+    load_schema(schema_path)  # fail before any work if the path is wrong
     try:
         done: dict[str, dict[str, object]] = dict(
             target.read_json(cleanse_manifest_key(params.dataset))
@@ -128,7 +127,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
                 target,
                 params.dataset,
                 batch_id,
-                params.schema_path,
+                schema_path,
                 params.normalise,
                 known,
                 params.chunk_rows,
@@ -170,7 +169,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
 def _parse_args(argv: list[str] | None = None) -> CleanseParams:
     parser = argparse.ArgumentParser(description="Cleanse new raw batches of a data set.")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--schema", dest="schema_path", required=True)
+    parser.add_argument("--schema", dest="schema_path", default=None)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--no-trim", action="store_true")

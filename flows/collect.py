@@ -12,9 +12,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-if __package__ in (None, ""):  # `python flows/collect.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field

@@ -54,7 +54,7 @@ class SyncParams(BaseModel):
     reconcile_deleted: bool = Field(
         default=False, description="Also list every task id to withdraw labels of deleted tasks (slower)."
     )
-    store_block: str = Field(default="local", description="DataStore block name.")
+    store_block: str | None = Field(default=None, description="DataStore block name; None = local .labelloop/data.")
     label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
     reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
 
@@ -92,7 +92,7 @@ def sync_labels(
     """
     logger = get_run_logger()
     spec = resolve_spec(params.dataset)
-    store = store or DataStore.load(params.store_block)
+    store = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     project = ensure_project(client, spec.name, build_label_config(spec.labels))
 

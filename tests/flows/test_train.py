@@ -51,13 +51,13 @@ def clean(digits_dir) -> pd.DataFrame:
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
-    real = train_module.emit_event
+    real = train_module.announce
 
-    def record(**kwargs: Any) -> Any:
-        sent.append(kwargs)
-        return real(**kwargs)
+    def record(event: str, resource: dict[str, str], payload: dict[str, Any]) -> Any:
+        sent.append({"event": event, "resource": resource, "payload": payload})
+        return real(event, resource, payload)
 
-    monkeypatch.setattr(train_module, "emit_event", record)
+    monkeypatch.setattr(train_module, "announce", record)
     return sent
 
 
