@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import typer
 from pathlib import Path
 
+import typer
 import uvicorn
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
 from pydantic import SecretStr
 
 from blocks import DataStore
-from demo.run import run_demo
+from demo.run import DemoParams, run_demo
 from flows.deployments import serve_all
 from stack import control
 from stack.process import StackError
@@ -99,10 +99,14 @@ def blocks() -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """The main job on local defaults: bring the stack up and run the loop on it."""
+def demo(
+    rounds: int = typer.Option(3, help="Label-train rounds the annotator bots play."),
+    batch_size: int = typer.Option(60, help="Items pushed to Label Studio per round."),
+    bot: bool = typer.Option(True, help="--no-bot leaves the labelling to people."),
+) -> None:
+    """The main job on local defaults: the whole loop on scikit-learn's digits."""
     try:
-        run_demo(StackSettings())
+        run_demo(StackSettings(), DemoParams(rounds=rounds, batch_size=batch_size, bot=bot))
     except StackError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

@@ -27,7 +27,9 @@ def image_reference(store: DataStore, key: str) -> str:
 
 
 @task(name="ensure-image-storage", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def ensure_image_storage(client: LabelStudio, project_id: int, store: DataStore, dataset: str) -> int:
+def ensure_image_storage(
+    client: LabelStudio, project_id: int, store: DataStore, dataset: str
+) -> int:
     """Create (once) the import storage through which Label Studio reads the images.
 
     Never synced: labelloop imports the tasks itself, and a task both imported and
@@ -60,7 +62,9 @@ def ensure_image_storage(client: LabelStudio, project_id: int, store: DataStore,
             region_name=store.region_name,
             aws_access_key_id=store.aws_access_key_id,
             aws_secret_access_key=(
-                store.aws_secret_access_key.get_secret_value() if store.aws_secret_access_key else None
+                store.aws_secret_access_key.get_secret_value()
+                if store.aws_secret_access_key
+                else None
             ),
             title=STORAGE_TITLE,
         )

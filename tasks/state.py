@@ -114,7 +114,9 @@ def save_sync_state(store: DataStore, project: str, state: SyncState) -> None:
 
 
 @task(name="read-latest-labels", cache_policy=NO_CACHE, **STORE_RETRIES)
-def read_latest_labels(store: DataStore, project: str) -> tuple[LabelsVersion | None, list[ItemLabel]]:
+def read_latest_labels(
+    store: DataStore, project: str
+) -> tuple[LabelsVersion | None, list[ItemLabel]]:
     """The newest labels version and its resolved labels (None, [] before the first)."""
     pointer, frame = _latest_frame(store, project)
     return pointer, resolved_labels(frame)
@@ -147,7 +149,10 @@ def unresolved_items(frame: pd.DataFrame) -> list[UnresolvedItem]:
             item_id=row["item_id"],
             task_id=int(row["task_id"]),
             reason=row["reason"],
-            votes={label: int(count) for label, _, count in (str(v).rpartition(":") for v in row["votes"])},
+            votes={
+                label: int(count)
+                for label, _, count in (str(v).rpartition(":") for v in row["votes"])
+            },
             agreement=float(row["agreement"]),
             annotators=tuple(int(a) for a in row["annotators"]),
         )
@@ -194,7 +199,9 @@ def write_labels_version(
     version = new_version_id(now)
     key = f"labels/{project}/{version}.parquet"
     store.write_parquet(key, labels_frame(labels, unresolved))
-    pointer = LabelsVersion(version=version, key=key, labels=len(labels), unresolved=len(unresolved))
+    pointer = LabelsVersion(
+        version=version, key=key, labels=len(labels), unresolved=len(unresolved)
+    )
     store.replace_json(latest_labels_key(project), pointer.model_dump(mode="json"))
     return pointer
 
