@@ -137,8 +137,11 @@ def push_batch(
             ~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))
         ]
         batch = min(params.batch_size, len(pool))
-        inputs = feature_rows(store, spec, pool) if batch else None
-        proba = probabilities(champion.model, inputs)[1] if champion is not None and batch else None
+        choosing = 0 < batch < len(pool)  # a batch that takes the whole pool needs no ranking
+        inputs = feature_rows(store, spec, pool) if choosing else None
+        proba = (
+            probabilities(champion.model, inputs)[1] if champion is not None and choosing else None
+        )
         selected = _select(
             spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch
         )

@@ -34,7 +34,7 @@ class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
     dataset: str | DatasetSpec = Field(
-        default="digits", min_length=1, description="Data set spec name or 'package.module:SPEC'."
+        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
     )
     model_name: str | None = Field(
         default=None,

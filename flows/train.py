@@ -67,8 +67,7 @@ class TrainParams(BaseModel):
 
     dataset: str | DatasetSpec = Field(
         default="digits",
-        min_length=1,
-        description="Data set spec: a shipped name (digits, texts, iris) or 'package.module:SPEC'.",
+        description="A shipped data set (digits, texts, iris), 'package.module:SPEC', or a whole spec.",
     )
     model_name: str | None = Field(
         default=None,

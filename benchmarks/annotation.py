@@ -1,0 +1,235 @@
+"""Push and sync against the local stack's real Label Studio, each against a raw baseline.
+
+    .venv/bin/labelloop stack up && .venv/bin/python -m benchmarks.annotation [--items 10000]
+
+1. push_10k_with_predictions: the push flow (selection, ledger, bulk tasks, the
+   champion's predictions) against one raw `import_tasks` call of the same tasks with
+   inline predictions into a fresh project. Goal: ratio <= 1.2.
+2. sync_500_of_10k: the incremental label sync reading 500 new annotations on a project
+   holding 10,000 annotated tasks, against a full JSON export of that project.
+   Goal: ratio <= 0.1.
+Ends with one JSON line per figure: {"metric", "value" (s), "baseline" (s), "ratio"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from annotation.config import DataKind, LabelSpec, build_label_config
+from annotation.labels import ItemLabel
+from annotation.predictions import choice_result
+from blocks import DataStore, LabelStudioCredentials
+from flows.annotate import PushParams, push_batch
+from flows.sync import SyncParams, sync_labels
+from flows.train import TrainParams, retrain_model
+from learning.pipelines import FeatureSpec
+from specs import DatasetSpec
+from stack import control
+from stack.credentials import StackCredentials
+from stack.settings import StackSettings
+from tasks.state import write_labels_version
+
+LABELS = ["positive", "negative", "neutral"]
+WORDS = {
+    "positive": ["great", "lovely", "superb", "happy", "excellent"],
+    "negative": ["awful", "broken", "sad", "terrible", "poor"],
+    "neutral": ["okay", "average", "plain", "usual", "fine"],
+}
+
+
+def texts(n: int, seed: int) -> pd.DataFrame:
+    """Generated reviews with their true label."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(LABELS)
+        words = rng.sample(WORDS[label], 2) + rng.sample(sum(WORDS.values(), []), 2)
+        rows.append(
+            {
+                "item_id": f"r{seed}-{i:06d}",
+                "text": f"review {i}: " + " ".join(words),
+                "truth": label,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def champion_for(spec: DatasetSpec, store: DataStore, frame: pd.DataFrame) -> str:
+    """Train and promote a model through the train flow on 300 labels; returns its version."""
+    now = dt.datetime.now(dt.UTC)
+    labels = [
+        ItemLabel(
+            item_id=r.item_id,
+            task_id=i + 1,
+            label=r.truth,
+            agreement=1.0,
+            annotators=(1,),
+            annotation_ids=(i + 1,),
+            votes={r.truth: 1},
+            first_annotated_at=now,
+            last_annotated_at=now,
+            model_version=None,
+        )
+        for i, r in enumerate(frame.head(300).itertuples())
+    ]
+    write_labels_version.fn(store, spec.name, labels, [], now)
+    result = retrain_model(TrainParams(dataset=spec, store_block=None), store=store)
+    assert result.status == "promoted", result.message
+    # The labelled items were never pushed: keep them out of the push pool.
+    store.delete(f"labels/{spec.name}/latest.json")
+    return str(result.version)
+
+
+def bench_push(stack: StackCredentials, settings: StackSettings, n: int) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:6]
+    spec = DatasetSpec(
+        name=f"bench-push-{tag}",
+        schema_path="cleansing.schemas.TextSnippets",
+        labels=LabelSpec(kind=DataKind.TEXT, labels=LABELS),
+        features=FeatureSpec(modality="text", text_column="text"),
+        value_column="text",
+    )
+    store = DataStore(base_path=tempfile.mkdtemp(prefix="bench-push-"))
+    frame = texts(n + 300, seed=1)
+    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.drop(columns="truth"))
+    version = champion_for(spec, store, frame)
+    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.iloc[300:].drop(columns="truth"))
+    credentials = _credentials(settings, stack)
+    client = credentials.get_client()
+
+    start = time.perf_counter()
+    result = push_batch(
+        PushParams(dataset=spec, batch_size=n, chunk_size=5000),
+        store=store,
+        credentials=credentials,
+    )
+    flow_s = time.perf_counter() - start
+    assert result.imported == n and result.predictions == n, result
+
+    # Baseline: the same tasks with the same model version's guesses, inline, in one call.
+    config = build_label_config(spec.labels)
+    project = client.projects.create(title=f"bench-raw-{tag}", label_config=config.xml)
+    payload = [
+        {
+            "data": {"text": r.text, "item_id": r.item_id},
+            "predictions": [
+                {"model_version": version, "score": 0.9, "result": choice_result(config, r.truth)}
+            ],
+        }
+        for r in frame.iloc[300:].itertuples()
+    ]
+    start = time.perf_counter()
+    client.projects.import_tasks(id=project.id, request=payload)
+    raw_s = time.perf_counter() - start
+    for title in (spec.name, f"bench-raw-{tag}"):
+        for p in client.projects.list(title=title):
+            client.projects.delete(id=p.id)
+    return {"value": flow_s, "baseline": raw_s}
+
+
+def bench_sync(
+    stack: StackCredentials, settings: StackSettings, n: int, new: int
+) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:6]
+    spec = DatasetSpec(
+        name=f"bench-sync-{tag}",
+        schema_path="cleansing.schemas.TextSnippets",
+        labels=LabelSpec(kind=DataKind.TEXT, labels=LABELS),
+        features=FeatureSpec(modality="text", text_column="text"),
+        value_column="text",
+    )
+    store = DataStore(base_path=tempfile.mkdtemp(prefix="bench-sync-"))
+    credentials = _credentials(settings, stack)
+    client = credentials.get_client()
+    config = build_label_config(spec.labels)
+    project = client.projects.create(title=spec.name, label_config=config.xml)
+    user = client.users.whoami().id
+
+    def annotated(frame: pd.DataFrame) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            {
+                "data": {"text": r.text, "item_id": r.item_id},
+                "annotations": [{"result": choice_result(config, r.truth), "completed_by": user}],
+            }
+            for r in frame.itertuples()
+        ]
+
+    frame = texts(n + new, seed=2)
+    for start_row in range(0, n, 5000):
+        client.projects.import_tasks(
+            id=project.id, request=annotated(frame.iloc[start_row : min(start_row + 5000, n)])
+        )
+    params = SyncParams(dataset=spec, ready_threshold=10**9, overlap_seconds=0)
+    first = sync_labels(params, store=store, credentials=credentials)
+    assert first.labels == n, first
+    client.projects.import_tasks(id=project.id, request=annotated(frame.iloc[n:]))
+
+    start = time.perf_counter()
+    second = sync_labels(params, store=store, credentials=credentials)
+    sync_s = time.perf_counter() - start
+    assert second.tasks_read == new and second.labels == n + new, second
+
+    start = time.perf_counter()
+    response = httpx.get(
+        f"{settings.label_studio_url}/api/projects/{project.id}/export",
+        params={"exportType": "JSON"},
+        timeout=600,
+        headers={"Authorization": f"Token {stack.label_studio_token.get_secret_value()}"},
+    )
+    response.raise_for_status()
+    exported = len(response.json())
+    export_s = time.perf_counter() - start
+    assert exported == n + new
+    client.projects.delete(id=project.id)
+    return {"value": sync_s, "baseline": export_s}
+
+
+def _credentials(settings: StackSettings, stack: StackCredentials) -> LabelStudioCredentials:
+    return LabelStudioCredentials(
+        url=settings.label_studio_url, api_key=stack.label_studio_token, timeout_s=600
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--new", type=int, default=500)
+    args = parser.parse_args()
+    settings = StackSettings()
+    control.up(settings)
+    credentials = control.stack_credentials(settings)
+    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+        push = bench_push(credentials, settings, args.items)
+        print(
+            f"push {args.items} with predictions: flow {push['value']:.1f} s, raw import {push['baseline']:.1f} s"
+        )
+        sync = bench_sync(credentials, settings, args.items, args.new)
+        print(
+            f"sync {args.new} of {args.items}: flow {sync['value']:.1f} s, full export {sync['baseline']:.1f} s"
+        )
+    for metric, figure in (("push_10k_with_predictions", push), ("sync_500_of_10k", sync)):
+        print(
+            json.dumps(
+                {
+                    "metric": metric,
+                    "value": round(figure["value"], 3),
+                    "baseline": round(figure["baseline"], 3),
+                    "ratio": round(figure["value"] / figure["baseline"], 3),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
