@@ -7,7 +7,14 @@ all labels so far and scored on the test split. The figure is the number of labe
 needed to reach 98% of the accuracy of the same pipeline fitted on the whole pool.
 The project's default strategy is compared with random selection in the same run.
 
-Usage: ``PYTHONPATH=. python benchmarks/active_learning.py [--seeds 5] [--batch 20]``.
+Usage: ``PYTHONPATH=. python benchmarks/active_learning.py [--seeds 5] [--batch 20]``
+(``--skip-checks`` runs load_digits only; about 80 s for everything on 2 cores).
+
+Measured on this machine (image pipeline: pixels / 16 + LogisticRegression(C=1)):
+seeds 0-4, load_digits: margin_diversity 124 labels vs random 408 -> 0.304
+(plain margin 176 -> 0.43 with the same pipeline); load_wine 32 vs 44 (0.73);
+load_breast_cancer 40 vs 64 (0.63). Over seeds 0-19 (tuning check):
+margin_diversity 134 vs random 424 -> 0.316.
 Ends with one JSON line for load_digits:
 ``{"metric": "labels_to_target_ratio", "value": ..., "baseline": ..., "ratio": ...}``.
 """
@@ -18,6 +25,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +54,10 @@ def _digits() -> Dataset:
     return Dataset("load_digits", data.data, data.target, FeatureSpec(modality="image", pixel_max=16.0))
 
 
-def _tabular(name: str, loader: Callable[..., object]) -> Dataset:
-    frame, target = loader(return_X_y=True, as_frame=True)  # type: ignore[misc]
+def _tabular(name: str, loader: Callable[..., Any]) -> Dataset:
+    bunch = loader(as_frame=True)
+    frame: pd.DataFrame = bunch.data
+    target = bunch.target
     spec = FeatureSpec(modality="tabular", numeric_columns=[str(c) for c in frame.columns])
     return Dataset(name, frame, np.asarray(target), spec)
 
@@ -63,9 +73,7 @@ def labels_to_target(data: Dataset, strategy: str, seed: int, batch: int) -> tup
         (labels needed, pool size, target accuracy, full-pool accuracy).
     """
     positions = np.arange(len(data.labels))
-    pool_idx, test_idx = train_test_split(
-        positions, test_size=TEST_SIZE, stratify=data.labels, random_state=seed
-    )
+    pool_idx, test_idx = train_test_split(positions, test_size=TEST_SIZE, stratify=data.labels, random_state=seed)
     pool_rows, test_rows = _take(data.rows, pool_idx), _take(data.rows, test_idx)
     pool_y, test_y = data.labels[pool_idx], data.labels[test_idx]
 

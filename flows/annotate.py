@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -29,30 +28,26 @@ from annotation.config import build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
 from annotation.predictions import build_predictions
-from annotation.push import already_handled, item_predictions
+from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import DatasetSpec, resolve_spec
-from specs.inputs import model_inputs
-from tasks.data import load_clean
+from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
-from tasks.label_studio import ensure_project, find_tasks_by_item_id, import_predictions, import_tasks
+from tasks.label_studio import (
+    ensure_project,
+    find_tasks_by_item_id,
+    import_predictions,
+    import_tasks,
+)
 from tasks.media import ensure_image_storage, image_reference
+from tasks.predict import predict_items, probabilities
+from tasks.registry import load_champion
 from tasks.state import load_ledger, read_latest_labels, save_ledger
 
 # Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s.
 PREDICTION_CHUNK = 10_000
-
-
-@runtime_checkable
-class Predictor(Protocol):
-    """What push needs of a model: its version, its classes and probabilities."""
-
-    version: str
-    classes: Sequence[str]
-
-    def predict_proba(self, inputs: object) -> NDArray[np.floating]: ...
 
 
 Selector = Callable[..., list[str]]
@@ -71,6 +66,10 @@ class PushParams(BaseModel):
     chunk_size: int = Field(default=2000, ge=1, le=20_000, description="Tasks per import call.")
     store_block: str = Field(default="local", description="DataStore block name.")
     label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
+    with_predictions: bool = Field(
+        default=True, description="Rank by, and attach, the champion's predictions (when there is one)."
+    )
+    model_name: str | None = Field(default=None, description="Registry model; None = the data set's name.")
     reason: str | None = Field(default=None, description="Why this push runs (set by triggers).")
 
 
@@ -92,7 +91,6 @@ def push_batch(
     params: PushParams,
     store: DataStore | None = None,
     credentials: LabelStudioCredentials | None = None,
-    predictor: Predictor | None = None,
     selector: Selector | None = None,
 ) -> PushResult:
     """Select a batch, import it as tasks (with the model's predictions) idempotently.
@@ -101,7 +99,6 @@ def push_batch(
         params: the flow's parameters.
         store: a DataStore (default: the block named in params).
         credentials: Label Studio credentials (default: the block named in params).
-        predictor: the model whose guesses go with the tasks; None pushes without.
         selector: the selection function; `learning.selection.select_batch` by default.
 
     Returns:
@@ -116,7 +113,8 @@ def push_batch(
         ensure_image_storage(client, project.id, store, spec.name)
 
     ledger = load_ledger(store, spec.name, project.id)
-    rows = load_clean(store, spec.name)
+    rows, _ = load_clean_rows(store, spec.name)
+    champion = load_champion(store, params.model_name or spec.name) if params.with_predictions else None
     push_id = uuid.uuid4().hex
     resumed = ledger.pending()
     if resumed:
@@ -128,8 +126,8 @@ def push_batch(
         _, labelled = read_latest_labels(store, spec.name)
         pool = rows[~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))]
         batch = min(params.batch_size, len(pool))
-        inputs = model_inputs(spec, pool, store.read_bytes) if batch else None
-        proba = predictor.predict_proba(inputs) if predictor is not None and batch else None
+        inputs = feature_rows(store, spec, pool) if batch else None
+        proba = probabilities(champion.model, inputs)[1] if champion is not None and batch else None
         selected = _select(spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch)
         logger.info("Selected %d of %d selectable items of %s", len(selected), len(pool), spec.name)
         # The whole selection is marked before the first import call.
@@ -152,12 +150,11 @@ def push_batch(
 
     new_tasks = imported | plan.recovered
     predicted = 0
-    if predictor is not None and new_tasks:
-        shown = rows[rows["item_id"].isin(new_tasks)]
-        probabilities = predictor.predict_proba(model_inputs(spec, shown, store.read_bytes))
-        guesses = item_predictions(shown["item_id"].tolist(), predictor.classes, probabilities)
+    if champion is not None and new_tasks:
+        guesses = predict_items(champion.model, spec, rows[rows["item_id"].isin(new_tasks)], store)
+        version = champion.card.version
         # One call per PREDICTION_CHUNK: Label Studio imports predictions much faster in big calls.
-        for chunk in chunked(build_predictions(new_tasks, guesses, predictor.version, project.config), PREDICTION_CHUNK):
+        for chunk in chunked(build_predictions(new_tasks, guesses, version, project.config), PREDICTION_CHUNK):
             predicted += import_predictions(client, project.id, chunk)
 
     result = PushResult(
@@ -168,7 +165,7 @@ def push_batch(
         recovered=len(plan.recovered),
         already_in_label_studio=len(plan.already_imported) - len(plan.recovered),
         predictions=predicted,
-        model_version=predictor.version if predictor is not None else None,
+        model_version=champion.card.version if champion is not None else None,
     )
     _report(spec, result, pushed=len(ledger.entries), labelled=len(read_latest_labels(store, spec.name)[1]))
     announce(
@@ -241,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
     args = vars(parser.parse_args(argv))
     result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
-    print(result.model_dump_json(indent=2))  # noqa: T201 - command-line output
+    print(result.model_dump_json(indent=2))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,12 @@ from pydantic import BaseModel, Field
 
 from annotation.config import build_label_config
 from annotation.labels import LabelPolicy, resolve_labels
-from annotation.sync import advance_watermark, count_labels_gained, merge_labels, withdraw_deleted_tasks
+from annotation.sync import (
+    advance_watermark,
+    count_labels_gained,
+    merge_labels,
+    withdraw_deleted_tasks,
+)
 from annotation.versions import carry_unresolved, should_announce
 from blocks import DataStore, LabelStudioCredentials
 from specs import DatasetSpec, resolve_spec
@@ -32,7 +37,6 @@ from tasks.state import (
     save_sync_state,
     write_labels_version,
 )
-
 
 
 class SyncParams(BaseModel):
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
     args = vars(parser.parse_args(argv))
     result = sync_labels(SyncParams.model_validate({k: v for k, v in args.items() if v is not None}))
-    print(result.model_dump_json(indent=2))  # noqa: T201 - command-line output
+    print(result.model_dump_json(indent=2))
 
 
 if __name__ == "__main__":

@@ -16,18 +16,23 @@ Split rule (see :class:`EvaluationConfig`):
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-Rows = pd.DataFrame | NDArray[Any]
+Rows: TypeAlias = pd.DataFrame | NDArray[Any]
 
 
 class EvaluationError(ValueError):
@@ -129,9 +134,7 @@ def plan_evaluation(labels: Sequence[Any], config: EvaluationConfig | None = Non
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         found = f"only {str(classes[0])!r}" if len(classes) else "none"
-        raise EvaluationError(
-            f"need at least 2 classes among the {len(positions)} resolved labels, found {found}"
-        )
+        raise EvaluationError(f"need at least 2 classes among the {len(positions)} resolved labels, found {found}")
     small = [f"{str(c)!r} ({int(n)})" for c, n in zip(classes, counts, strict=True) if n < cfg.min_per_class]
     if small:
         raise EvaluationError(
@@ -178,9 +181,7 @@ def compute_metrics(
     if item_ids is not None and len(item_ids) != len(true):
         raise EvaluationError(f"item_ids has {len(item_ids)} items but y_true has {len(true)}")
     labels = sorted(set(true) | set(pred))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        true, pred, labels=labels, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=labels, zero_division=0)
     per_class = {
         label: ClassMetrics(precision=float(p), recall=float(r), f1=float(f), support=int(s))
         for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)

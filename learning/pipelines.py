@@ -83,9 +83,7 @@ class FeatureSpec(BaseModel):
 
 
 DEFAULT_ESTIMATORS: dict[Modality, EstimatorSpec] = {
-    "text": EstimatorSpec(
-        import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}
-    ),
+    "text": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}),
     "image": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
     "tabular": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
 }
@@ -101,7 +99,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
     def __init__(self, pixel_max: float = 255.0) -> None:
         self.pixel_max = pixel_max
 
-    def fit(self, X: Any, y: Any = None) -> "PixelScaler":  # noqa: N803 - sklearn naming
+    def fit(self, X: Any, y: Any = None) -> "PixelScaler":
         """Nothing to learn; records the number of pixels.
 
         Args:
@@ -114,7 +112,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         self.n_features_in_ = _as_pixels(X).shape[1]
         return self
 
-    def transform(self, X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+    def transform(self, X: Any) -> NDArray[np.float64]:
         """Scale pixels to [0, 1].
 
         Args:
@@ -130,7 +128,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         return np.clip(pixels / self.pixel_max, 0.0, 1.0)
 
 
-def _as_pixels(X: Any) -> NDArray[np.float64]:  # noqa: N803 - sklearn naming
+def _as_pixels(X: Any) -> NDArray[np.float64]:
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim < 2:
         raise PipelineConfigError(f"images must be an (items x pixels) array, got shape {arr.shape}")
@@ -152,9 +150,7 @@ def load_estimator(spec: EstimatorSpec) -> BaseEstimator:
     """
     module_name, _, class_name = spec.import_path.rpartition(".")
     if not module_name:
-        raise PipelineConfigError(
-            f"estimator import_path {spec.import_path!r} must be 'package.module.Class'"
-        )
+        raise PipelineConfigError(f"estimator import_path {spec.import_path!r} must be 'package.module.Class'")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

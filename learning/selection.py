@@ -9,10 +9,14 @@ Strategies:
 - ``random``: uniform sample of the selectable items.
 - ``least_confidence``, ``margin``, ``entropy``: the ``batch_size`` most uncertain.
 - ``margin_diversity`` (the default, :data:`DEFAULT_STRATEGY`): the
-  ``candidate_factor * batch_size`` items with the smallest margin, clustered into
-  ``batch_size`` groups by uncertainty-weighted k-means on the features; the most
-  uncertain item of each group is taken, so a batch is not near-copies of one
-  confusing item.
+  ``candidate_factor * batch_size`` distinct items with the smallest margin, clustered
+  into ``batch_size`` groups by k-means on the features weighted by uncertainty; the
+  item nearest each group's centre is taken (a typical confusing item rather than
+  an outlier), so a batch is not near-copies of one confusing item. Exact duplicate
+  feature rows count once. (Cluster-margin in the style of Zhdanov 2019, "Diverse
+  mini-batch active learning"; picking the most uncertain item per group instead, a
+  k-center greedy, BADGE-style gradient embeddings, power sampling, density weighting
+  and mixing in random items all needed more labels in benchmarks/active_learning.py.)
 
 Cold start (``proba`` is None, no champion yet): every strategy except ``random`` takes a
 diverse sample: k-means on the features (k-means++ seeding from ``seed``) and, per
@@ -149,9 +153,7 @@ def select_batch(
     return [ids[i] for i in chosen]
 
 
-def diverse_sample(
-    features: NDArray[np.floating], k: int, seed: int = 0
-) -> NDArray[np.intp]:
+def diverse_sample(features: NDArray[np.floating], k: int, seed: int = 0) -> NDArray[np.intp]:
     """Row indices of ``k`` representative, mutually distant rows (the cold start).
 
     Args:
@@ -285,7 +287,7 @@ def _uncertain_diverse(
         rest = ranked[~np.isin(ranked, candidates)]
         return np.concatenate([candidates, rest[: k - len(candidates)]])
     weights = scores[candidates] + 1e-12
-    local = _cluster_pick(x[candidates], k, weights, rng, scores[candidates])
+    local = _cluster_pick(x[candidates], k, weights, rng, None)
     picked = candidates[local]
     return picked[np.argsort(-scores[picked], kind="stable")]
 
@@ -319,14 +321,10 @@ def _check_proba(proba: NDArray[np.floating], n_items: int | None) -> NDArray[np
     if n_items is not None and len(p) != n_items:
         raise SelectionError(f"proba has {len(p)} rows but item_ids has {n_items}")
     bad = np.flatnonzero(
-        ~np.isfinite(p).all(axis=1)
-        | (p < 0).any(axis=1)
-        | (np.abs(p.sum(axis=1) - 1.0) > _PROBA_SUM_TOLERANCE)
+        ~np.isfinite(p).all(axis=1) | (p < 0).any(axis=1) | (np.abs(p.sum(axis=1) - 1.0) > _PROBA_SUM_TOLERANCE)
     )
     if len(bad):
-        raise SelectionError(
-            f"proba: row {int(bad[0])} is not a probability distribution: {p[bad[0]].tolist()}"
-        )
+        raise SelectionError(f"proba: row {int(bad[0])} is not a probability distribution: {p[bad[0]].tolist()}")
     return p
 
 

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import typer
+from pathlib import Path
 
 import uvicorn
 from prefect.blocks.system import Secret
+from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
 from pydantic import SecretStr
 
-from stack import control
+from blocks import DataStore
 from demo.run import run_demo
+from flows.deployments import serve_all
+from stack import control
 from stack.process import StackError
 from stack.settings import StackSettings
+from tasks.registry import rollback_champion
 from webhooks.app import create_app
 
 app = typer.Typer(help="labelloop: the data side of an ML loop, on Prefect and Label Studio.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: Prefect, Label Studio and an S3 server on loopback.", no_args_is_help=True)
+model_app = typer.Typer(help="The model registry in a DataStore.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
+app.add_typer(model_app, name="model")
 
 
 def _print_states(states: list[control.ServerState]) -> None:
@@ -113,3 +120,29 @@ def receiver(
     secret = Secret.load(secret_block).get()
     port = port if port is not None else StackSettings().receiver_port
     uvicorn.run(create_app(SecretStr(str(secret))), host=host, port=port, log_level="info")
+
+
+@app.command("serve")
+def serve(
+    file: Path = typer.Option(Path("prefect.yaml"), help="The prefect.yaml whose deployments to serve."),
+    poll_seconds: float = typer.Option(1.0, help="How often the runner asks for scheduled runs."),
+) -> None:
+    """Serve every deployment of prefect.yaml (schedules and triggers) from this process."""
+    with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: poll_seconds}):
+        serve_all(file)
+
+
+@model_app.command("rollback")
+def rollback(
+    name: str = typer.Argument(..., help="Model name (models/<name>/)."),
+    version: str = typer.Argument(..., help="The earlier version to serve again."),
+    store_block: str = typer.Option("local", help="DataStore block holding the registry."),
+    reason: str | None = typer.Option(None, help="Recorded with the pointer."),
+) -> None:
+    """Point the champion back at an earlier version (checked before the pointer moves)."""
+    pointer = rollback_champion(DataStore.load(store_block), name, version, reason=reason)
+    typer.echo(f"{name}: champion is now {pointer.version}")
+
+
+if __name__ == "__main__":
+    app()

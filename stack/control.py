@@ -215,7 +215,7 @@ def install_label_studio(settings: StackSettings) -> bool:
             [str(python), "-m", "pip", "install", "--quiet", f"label-studio=={LABEL_STUDIO_VERSION}"],
         ]
         for step in steps:
-            result = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, check=False)  # noqa: S603
+            result = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, check=False)
             if result.returncode != 0:
                 raise StackError(
                     f"label-studio: installing into {venv} failed (exit {result.returncode}); "
@@ -225,7 +225,7 @@ def install_label_studio(settings: StackSettings) -> bool:
 
 
 def _installed_version(python: object) -> str | None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('label-studio'))"],
         capture_output=True,
         text=True,
@@ -240,7 +240,7 @@ def _check_label_studio_token(settings: StackSettings, credentials: StackCredent
         headers={"Authorization": f"Token {credentials.label_studio_token.get_secret_value()}"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             json.load(response)
     except urllib.error.HTTPError as error:
         raise StackError(

@@ -39,7 +39,7 @@ def port_in_use(port: int) -> bool:
 def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
     """Whether the health URL answers 2xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -102,7 +102,7 @@ def start(spec: ServerSpec) -> RunningServer:
     with spec.log_path.open("ab") as log:
         log.write(f"\n--- labelloop starting {spec.name} on port {spec.port} ---\n".encode())
         log.flush()
-        process = subprocess.Popen(  # noqa: S603 - fixed argv built by servers.py
+        process = subprocess.Popen(
             spec.command,
             env=spec.env,
             stdin=subprocess.DEVNULL,

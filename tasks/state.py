@@ -199,6 +199,16 @@ def write_labels_version(
     return pointer
 
 
+@task(name="record-trained-labels", cache_policy=NO_CACHE, **STORE_RETRIES)
+def record_trained_labels(store: DataStore, model: str, labels_key: str) -> None:
+    """Remember the labels version a training run used, promoted or not.
+
+    The sync counts labels gained since then, so a model the gate rejected waits for
+    as many new labels again before the next retrain.
+    """
+    store.replace_json(trained_key(model), {"labels_key": labels_key})
+
+
 @task(name="read-trained-labels", cache_policy=NO_CACHE, **STORE_RETRIES)
 def read_trained_labels(store: DataStore, model: str) -> dict[str, str]:
     """item_id -> label of the labels version the last training run used ({} if none)."""

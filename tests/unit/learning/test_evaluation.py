@@ -109,9 +109,7 @@ def test_cross_validation_scores_every_labelled_item():
     x, y = load_wine(return_X_y=True)
     idx = np.r_[0:20, 60:80, 140:160]
     spec = FeatureSpec(modality="image", pixel_max=2000.0)
-    metrics, plan = evaluate_pipeline(
-        lambda: build_pipeline(spec), x[idx], y[idx].tolist(), [str(i) for i in idx]
-    )
+    metrics, plan = evaluate_pipeline(lambda: build_pipeline(spec), x[idx], y[idx].tolist(), [str(i) for i in idx])
     assert plan.method == "cross_validation"
     assert metrics.n_items == 60
     assert sum(map(sum, metrics.confusion_matrix)) == 60

@@ -62,9 +62,21 @@ def test_first_model_against_majority_baseline(new, config, promote, reason):
         # Overall better (accuracy 0.9 vs 0.8) but class "a" recall drops 1.0 -> 0.833.
         (ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy"), False, "'a' 1.000 -> 0.833"),
         # The same drop is within a 0.2 tolerance.
-        (ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy", class_tolerance=0.2), True, "no class recall dropped"),
+        (
+            ONE_A_MISSED,
+            TWO_B_MISSED,
+            GateConfig(metric="accuracy", class_tolerance=0.2),
+            True,
+            "no class recall dropped",
+        ),
         # Per-class check on precision instead: "b" precision 1.0 -> 0.8 regresses.
-        (ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy", class_metric="precision"), False, "'b' 1.000 -> 0.800"),
+        (
+            ONE_A_MISSED,
+            TWO_B_MISSED,
+            GateConfig(metric="accuracy", class_metric="precision"),
+            False,
+            "'b' 1.000 -> 0.800",
+        ),
     ],
 )
 def test_new_model_against_champion(new, champion, config, promote, reason):

@@ -26,7 +26,7 @@ TEXTS = pd.DataFrame(
             "excellent quality, very happy",
         ]
         * 3,
-        "label": ["complaint"] * 3 + ["praise"] * 3 + ["complaint"] * 3 + ["praise"] * 3 + ["complaint"] * 3 + ["praise"] * 3,
+        "label": (["complaint"] * 3 + ["praise"] * 3) * 3,
     }
 )
 
@@ -102,7 +102,10 @@ def test_bad_estimator_spec_is_a_clear_error(import_path, params, message):
     [
         ({"modality": "text"}, "text_column is required"),
         ({"modality": "tabular"}, "needs numeric_columns or categorical_columns"),
-        ({"modality": "tabular", "numeric_columns": ["a"], "categorical_columns": ["a"]}, "both numeric and categorical"),
+        (
+            {"modality": "tabular", "numeric_columns": ["a"], "categorical_columns": ["a"]},
+            "both numeric and categorical",
+        ),
         ({"modality": "audio"}, "modality"),
     ],
 )

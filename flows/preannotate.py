@@ -1,0 +1,173 @@
+"""Refresh flow: unlabelled Label Studio tasks get the champion's predictions.
+
+python flows/preannotate.py --dataset digits --label-studio-block local
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Literal
+
+if __package__ in (None, ""):  # `python flows/preannotate.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, Field
+
+from annotation.payloads import chunked
+from annotation.predictions import build_prediction
+from annotation.refresh import plan_refresh
+from blocks import DataStore, LabelStudioCredentials
+from learning.training import ITEM_ID
+from specs import DatasetSpec, resolve_spec
+from tasks.data import load_clean_rows
+from tasks.label_studio import delete_predictions, import_predictions
+from tasks.predict import predict_items
+from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.registry import load_champion
+
+
+class RefreshParams(BaseModel):
+    """Parameters of the refresh flow (the form in the Prefect UI)."""
+
+    dataset: str | DatasetSpec = Field(
+        default="digits", min_length=1, description="Data set spec name or 'package.module:SPEC'."
+    )
+    model_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Registry name; None = the data set's name.",
+    )
+    project_title: str | None = Field(
+        default=None, description="Label Studio project title; None = the data set's name."
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
+    label_studio_block: str = Field(
+        default="local", min_length=1, description="LabelStudioCredentials block name."
+    )
+    chunk_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Tasks per delete + import call."
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list, description="Extra types trusted when loading the champion."
+    )
+
+
+class RefreshResult(BaseModel):
+    """What a refresh run did."""
+
+    status: Literal["refreshed", "no_champion"]
+    message: str
+    model_version: str | None = None
+    project_id: int | None = None
+    refreshed: int = 0
+    up_to_date: int = 0
+    not_in_clean_data: int = 0
+    no_item_id: int = 0
+
+
+@flow(name="refresh-predictions")
+def refresh_predictions(
+    params: RefreshParams,
+    store: DataStore | None = None,
+    label_studio: LabelStudioCredentials | None = None,
+) -> RefreshResult:
+    """Replace the predictions of unlabelled tasks with the champion's, in bulk.
+
+    Every prediction is built and checked with ``LabelInterface`` before the first
+    delete, so a bad prediction changes nothing. Then per chunk: one bulk delete of
+    the chunk's old predictions, one import of the new ones. Tasks already showing
+    the champion's version are left alone (a rerun finishes an interrupted refresh).
+
+    Args:
+        params: data set, model, project and blocks.
+        store: a DataStore to use instead of ``params.store_block``.
+        label_studio: credentials to use instead of ``params.label_studio_block``.
+
+    Returns:
+        A :class:`RefreshResult` with counts.
+    """
+    logger = get_run_logger()
+    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
+    spec = resolve_spec(params.dataset)
+    name = params.model_name or spec.name
+
+    champion = load_champion(target, name, params.trusted_types)
+    if champion is None:
+        message = f"model {name} has no champion: nothing to refresh"
+        logger.info("%s", message)
+        return RefreshResult(status="no_champion", message=message)
+    version = champion.card.version
+
+    client = credentials.get_client()
+    project = find_project(client, params.project_title or spec.name, spec.labels.control_name)
+    plan = plan_refresh(list_unlabelled_tasks(client, project.id), version)
+    wanted = {item_id for _, item_id in plan.to_refresh}
+    clean, _ = load_clean_rows(target, spec.name)
+    rows = clean.loc[clean[ITEM_ID].astype(str).isin(wanted)].drop_duplicates(subset=[ITEM_ID])
+    predictions = {p.item_id: p for p in predict_items(champion.model, spec, rows, target)}
+    missing = sorted(wanted - set(predictions))
+    if missing:
+        logger.warning(
+            "%d unlabelled tasks hold items not in the clean data (left as they are), e.g. %s",
+            len(missing),
+            missing[:5],
+        )
+    payloads = [
+        build_prediction(task_id, predictions[item_id], version, project.config)
+        for task_id, item_id in plan.to_refresh
+        if item_id in predictions
+    ]
+    for chunk in chunked(payloads, params.chunk_size):
+        delete_predictions(client, project.id, [p["task"] for p in chunk])
+        import_predictions(client, project.id, chunk)
+
+    result = RefreshResult(
+        status="refreshed",
+        message=(
+            f"project {project.id} ({project.title}): {len(payloads)} tasks now show {name} {version}; "
+            f"{len(plan.up_to_date)} already did"
+        ),
+        model_version=version,
+        project_id=project.id,
+        refreshed=len(payloads),
+        up_to_date=len(plan.up_to_date),
+        not_in_clean_data=sum(1 for _, item_id in plan.to_refresh if item_id not in predictions),
+        no_item_id=len(plan.no_item_id),
+    )
+    logger.info("%s", result.message)
+    create_table_artifact(
+        key=f"{name}-refresh".lower(),
+        table=[
+            {"tasks": "refreshed", "count": result.refreshed},
+            {"tasks": "already up to date", "count": result.up_to_date},
+            {"tasks": "item not in clean data", "count": result.not_in_clean_data},
+            {"tasks": "no item_id", "count": result.no_item_id},
+        ],
+        description=f"predictions of {name} {version} in project {project.id}",
+    )
+    return result
+
+
+def _parse_args(argv: list[str] | None = None) -> RefreshParams:
+    parser = argparse.ArgumentParser(description="Refresh predictions of unlabelled tasks.")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--model-name", default=None)
+    parser.add_argument("--project-title", default=None)
+    parser.add_argument("--store-block", default=None)
+    parser.add_argument("--label-studio-block", default="local")
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
+    args = parser.parse_args(argv)
+    return RefreshParams(**vars(args))
+
+
+if __name__ == "__main__":
+    outcome = refresh_predictions(_parse_args())
+    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")

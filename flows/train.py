@@ -1,0 +1,345 @@
+"""Retrain flow: labels version x clean data -> fit -> evaluate -> gate -> save -> promote.
+
+python flows/train.py --dataset digits
+python flows/train.py --dataset digits --labels-version 20240101T120000 --min-improvement 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+if __package__ in (None, ""):  # `python flows/train.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import BaseModel, Field
+
+from blocks import DataStore
+from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
+from learning.gate import GateConfig, GateDecision
+from learning.pipelines import DEFAULT_ESTIMATORS, EstimatorSpec
+from learning.registry import (
+    ModelCard,
+    code_version,
+    history_markdown,
+    items_document,
+    json_safe_params,
+    library_versions,
+    model_digest,
+    new_version_id,
+    serialize_model,
+)
+from learning.training import (
+    ITEM_ID,
+    LABEL,
+    TrainingError,
+    confusion_markdown,
+    join_labels,
+    metrics_table,
+)
+from specs import DatasetSpec, resolve_spec
+from tasks.data import load_clean_rows
+from tasks.events import MODEL_PROMOTED, announce, model_resource
+from tasks.registry import (
+    list_model_history,
+    load_champion,
+    promote_model,
+    read_trained_items,
+    save_model_version,
+)
+from tasks.state import record_trained_labels
+from tasks.training import (
+    build_feature_rows,
+    gate_candidate,
+    load_labels_version,
+    train_candidate,
+    utc_now,
+)
+
+
+class TrainParams(BaseModel):
+    """Parameters of the retrain flow (the form in the Prefect UI)."""
+
+    dataset: str | DatasetSpec = Field(
+        default="digits",
+        min_length=1,
+        description="Data set spec: a shipped name (digits, texts, iris) or 'package.module:SPEC'.",
+    )
+    model_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Registry name (models/<name>/); None = the data set's name.",
+    )
+    labels_version: str = Field(
+        default="latest", min_length=1, description="Labels version to train on, or 'latest'."
+    )
+    estimator: EstimatorSpec | None = Field(
+        default=None, description="Estimator import path and params; None = the modality's default."
+    )
+    gate: GateConfig = Field(default_factory=GateConfig, description="Promotion thresholds.")
+    evaluation: EvaluationConfig = Field(
+        default_factory=EvaluationConfig, description="Holdout / cross-validation rule."
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Extra types trusted when loading the champion (own estimators only).",
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why this run happened (e.g. the triggering event).",
+    )
+
+
+class TrainResult(BaseModel):
+    """What a retrain run did."""
+
+    status: Literal["promoted", "not_promoted", "skipped"]
+    message: str
+    model_name: str
+    labels_version: str | None = None
+    version: str | None = None
+    champion: str | None = Field(default=None, description="The serving version after the run")
+    metrics: Metrics | None = None
+    decision: GateDecision | None = None
+    labels: int = 0
+    used: int = 0
+    unresolved: int = 0
+    missing_items: int = 0
+
+
+@flow(name="retrain-model")
+def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainResult:
+    """Train on a labels version and promote the model if it beats the champion.
+
+    Args:
+        params: data set, labels version, estimator, gate and evaluation settings.
+        store: a DataStore to use instead of ``params.store_block``.
+
+    Returns:
+        A :class:`TrainResult`. Too few labels or a single class -> ``skipped``;
+        the champion is untouched unless the status is ``promoted``.
+
+    Raises:
+        TrainingError: no labels version, no clean data, unreadable images.
+        RegistryError: the champion is missing, corrupt or untrusted (nothing changes).
+    """
+    logger = get_run_logger()
+    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    spec = resolve_spec(params.dataset)
+    name = params.model_name or spec.name
+    estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
+
+    # The champion is read first: a broken registry stops the run before any work.
+    champion = load_champion(target, name, params.trusted_types)
+    champion_items = read_trained_items(target, champion.card) if champion else []
+    champion_version = champion.card.version if champion else None
+
+    labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
+    clean, batches = load_clean_rows(target, spec.name)
+    if clean.empty:
+        raise TrainingError(f"no clean data for {spec.name!r}: nothing under clean/{spec.name}/")
+    joined = join_labels(labels, clean, labels_ref.key)
+    counts = {
+        "labels": joined.n_labels,
+        "used": len(joined.rows),
+        "unresolved": joined.n_unresolved,
+        "missing_items": len(joined.missing_items),
+    }
+    if joined.missing_items:
+        logger.warning(
+            "%d labelled items of %s are not in the clean data (left out), e.g. %s",
+            len(joined.missing_items),
+            labels_ref.key,
+            joined.missing_items[:5],
+        )
+    base = {"model_name": name, "labels_version": labels_ref.version, "champion": champion_version}
+    rows = build_feature_rows(target, spec, joined.rows)
+    labels_list = joined.rows[LABEL].astype(str).tolist()
+    item_ids = joined.rows[ITEM_ID].astype(str).tolist()
+    try:
+        candidate = train_candidate(spec, estimator, rows, labels_list, item_ids, params.evaluation)
+    except EvaluationError as exc:
+        message = f"not trained on {labels_ref.version} ({len(item_ids)} usable labels): {exc}"
+        logger.warning("%s", message)
+        _report_skip(name, message, counts)
+        record_trained_labels(target, name, labels_ref.key)
+        return TrainResult(status="skipped", message=message, **base, **counts)
+
+    comparison = gate_candidate(
+        candidate,
+        champion.model if champion else None,
+        champion_items,
+        rows,
+        labels_list,
+        item_ids,
+        params.gate,
+    )
+    model_bytes = serialize_model(candidate.model)
+    items = items_document(item_ids)
+    version = new_version_id(utc_now())
+    card = ModelCard(
+        name=name,
+        version=version,
+        dataset=spec.name,
+        labels_version=labels_ref.version,
+        labels_key=labels_ref.key,
+        data_batches=batches,
+        n_labelled=len(item_ids),
+        n_trained=len(set(item_ids)),
+        classes=[str(c) for c in candidate.model.classes_],
+        features=spec.features,
+        estimator=estimator,
+        estimator_params=json_safe_params(
+            candidate.model.named_steps["model"].get_params(deep=False)
+        ),
+        metrics=candidate.metrics,
+        champion_version=champion_version,
+        champion_metrics=comparison.champion,
+        holdout_digest=candidate.metrics.evaluated_digest,
+        gate=comparison.decision,
+        code_version=code_version(),
+        library_versions=library_versions(),
+        model_sha256=model_digest(model_bytes),
+        items_sha256=model_digest(items),
+        created_at=utc_now(),
+        reason=params.reason,
+    )
+    save_model_version(target, card, model_bytes, items)
+    record_trained_labels(target, name, labels_ref.key)
+
+    serving = champion_version
+    if comparison.decision.promote:
+        pointer = promote_model(
+            target, name, version, champion_version, params.reason, params.trusted_types
+        )
+        serving = pointer.version
+        announce(
+            MODEL_PROMOTED,
+            model_resource(name),
+            {
+                "version": version,
+                "metrics": {
+                    "accuracy": candidate.metrics.accuracy,
+                    "macro_f1": candidate.metrics.macro_f1,
+                },
+                "labels_version": labels_ref.version,
+                "previous_version": champion_version,
+            },
+        )
+    status: Literal["promoted", "not_promoted"] = (
+        "promoted" if comparison.decision.promote else "not_promoted"
+    )
+    message = (
+        f"{name} {version}: {status.replace('_', ' ')} "
+        f"({comparison.decision.metric} {comparison.decision.new_score:.4f} vs "
+        f"{comparison.decision.reference} {comparison.decision.reference_score:.4f}); "
+        f"serving {serving}"
+    )
+    logger.info("%s", message)
+    _report(name, card, comparison.decision, list_model_history(target, name), serving, counts)
+    return TrainResult(
+        status=status,
+        message=message,
+        model_name=name,
+        labels_version=labels_ref.version,
+        version=version,
+        champion=serving,
+        metrics=candidate.metrics,
+        decision=comparison.decision,
+        **counts,
+    )
+
+
+def _artifact_key(name: str, what: str) -> str:
+    return f"{name}-{what}".lower().replace("_", "-")
+
+
+def _report(
+    name: str,
+    card: ModelCard,
+    decision: GateDecision,
+    history: list[ModelCard],
+    serving: str | None,
+    counts: dict[str, int],
+) -> None:
+    """Metrics table, confusion matrix with the gate's reasons, and the version history."""
+    create_table_artifact(
+        key=_artifact_key(name, "metrics"),
+        table=metrics_table(card.metrics),
+        description=f"{name} {card.version} on labels {card.labels_version}",
+    )
+    reasons = "\n".join(f"- {reason}" for reason in decision.reasons)
+    create_markdown_artifact(
+        key=_artifact_key(name, "evaluation"),
+        markdown=(
+            f"# {name} {card.version}: {'promoted' if decision.promote else 'not promoted'}\n\n"
+            f"Labels {card.labels_version}: {counts['labels']} rows, {counts['used']} used, "
+            f"{counts['unresolved']} unresolved, {counts['missing_items']} not in the clean data.\n\n"
+            f"## Gate (vs {decision.reference})\n\n{reasons}\n\n"
+            f"## Confusion matrix ({card.metrics.method}, {card.metrics.n_items} items)\n\n"
+            f"{confusion_markdown(card.metrics)}\n"
+        ),
+        description=f"{name} {card.version} evaluation",
+    )
+    create_markdown_artifact(
+        key=_artifact_key(name, "history"),
+        markdown=f"# {name} versions (serving: {serving})\n\n{history_markdown(history, serving)}\n",
+        description=f"{name} version history",
+    )
+
+
+def _report_skip(name: str, message: str, counts: dict[str, int]) -> None:
+    create_markdown_artifact(
+        key=_artifact_key(name, "evaluation"),
+        markdown=f"# {name}: not trained\n\n{message}\n\nCounts: {json.dumps(counts)}\n",
+        description=f"{name}: not trained",
+    )
+
+
+def _parse_args(argv: list[str] | None = None) -> TrainParams:
+    parser = argparse.ArgumentParser(description="Retrain a model and promote it if it wins.")
+    parser.add_argument("--dataset", default="digits", help="data set spec name or import path")
+    parser.add_argument("--model-name", default=None)
+    parser.add_argument("--labels-version", default="latest")
+    parser.add_argument("--estimator", default=None, help="estimator import path")
+    parser.add_argument("--estimator-params", default="{}", help="JSON keyword arguments")
+    parser.add_argument("--metric", choices=["accuracy", "macro_f1"], default="macro_f1")
+    parser.add_argument("--min-improvement", type=float, default=0.0)
+    parser.add_argument("--class-tolerance", type=float, default=0.05)
+    parser.add_argument("--store-block", default=None)
+    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
+    parser.add_argument("--reason", default=None)
+    args = parser.parse_args(argv)
+    estimator = (
+        EstimatorSpec(import_path=args.estimator, params=json.loads(args.estimator_params))
+        if args.estimator
+        else None
+    )
+    return TrainParams(
+        dataset=args.dataset,
+        model_name=args.model_name,
+        labels_version=args.labels_version,
+        estimator=estimator,
+        gate=GateConfig(
+            metric=args.metric,
+            min_improvement=args.min_improvement,
+            class_tolerance=args.class_tolerance,
+        ),
+        store_block=args.store_block,
+        trusted_types=args.trusted_types,
+        reason=args.reason,
+    )
+
+
+if __name__ == "__main__":
+    outcome = retrain_model(_parse_args())
+    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")

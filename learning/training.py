@@ -1,0 +1,272 @@
+"""Pure steps of training: labels x clean data, image pixels, fair champion comparison.
+
+- :func:`join_labels` joins a labels version with the clean rows by ``item_id``;
+  unresolved labels are left out and counted, labels of items missing from the clean
+  data are counted and listed (not fatal).
+- :func:`out_of_fold_predictions` predicts every evaluated item with a model that did
+  not see it, following an :class:`~learning.evaluation.EvaluationPlan`.
+- :func:`comparison_positions` keeps the evaluated items the champion never trained
+  on: a champion scored on its own training items would look better than it is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from PIL import Image, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sklearn.pipeline import Pipeline
+
+from learning.evaluation import EvaluationPlan, Metrics
+
+ITEM_ID = "item_id"
+LABEL = "label"
+STATUS = "status"
+RESOLVED = "resolved"
+
+
+class TrainingError(ValueError):
+    """The inputs of a training run are unusable (names the file, row or field)."""
+
+
+class LabelsPointer(BaseModel):
+    """``labels/<project>/latest.json``: the newest labels version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+    labels: int = Field(ge=0)
+
+
+def labels_key(project: str, version: str) -> str:
+    """Store key of a labels version.
+
+    Args:
+        project: the project (data set) name.
+        version: the labels version.
+
+    Returns:
+        ``labels/<project>/<version>.parquet``.
+    """
+    return f"labels/{project}/{version}.parquet"
+
+
+def latest_labels_key(project: str) -> str:
+    """Store key of the latest labels pointer."""
+    return f"labels/{project}/latest.json"
+
+
+def parse_labels_pointer(document: Any, where: str) -> LabelsPointer:
+    """The latest-labels pointer.
+
+    Args:
+        document: the parsed JSON.
+        where: its key, for the error.
+
+    Returns:
+        The pointer.
+
+    Raises:
+        TrainingError: the document is not a pointer.
+    """
+    try:
+        return LabelsPointer.model_validate(document)
+    except ValidationError as exc:
+        raise TrainingError(f"labels pointer {where} is invalid: {exc.errors()[0]['msg']}") from exc
+
+
+class TrainingSet(BaseModel):
+    """Labelled clean rows ready for features.
+
+    Attributes:
+        rows: clean rows with a ``label`` column, one per resolved label, sorted by item_id.
+        n_labels: rows in the labels version.
+        n_unresolved: unresolved labels left out.
+        missing_items: item ids labelled but absent from the clean data (left out).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    rows: pd.DataFrame
+    n_labels: int
+    n_unresolved: int
+    missing_items: list[str]
+
+
+def join_labels(labels: pd.DataFrame, clean: pd.DataFrame, where: str) -> TrainingSet:
+    """Join resolved labels with clean rows by ``item_id``.
+
+    A clean column named ``label`` (a label known at collection) is replaced by the
+    labels version's label.
+
+    Args:
+        labels: a labels version (``item_id``, ``label``, ``status``, ...).
+        clean: clean rows with ``item_id``.
+        where: the labels version's key, for errors.
+
+    Returns:
+        The training set.
+
+    Raises:
+        TrainingError: a column is missing or an item is labelled twice.
+    """
+    for frame, what, columns in (
+        (labels, where, (ITEM_ID, LABEL, STATUS)),
+        (clean, "clean data", (ITEM_ID,)),
+    ):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise TrainingError(
+                f"{what} has no column(s) {missing}; columns: {list(frame.columns)}"
+            )
+    repeated = labels[ITEM_ID][labels[ITEM_ID].duplicated()].astype(str).unique().tolist()
+    if repeated:
+        raise TrainingError(f"{where} labels item(s) more than once: {repeated[:5]}")
+    resolved_mask = (labels[STATUS] == RESOLVED) & labels[LABEL].notna()
+    resolved = labels.loc[resolved_mask, [ITEM_ID, LABEL]].astype({ITEM_ID: str, LABEL: str})
+    clean_rows = clean.drop(columns=[LABEL], errors="ignore").drop_duplicates(subset=[ITEM_ID])
+    clean_rows = clean_rows.astype({ITEM_ID: str})
+    joined = resolved.merge(clean_rows, on=ITEM_ID, how="left", indicator=True)
+    missing_items = sorted(joined.loc[joined["_merge"] == "left_only", ITEM_ID].tolist())
+    rows = (
+        joined.loc[joined["_merge"] == "both"]
+        .drop(columns=["_merge"])
+        .sort_values(ITEM_ID)
+        .reset_index(drop=True)
+    )
+    return TrainingSet(
+        rows=rows,
+        n_labels=len(labels),
+        n_unresolved=int((~resolved_mask).sum()),
+        missing_items=missing_items,
+    )
+
+
+def decode_image(data: bytes, size: tuple[int, int], where: str) -> NDArray[np.uint8]:
+    """An image's grayscale pixels at a fixed size, flattened.
+
+    Args:
+        data: the image file's bytes (PNG, JPEG, ...).
+        size: (width, height) to resize to.
+        where: the image's key / item, for the error.
+
+    Returns:
+        ``width * height`` pixel values (0-255).
+
+    Raises:
+        TrainingError: the bytes are not an image.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            gray = image.convert("L")
+            if gray.size != tuple(size):
+                gray = gray.resize(tuple(size), Image.Resampling.BILINEAR)
+            return np.asarray(gray, dtype=np.uint8).reshape(-1)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise TrainingError(f"{where} is not a readable image: {exc}") from exc
+
+
+def out_of_fold_predictions(
+    make_pipeline: Callable[[], Pipeline],
+    rows: pd.DataFrame | NDArray[Any],
+    labels: Sequence[str],
+    plan: EvaluationPlan,
+) -> dict[int, str]:
+    """Predict each evaluated position with a pipeline fitted on its fold's train positions.
+
+    Args:
+        make_pipeline: a new unfitted pipeline per call.
+        rows: feature input, one row per label.
+        labels: one resolved label per row.
+        plan: the plan of :func:`learning.evaluation.plan_evaluation`.
+
+    Returns:
+        Position -> predicted label, for every test position of the plan.
+    """
+    y = np.asarray([str(v) for v in labels], dtype=object)
+    predicted: dict[int, str] = {}
+    for train, test in plan.folds:
+        model = make_pipeline().fit(_take(rows, train), y[train].astype(str))
+        predicted.update(zip(test, (str(v) for v in model.predict(_take(rows, test))), strict=True))
+    return predicted
+
+
+def _take(
+    rows: pd.DataFrame | NDArray[Any], positions: Sequence[int]
+) -> pd.DataFrame | NDArray[Any]:
+    idx = np.asarray(positions, dtype=np.intp)
+    return rows.iloc[idx] if isinstance(rows, pd.DataFrame) else np.asarray(rows)[idx]
+
+
+def comparison_positions(
+    test_positions: Sequence[int], item_ids: Sequence[str], champion_items: Collection[str]
+) -> list[int]:
+    """The evaluated positions whose items the champion did not train on.
+
+    Args:
+        test_positions: the plan's evaluated positions.
+        item_ids: one id per row.
+        champion_items: the ids the champion was fitted on.
+
+    Returns:
+        The positions to score both models on, sorted.
+    """
+    seen = set(champion_items)
+    return sorted(p for p in test_positions if item_ids[p] not in seen)
+
+
+def metrics_table(metrics: Metrics) -> list[dict[str, Any]]:
+    """Rows of a table artifact: the overall scores (f1 = macro-F1), then one row per class.
+
+    Args:
+        metrics: the metrics to show.
+
+    Returns:
+        Table rows.
+    """
+    rows: list[dict[str, Any]] = [
+        {
+            "scope": f"overall ({metrics.method}, {metrics.n_items} items)",
+            "accuracy": round(metrics.accuracy, 4),
+            "precision": None,
+            "recall": None,
+            "f1": round(metrics.macro_f1, 4),
+            "support": metrics.n_items,
+        }
+    ]
+    rows.extend(
+        {
+            "scope": f"class {label}",
+            "accuracy": None,
+            "precision": round(m.precision, 4),
+            "recall": round(m.recall, 4),
+            "f1": round(m.f1, 4),
+            "support": m.support,
+        }
+        for label, m in metrics.per_class.items()
+    )
+    return rows
+
+
+def confusion_markdown(metrics: Metrics) -> str:
+    """The confusion matrix as a markdown table (rows: true, columns: predicted).
+
+    Args:
+        metrics: the metrics holding the matrix.
+
+    Returns:
+        The table.
+    """
+    header = "| true \\ predicted | " + " | ".join(metrics.labels) + " |"
+    rule = "|---" * (len(metrics.labels) + 1) + "|"
+    body = [
+        f"| **{label}** | " + " | ".join(str(v) for v in row) + " |"
+        for label, row in zip(metrics.labels, metrics.confusion_matrix, strict=True)
+    ]
+    return "\n".join([header, rule, *body])

@@ -1,0 +1,12 @@
+"""Monitoring: is the champion still right about the data it sees? Pure: imports no prefect.
+
+- `monitoring.stats`: PSI, quantile bins, chi-square homogeneity, KS, Wilson interval,
+  macro-F1 and its bootstrap interval.
+- `monitoring.profile`: `build_profile` (the reference saved with a model, JSON) and
+  `compare` (a batch and the model's predictions on it against the reference ->
+  `DriftReport`), `DriftThresholds`, `report_markdown`.
+- `monitoring.decisions`: `drift_event` (`labelloop.data.drifted`), `live_accuracy`,
+  `degradation` / `degraded_event` (`labelloop.model.degraded`), `disputed` /
+  `flag_disputed`, `LiveAccuracySeries`, `trend_markdown`.
+- `monitoring.layout`: DataStore keys of profiles, live accuracy series, drift reports.
+"""
