@@ -75,6 +75,33 @@ class TextSnippets(pa.DataFrameModel):
 
 SchemaType = type[pa.DataFrameModel]
 
+DATASET_SCHEMAS: dict[str, str] = {
+    "digits": "cleansing.schemas:DigitImages",
+    "iris": "cleansing.schemas:IrisMeasurements",
+    "texts": "cleansing.schemas:TextSnippets",
+}
+
+
+def schema_path_for(dataset: str, schema_path: str | None = None) -> str:
+    """The schema import path of a data set: the one given, else the shipped default.
+
+    Args:
+        dataset: data set name.
+        schema_path: an explicit import path (wins when given).
+
+    Returns:
+        An import path for :func:`load_schema`.
+
+    Raises:
+        SchemaLoadError: no path given and no shipped schema for the data set.
+    """
+    if schema_path:
+        return schema_path
+    if dataset in DATASET_SCHEMAS:
+        return DATASET_SCHEMAS[dataset]
+    known = ", ".join(sorted(DATASET_SCHEMAS))
+    raise SchemaLoadError(f"data set {dataset!r} has no shipped schema ({known}); give schema_path")
+
 
 def load_schema(path: str) -> SchemaType:
     """Load a DataFrameModel from ``"package.module:Class"`` or ``"package.module.Class"``.

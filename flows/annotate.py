@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -65,11 +65,16 @@ class PushParams(BaseModel):
     seed: int = Field(default=0, description="Seed of every random choice of the selection.")
     chunk_size: int = Field(default=2000, ge=1, le=20_000, description="Tasks per import call.")
     store_block: str = Field(default="local", description="DataStore block name.")
-    label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
-    with_predictions: bool = Field(
-        default=True, description="Rank by, and attach, the champion's predictions (when there is one)."
+    label_studio_block: str = Field(
+        default="local", description="LabelStudioCredentials block name."
     )
-    model_name: str | None = Field(default=None, description="Registry model; None = the data set's name.")
+    with_predictions: bool = Field(
+        default=True,
+        description="Rank by, and attach, the champion's predictions (when there is one).",
+    )
+    model_name: str | None = Field(
+        default=None, description="Registry model; None = the data set's name."
+    )
     reason: str | None = Field(default=None, description="Why this push runs (set by triggers).")
 
 
@@ -114,7 +119,9 @@ def push_batch(
 
     ledger = load_ledger(store, spec.name, project.id)
     rows, _ = load_clean_rows(store, spec.name)
-    champion = load_champion(store, params.model_name or spec.name) if params.with_predictions else None
+    champion = (
+        load_champion(store, params.model_name or spec.name) if params.with_predictions else None
+    )
     push_id = uuid.uuid4().hex
     resumed = ledger.pending()
     if resumed:
@@ -124,11 +131,15 @@ def push_batch(
         logger.info("Resuming an interrupted push of %d items of %s", len(selected), spec.name)
     else:
         _, labelled = read_latest_labels(store, spec.name)
-        pool = rows[~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))]
+        pool = rows[
+            ~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))
+        ]
         batch = min(params.batch_size, len(pool))
         inputs = feature_rows(store, spec, pool) if batch else None
         proba = probabilities(champion.model, inputs)[1] if champion is not None and batch else None
-        selected = _select(spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch)
+        selected = _select(
+            spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch
+        )
         logger.info("Selected %d of %d selectable items of %s", len(selected), len(pool), spec.name)
         # The whole selection is marked before the first import call.
         ledger = ledger.with_pending(selected, push_id, _now())
@@ -142,7 +153,9 @@ def push_batch(
     values = _item_values(spec, rows[rows["item_id"].isin(plan.to_import)], store)
     imported: dict[str, int] = {}
     for chunk in chunked(list(plan.to_import), params.chunk_size):
-        task_ids = import_tasks(client, project.id, build_tasks((values[i] for i in chunk), project.config))
+        task_ids = import_tasks(
+            client, project.id, build_tasks((values[i] for i in chunk), project.config)
+        )
         chunk_ids = dict(zip(chunk, task_ids, strict=True))
         ledger = ledger.with_imported(chunk_ids, push_id, _now())
         save_ledger(store, spec.name, ledger)
@@ -154,7 +167,9 @@ def push_batch(
         guesses = predict_items(champion.model, spec, rows[rows["item_id"].isin(new_tasks)], store)
         version = champion.card.version
         # One call per PREDICTION_CHUNK: Label Studio imports predictions much faster in big calls.
-        for chunk in chunked(build_predictions(new_tasks, guesses, version, project.config), PREDICTION_CHUNK):
+        for chunk in chunked(
+            build_predictions(new_tasks, guesses, version, project.config), PREDICTION_CHUNK
+        ):
             predicted += import_predictions(client, project.id, chunk)
 
     result = PushResult(
@@ -167,7 +182,12 @@ def push_batch(
         predictions=predicted,
         model_version=champion.card.version if champion is not None else None,
     )
-    _report(spec, result, pushed=len(ledger.entries), labelled=len(read_latest_labels(store, spec.name)[1]))
+    _report(
+        spec,
+        result,
+        pushed=len(ledger.entries),
+        labelled=len(read_latest_labels(store, spec.name)[1]),
+    )
     announce(
         TASKS_PUSHED,
         project_resource(spec.name),
@@ -235,7 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run one push from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, field in PushParams.model_fields.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", default=field.default, help=field.description
+        )
     args = vars(parser.parse_args(argv))
     result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
     print(result.model_dump_json(indent=2))

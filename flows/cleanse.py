@@ -22,7 +22,7 @@ from cleansing.errors import BatchesFailedError, CleansingError
 from cleansing.normalise import NormaliseOptions
 from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
-from cleansing.schemas import load_schema
+from cleansing.schemas import load_schema, schema_path_for
 from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
 from tasks.cleanse import (
@@ -52,9 +52,13 @@ class CleanseParams(BaseModel):
     dataset: str = Field(
         pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
     )
-    schema_path: str = Field(
+    schema_path: str | None = Field(
+        default=None,
         min_length=3,
-        description="pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements.",
+        description=(
+            "pandera DataFrameModel import path, e.g. cleansing.schemas:IrisMeasurements; "
+            "None uses the shipped schema of the data set (digits, iris, texts)."
+        ),
     )
     normalise: NormaliseOptions = Field(
         default_factory=NormaliseOptions, description="Normalisation steps."
@@ -99,7 +103,8 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     """
     logger = get_run_logger()
     target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
-    load_schema(params.schema_path)  # fail before any work if the path is wrong
+    schema_path = schema_path_for(params.dataset, params.schema_path)
+    load_schema(schema_path)  # fail before any work if the path is wrong
     try:
         done: dict[str, dict[str, object]] = dict(
             target.read_json(cleanse_manifest_key(params.dataset))
@@ -128,7 +133,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
                 target,
                 params.dataset,
                 batch_id,
-                params.schema_path,
+                schema_path,
                 params.normalise,
                 known,
                 params.chunk_rows,
@@ -170,7 +175,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
 def _parse_args(argv: list[str] | None = None) -> CleanseParams:
     parser = argparse.ArgumentParser(description="Cleanse new raw batches of a data set.")
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--schema", dest="schema_path", required=True)
+    parser.add_argument("--schema", dest="schema_path", default=None)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--no-trim", action="store_true")

@@ -46,16 +46,27 @@ class SyncParams(BaseModel):
         default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
     )
     ready_threshold: int = Field(
-        default=20, ge=1, description="Labels gained since the last training that announce labels.ready."
+        default=20,
+        ge=1,
+        description="Labels gained since the last training that announce labels.ready.",
     )
-    min_agreement: float = Field(default=0.5, ge=0, le=1, description="Share of votes the majority needs.")
-    min_annotators: int = Field(default=1, ge=1, description="People who must have voted on an item.")
-    overlap_seconds: float = Field(default=30.0, ge=0, description="Re-read this far before the watermark.")
+    min_agreement: float = Field(
+        default=0.5, ge=0, le=1, description="Share of votes the majority needs."
+    )
+    min_annotators: int = Field(
+        default=1, ge=1, description="People who must have voted on an item."
+    )
+    overlap_seconds: float = Field(
+        default=30.0, ge=0, description="Re-read this far before the watermark."
+    )
     reconcile_deleted: bool = Field(
-        default=False, description="Also list every task id to withdraw labels of deleted tasks (slower)."
+        default=False,
+        description="Also list every task id to withdraw labels of deleted tasks (slower).",
     )
     store_block: str = Field(default="local", description="DataStore block name.")
-    label_studio_block: str = Field(default="local", description="LabelStudioCredentials block name.")
+    label_studio_block: str = Field(
+        default="local", description="LabelStudioCredentials block name."
+    )
     reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
 
 
@@ -110,10 +121,15 @@ def sync_labels(
     unresolved = carry_unresolved(read_latest_unresolved(store, spec.name), delta, merged.labels)
 
     version = previous_version
-    if merged.added or merged.changed or withdrawn or len(unresolved) != (
-        previous_version.unresolved if previous_version else 0
+    if (
+        merged.added
+        or merged.changed
+        or withdrawn
+        or len(unresolved) != (previous_version.unresolved if previous_version else 0)
     ):
-        version = write_labels_version(store, spec.name, list(merged.labels), unresolved, dt.datetime.now(dt.UTC))
+        version = write_labels_version(
+            store, spec.name, list(merged.labels), unresolved, dt.datetime.now(dt.UTC)
+        )
         logger.info("Wrote labels version %s: %d labels", version.version, version.labels)
     watermark = advance_watermark(state.updated_at, tasks)
 
@@ -160,18 +176,28 @@ def sync_labels(
     return result
 
 
-def _report(name: str, result: SyncResult, counts: dict[str, int], unresolved: list, skipped: tuple) -> None:  # type: ignore[type-arg]
+def _report(
+    name: str, result: SyncResult, counts: dict[str, int], unresolved: list, skipped: tuple
+) -> None:  # type: ignore[type-arg]
     create_table_artifact(
         key=f"sync-{name}",
         table=[{"metric": k, "value": v} for k, v in {**result.model_dump(), **counts}.items()],
         description=f"Label sync of {name!r}",
     )
     if unresolved or skipped:
-        lines = [f"# Labels of {name} that need a look", "", "| item | task | why | votes |", "|---|---|---|---|"]
-        lines += [
-            f"| {item.item_id} | {item.task_id} | {item.reason.value} | {item.votes} |" for item in unresolved[:200]
+        lines = [
+            f"# Labels of {name} that need a look",
+            "",
+            "| item | task | why | votes |",
+            "|---|---|---|---|",
         ]
-        lines += [f"| {s.item_id} | {s.task_id} | {s.reason.value} | {s.detail} |" for s in skipped[:200]]
+        lines += [
+            f"| {item.item_id} | {item.task_id} | {item.reason.value} | {item.votes} |"
+            for item in unresolved[:200]
+        ]
+        lines += [
+            f"| {s.item_id} | {s.task_id} | {s.reason.value} | {s.detail} |" for s in skipped[:200]
+        ]
         create_markdown_artifact(key=f"review-{name}", markdown="\n".join(lines))
 
 
@@ -179,9 +205,13 @@ def main(argv: list[str] | None = None) -> None:
     """Run one sync from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, field in SyncParams.model_fields.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", default=field.default, help=field.description
+        )
     args = vars(parser.parse_args(argv))
-    result = sync_labels(SyncParams.model_validate({k: v for k, v in args.items() if v is not None}))
+    result = sync_labels(
+        SyncParams.model_validate({k: v for k, v in args.items() if v is not None})
+    )
     print(result.model_dump_json(indent=2))
 
 

@@ -13,7 +13,13 @@ from cleansing.errors import (
 )
 from cleansing.normalise import NormaliseOptions
 from cleansing.pipeline import BatchReport, cleanse_chunks, cleanse_frame
-from cleansing.schemas import DigitImages, IrisMeasurements, TextSnippets, load_schema
+from cleansing.schemas import (
+    DigitImages,
+    IrisMeasurements,
+    TextSnippets,
+    load_schema,
+    schema_path_for,
+)
 from cleansing.validate import validate_split
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -146,3 +152,20 @@ def test_load_schema(path):
 def test_load_schema_errors_name_path(path):
     with pytest.raises(SchemaLoadError, match="schema path"):
         load_schema(path)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "given", "expected"),
+    [
+        ("digits", None, "cleansing.schemas:DigitImages"),
+        ("iris", None, "cleansing.schemas:IrisMeasurements"),
+        ("digits", "my.schemas:Digits", "my.schemas:Digits"),
+    ],
+)
+def test_schema_path_for(dataset, given, expected):
+    assert schema_path_for(dataset, given) == expected
+
+
+def test_schema_path_for_unknown_data_set_names_it():
+    with pytest.raises(SchemaLoadError, match="'wine' has no shipped schema"):
+        schema_path_for("wine")
