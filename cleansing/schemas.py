@@ -75,7 +75,6 @@ class TextSnippets(pa.DataFrameModel):
 
 SchemaType = type[pa.DataFrameModel]
 
-
 def load_schema(path: str) -> SchemaType:
     """Load a DataFrameModel from ``"package.module:Class"`` or ``"package.module.Class"``.
 

@@ -11,7 +11,6 @@ from collection.sources import LocalSource
 from flows.cleanse import CleanseParams, cleanse, cleanse_manifest_key
 from flows.collect import CollectParams, collect, load_manifest
 from tests.flows.helpers import (
-    DIGITS_SCHEMA,
     IRIS_SCHEMA,
     digit_png,
     iris_frame,
@@ -185,7 +184,7 @@ def test_images_become_one_row_each_with_bytes_in_the_store(tmp_path: Path) -> N
     raw = read_all(store, "raw/digits/")
     for key, checksum in zip(raw["key"], raw["checksum"], strict=True):
         assert store.exists(key) and checksum in key
-    cleansed = _cleanse(store, dataset="digits", schema=DIGITS_SCHEMA)
+    cleansed = cleanse(CleanseParams(dataset="digits"), store=store)  # the shipped schema
     assert cleansed.total.clean == 6
     assert cleansed.total.duplicates == 1  # the copy of 0.png: same bytes, same item_id
     assert len(store.list_keys("raw/digits/files/")) == 6

@@ -13,7 +13,12 @@ from cleansing.errors import (
 )
 from cleansing.normalise import NormaliseOptions
 from cleansing.pipeline import BatchReport, cleanse_chunks, cleanse_frame
-from cleansing.schemas import DigitImages, IrisMeasurements, TextSnippets, load_schema
+from cleansing.schemas import (
+    DigitImages,
+    IrisMeasurements,
+    TextSnippets,
+    load_schema,
+)
 from cleansing.validate import validate_split
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -146,3 +151,5 @@ def test_load_schema(path):
 def test_load_schema_errors_name_path(path):
     with pytest.raises(SchemaLoadError, match="schema path"):
         load_schema(path)
+
+
