@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,7 +46,7 @@ def choice_result(config: ClassificationConfig, label: str) -> list[dict[str, An
 
 
 def build_prediction(
-    task_id: int,
+    task_id: int | None,
     prediction: ItemPrediction,
     model_version: str,
     config: ClassificationConfig,
@@ -56,7 +56,7 @@ def build_prediction(
     The result is the most probable label; ``score`` is its probability.
 
     Args:
-        task_id: the Label Studio task holding the item.
+        task_id: the Label Studio task holding the item; None for a prediction sent inline with its task.
         prediction: the item's class probabilities.
         model_version: the model version shown to annotators.
         config: the project's config.
@@ -68,7 +68,7 @@ def build_prediction(
         PredictionError: a label is not in the config, a probability is outside
             [0, 1], or ``LabelInterface`` rejects the prediction (names the item).
     """
-    where = f"item {prediction.item_id} (task {task_id})"
+    where = f"item {prediction.item_id}" + (f" (task {task_id})" if task_id is not None else "")
     unknown = sorted(label for label in prediction.probabilities if label not in config.labels)
     if unknown:
         raise PredictionError(
@@ -83,11 +83,12 @@ def build_prediction(
         prediction.probabilities.items(), key=lambda kv: (kv[1], -config.labels.index(kv[0]))
     )
     payload: dict[str, Any] = {
-        "task": task_id,
         "model_version": model_version,
         "score": float(score),
         "result": choice_result(config, label),
     }
+    if task_id is not None:
+        payload["task"] = task_id
     errors = config.interface().validate_prediction(payload, return_errors=True)
     if errors:
         raise PredictionError(
@@ -124,4 +125,34 @@ def build_predictions(
                 f"item {prediction.item_id}: no Label Studio task to attach the prediction to"
             )
         payloads.append(build_prediction(task_id, prediction, model_version, config))
+    return payloads
+
+
+def inline_predictions(
+    tasks: Sequence[Mapping[str, Any]],
+    predictions: Mapping[str, ItemPrediction],
+    model_version: str,
+    config: ClassificationConfig,
+) -> list[dict[str, Any]]:
+    """Task payloads with the model's prediction inline (one import call, no task ids needed).
+
+    Args:
+        tasks: ``build_tasks`` output.
+        predictions: item_id -> class probabilities; tasks without one go as they are.
+        model_version: the model version shown to annotators.
+        config: the project's config.
+
+    Returns:
+        New payloads; each predicted one carries ``predictions: [<one prediction>]``.
+
+    Raises:
+        PredictionError: a prediction does not fit the config (names the item).
+    """
+    payloads: list[dict[str, Any]] = []
+    for task in tasks:
+        guess = predictions.get(str(task["data"]["item_id"]))
+        payload = dict(task)
+        if guess is not None:
+            payload["predictions"] = [build_prediction(None, guess, model_version, config)]
+        payloads.append(payload)
     return payloads

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from annotation.config import build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
-from annotation.predictions import build_predictions
+from annotation.predictions import build_predictions, inline_predictions
 from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
 from learning.pipelines import selection_features
@@ -46,7 +46,8 @@ from tasks.predict import predict_items, probabilities
 from tasks.registry import load_champion
 from tasks.state import load_ledger, read_latest_labels, save_ledger
 
-# Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s.
+# Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s;
+# only the predictions of tasks recovered by a resumed push are sent this way.
 PREDICTION_CHUNK = 10_000
 
 
@@ -63,7 +64,12 @@ class PushParams(BaseModel):
     batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
     seed: int = Field(default=0, description="Seed of every random choice of the selection.")
-    chunk_size: int = Field(default=2000, ge=1, le=20_000, description="Tasks per import call.")
+    chunk_size: int = Field(
+        default=5000,
+        ge=1,
+        le=20_000,
+        description="Tasks per import call (the unit a crash can redo).",
+    )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
     )
@@ -128,9 +134,11 @@ def push_batch(
     resumed = ledger.pending()
     if resumed:
         # An earlier push stopped between marking its selection and recording it:
-        # finish that push first, select nothing new.
+        # finish that push first (what reached Label Studio is looked up), select nothing new.
         selected = resumed
         logger.info("Resuming an interrupted push of %d items of %s", len(selected), spec.name)
+        found = find_tasks_by_item_id(client, project.id, items_to_verify(selected, ledger))
+        plan = plan_push(selected, ledger, found)
     else:
         _, labelled = read_latest_labels(store, spec.name)
         pool = rows[
@@ -146,34 +154,46 @@ def push_batch(
             spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch
         )
         logger.info("Selected %d of %d selectable items of %s", len(selected), len(pool), spec.name)
-        # The whole selection is marked before the first import call.
-        ledger = ledger.with_pending(selected, push_id, _now())
+        # Nothing selected is in the ledger, so nothing needs a lookup; the whole
+        # selection is marked before the first import call.
+        plan = plan_push(selected, ledger, {})
+        ledger = ledger.with_pending(plan.to_import, push_id, _now())
         save_ledger(store, spec.name, ledger)
 
-    found = find_tasks_by_item_id(client, project.id, items_to_verify(selected, ledger))
-    plan = plan_push(selected, ledger, found)
     if plan.recovered:
         ledger = ledger.with_imported(plan.recovered, push_id, _now())
         save_ledger(store, spec.name, ledger)
     values = _item_values(spec, rows[rows["item_id"].isin(plan.to_import)], store)
+    guesses = (
+        {
+            guess.item_id: guess
+            for guess in predict_items(
+                champion.model,
+                spec,
+                rows[rows["item_id"].isin([*plan.to_import, *plan.recovered])],
+                store,
+            )
+        }
+        if champion is not None
+        else {}
+    )
+    version = champion.card.version if champion is not None else ""
     imported: dict[str, int] = {}
     for chunk in chunked(list(plan.to_import), params.chunk_size):
-        task_ids = import_tasks(
-            client, project.id, build_tasks((values[i] for i in chunk), project.config)
-        )
+        tasks = build_tasks((values[i] for i in chunk), project.config)
+        if guesses:  # inline: as fast as a plain import, no second call
+            tasks = inline_predictions(tasks, guesses, version, project.config)
+        task_ids = import_tasks(client, project.id, tasks)
         chunk_ids = dict(zip(chunk, task_ids, strict=True))
         ledger = ledger.with_imported(chunk_ids, push_id, _now())
         save_ledger(store, spec.name, ledger)
         imported |= chunk_ids
-
-    new_tasks = imported | plan.recovered
-    predicted = 0
-    if champion is not None and new_tasks:
-        guesses = predict_items(champion.model, spec, rows[rows["item_id"].isin(new_tasks)], store)
-        version = champion.card.version
-        # One call per PREDICTION_CHUNK: Label Studio imports predictions much faster in big calls.
+    predicted = len(imported) if guesses else 0
+    if guesses and plan.recovered:
+        # Tasks an interrupted push left in Label Studio get their predictions now.
+        recovered = [guesses[i] for i in plan.recovered]
         for chunk in chunked(
-            build_predictions(new_tasks, guesses, version, project.config), PREDICTION_CHUNK
+            build_predictions(plan.recovered, recovered, version, project.config), PREDICTION_CHUNK
         ):
             predicted += import_predictions(client, project.id, chunk)
 

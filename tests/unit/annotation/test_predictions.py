@@ -5,7 +5,12 @@ import pytest
 from annotation.config import parse_label_config
 from annotation.errors import PredictionError
 from annotation.models import parse_tasks
-from annotation.predictions import ItemPrediction, build_prediction, build_predictions
+from annotation.predictions import (
+    ItemPrediction,
+    build_prediction,
+    build_predictions,
+    inline_predictions,
+)
 
 
 def test_prediction_is_the_most_probable_label_with_its_score(text_config) -> None:
@@ -67,3 +72,24 @@ def test_a_prediction_for_an_item_without_task_is_refused(text_config) -> None:
     assert [
         p["task"] for p in build_predictions({"a": 1, "b": 2}, predictions, "m", text_config)
     ] == [1, 2]
+
+
+def test_inline_predictions_ride_with_their_tasks(text_config) -> None:
+    tasks = [
+        {"data": {"text": "good", "item_id": "a"}},
+        {"data": {"text": "meh", "item_id": "b"}},
+    ]
+    guesses = {"a": ItemPrediction(item_id="a", probabilities={"pos": 0.8, "neg": 0.2})}
+    payloads = inline_predictions(tasks, guesses, "v3", text_config)
+    assert "predictions" not in payloads[1] and "predictions" not in tasks[0]
+    (prediction,) = payloads[0]["predictions"]
+    assert "task" not in prediction
+    assert prediction["model_version"] == "v3" and prediction["score"] == pytest.approx(0.8)
+    assert prediction["result"][0]["value"]["choices"] == ["pos"]
+
+
+def test_an_inline_prediction_that_does_not_fit_names_the_item(text_config) -> None:
+    tasks = [{"data": {"text": "good", "item_id": "a"}}]
+    guesses = {"a": ItemPrediction(item_id="a", probabilities={"maybe": 1.0})}
+    with pytest.raises(PredictionError, match="item a: labels \\['maybe'\\]"):
+        inline_predictions(tasks, guesses, "v3", text_config)
