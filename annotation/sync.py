@@ -91,7 +91,7 @@ def start_cursor(
 
     The window starts ``overlap`` before the watermark so that a write committed
     late with an earlier timestamp is still read; re-reading is harmless because
-    the merge is idempotent. The first sync (no watermark) reads annotated tasks.
+    the merge is idempotent. The first sync (no watermark) reads every task once.
 
     Args:
         watermark: the previous watermark; None on the first sync.
@@ -101,7 +101,9 @@ def start_cursor(
         The cursor.
     """
     if watermark is None:
-        return ChangeCursor(annotated_only=True)
+        # Every task, not `total_annotations > 0`: Label Studio 1.23's counter misses
+        # fresh annotations (measured: 6 of 8 annotated tasks matched, 2 s later still 6).
+        return ChangeCursor()
     return ChangeCursor(since=_utc(watermark) - overlap)
 
 

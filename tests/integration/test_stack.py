@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def _free_port_base() -> int:
     for _ in range(200):
-        base = random.randrange(20000, 60000, 10)
+        base = random.randrange(20000, 32000, 10)  # below the ephemeral range (32768+)
         if not any(process.port_in_use(base + i) for i in range(4)):
             return base
     raise RuntimeError("no four free consecutive ports found")

@@ -144,9 +144,10 @@ def test_updated_since_query_is_a_server_side_filter(watermark, overlap, expecte
     json.dumps(query)
 
 
-def test_the_first_sync_reads_annotated_tasks_only() -> None:
-    (item,) = updated_since_query(None)["filters"]["items"]
-    assert item["filter"] == "filter:tasks:total_annotations" and item["operator"] == "greater"
+def test_the_first_sync_reads_every_task_without_trusting_the_annotation_counter() -> None:
+    query = updated_since_query(None)
+    assert query["filters"]["items"] == []
+    assert query["ordering"] == ["tasks:updated_at"]
 
 
 def test_item_ids_query_lists_the_ids() -> None:
