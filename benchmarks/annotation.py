@@ -110,7 +110,7 @@ def bench_push(stack: StackCredentials, settings: StackSettings, n: int) -> dict
 
     start = time.perf_counter()
     result = push_batch(
-        PushParams(dataset=spec, batch_size=n, chunk_size=5000),
+        PushParams(dataset=spec, batch_size=n),
         store=store,
         credentials=credentials,
     )

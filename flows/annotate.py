@@ -22,6 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, create_table_artifact
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from annotation.config import build_label_config
@@ -65,9 +66,9 @@ class PushParams(BaseModel):
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
     seed: int = Field(default=0, description="Seed of every random choice of the selection.")
     chunk_size: int = Field(
-        default=5000,
+        default=10_000,
         ge=1,
-        le=20_000,
+        le=50_000,
         description="Tasks per import call (the unit a crash can redo).",
     )
     store_block: str | None = Field(
@@ -170,7 +171,7 @@ def push_batch(
             for guess in predict_items(
                 champion.model,
                 spec,
-                rows[rows["item_id"].isin([*plan.to_import, *plan.recovered])],
+                quote(rows[rows["item_id"].isin([*plan.to_import, *plan.recovered])]),
                 store,
             )
         }
@@ -183,7 +184,7 @@ def push_batch(
         tasks = build_tasks((values[i] for i in chunk), project.config)
         if guesses:  # inline: as fast as a plain import, no second call
             tasks = inline_predictions(tasks, guesses, version, project.config)
-        task_ids = import_tasks(client, project.id, tasks)
+        task_ids = import_tasks(client, project.id, quote(tasks))  # no traversal of 10k dicts
         chunk_ids = dict(zip(chunk, task_ids, strict=True))
         ledger = ledger.with_imported(chunk_ids, push_id, _now())
         save_ledger(store, spec.name, ledger)
@@ -195,7 +196,7 @@ def push_batch(
         for chunk in chunked(
             build_predictions(plan.recovered, recovered, version, project.config), PREDICTION_CHUNK
         ):
-            predicted += import_predictions(client, project.id, chunk)
+            predicted += import_predictions(client, project.id, quote(chunk))
 
     result = PushResult(
         project_id=project.id,
