@@ -159,11 +159,11 @@ def push_batch(
         # selection is marked before the first import call.
         plan = plan_push(selected, ledger, {})
         ledger = ledger.with_pending(plan.to_import, push_id, _now())
-        save_ledger(store, spec.name, ledger)
+        save_ledger(store, spec.name, quote(ledger))
 
     if plan.recovered:
         ledger = ledger.with_imported(plan.recovered, push_id, _now())
-        save_ledger(store, spec.name, ledger)
+        save_ledger(store, spec.name, quote(ledger))
     values = _item_values(spec, rows[rows["item_id"].isin(plan.to_import)], store)
     guesses = (
         {
@@ -187,7 +187,7 @@ def push_batch(
         task_ids = import_tasks(client, project.id, quote(tasks))  # no traversal of 10k dicts
         chunk_ids = dict(zip(chunk, task_ids, strict=True))
         ledger = ledger.with_imported(chunk_ids, push_id, _now())
-        save_ledger(store, spec.name, ledger)
+        save_ledger(store, spec.name, quote(ledger))
         imported |= chunk_ids
     predicted = len(imported) if guesses else 0
     if guesses and plan.recovered:
