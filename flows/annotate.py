@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from annotation.config import build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
-from annotation.predictions import build_predictions, inline_predictions
+from annotation.predictions import inline_predictions
 from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
 from learning.pipelines import selection_features
@@ -39,18 +39,12 @@ from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
     ensure_project,
     find_tasks_by_item_id,
-    import_predictions,
     import_tasks,
 )
 from tasks.media import ensure_image_storage, image_reference
 from tasks.predict import predict_items, probabilities
 from tasks.registry import load_champion
 from tasks.state import load_ledger, read_latest_labels, save_ledger
-
-# Label Studio imports 10k predictions in one call in ~15 s, in chunks of 2,000 in ~60 s;
-# only the predictions of tasks recovered by a resumed push are sent this way.
-PREDICTION_CHUNK = 10_000
-
 
 Selector = Callable[..., list[str]]
 """`learning.selection.select_batch`'s signature; pass another to plug in a strategy."""
@@ -131,6 +125,7 @@ def push_batch(
     champion = (
         load_champion(store, params.model_name or spec.name) if params.with_predictions else None
     )
+    _, labelled = read_latest_labels(store, spec.name)
     push_id = uuid.uuid4().hex
     resumed = ledger.pending()
     if resumed:
@@ -141,7 +136,6 @@ def push_batch(
         found = find_tasks_by_item_id(client, project.id, items_to_verify(selected, ledger))
         plan = plan_push(selected, ledger, found)
     else:
-        _, labelled = read_latest_labels(store, spec.name)
         pool = rows[
             ~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))
         ]
@@ -171,7 +165,7 @@ def push_batch(
             for guess in predict_items(
                 champion.model,
                 spec,
-                quote(rows[rows["item_id"].isin([*plan.to_import, *plan.recovered])]),
+                quote(rows[rows["item_id"].isin(plan.to_import)]),
                 store,
             )
         }
@@ -189,14 +183,8 @@ def push_batch(
         ledger = ledger.with_imported(chunk_ids, push_id, _now())
         save_ledger(store, spec.name, quote(ledger))
         imported |= chunk_ids
+    # Tasks recovered from an interrupted push were imported with their predictions inline.
     predicted = len(imported) if guesses else 0
-    if guesses and plan.recovered:
-        # Tasks an interrupted push left in Label Studio get their predictions now.
-        recovered = [guesses[i] for i in plan.recovered]
-        for chunk in chunked(
-            build_predictions(plan.recovered, recovered, version, project.config), PREDICTION_CHUNK
-        ):
-            predicted += import_predictions(client, project.id, quote(chunk))
 
     result = PushResult(
         project_id=project.id,
@@ -212,7 +200,7 @@ def push_batch(
         spec,
         result,
         pushed=len(ledger.entries),
-        labelled=len(read_latest_labels(store, spec.name)[1]),
+        labelled=len(labelled),
     )
     announce(
         TASKS_PUSHED,
