@@ -200,7 +200,7 @@ def push_batch(
         spec,
         result,
         pushed=len(ledger.entries),
-        labelled=len(labelled),
+        labelled=sum(1 for label in labelled if label.item_id in ledger.entries),
     )
     announce(
         TASKS_PUSHED,
