@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.flows import load_flow_from_entrypoint
@@ -32,7 +33,7 @@ class DeploymentSpec(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     schedules: list[dict[str, Any]] = Field(default_factory=list)
     triggers: list[dict[str, Any]] = Field(default_factory=list)
-    concurrency_limit: int | None = None
+    concurrency_limit: int | ConcurrencyLimitConfig | None = None
     tags: list[str] = Field(default_factory=list)
 
 
