@@ -20,16 +20,15 @@ import random
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pandas as pd
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from annotation.config import DataKind, LabelSpec, build_label_config
-from annotation.labels import ItemLabel
 from annotation.predictions import choice_result
 from blocks import DataStore, LabelStudioCredentials
+from demo.bot import oracle_labels
 from flows.annotate import PushParams, push_batch
 from flows.sync import SyncParams, sync_labels
 from flows.train import TrainParams, retrain_model
@@ -54,7 +53,7 @@ def texts(n: int, seed: int) -> pd.DataFrame:
     rows = []
     for i in range(n):
         label = rng.choice(LABELS)
-        words = rng.sample(WORDS[label], 2) + rng.sample(sum(WORDS.values(), []), 2)
+        words = rng.sample(WORDS[label], 2) + rng.sample([w for ws in WORDS.values() for w in ws], 2)
         rows.append(
             {
                 "item_id": f"r{seed}-{i:06d}",
@@ -68,21 +67,8 @@ def texts(n: int, seed: int) -> pd.DataFrame:
 def champion_for(spec: DatasetSpec, store: DataStore, frame: pd.DataFrame) -> str:
     """Train and promote a model through the train flow on 300 labels; returns its version."""
     now = dt.datetime.now(dt.UTC)
-    labels = [
-        ItemLabel(
-            item_id=r.item_id,
-            task_id=i + 1,
-            label=r.truth,
-            agreement=1.0,
-            annotators=(1,),
-            annotation_ids=(i + 1,),
-            votes={r.truth: 1},
-            first_annotated_at=now,
-            last_annotated_at=now,
-            model_version=None,
-        )
-        for i, r in enumerate(frame.head(300).itertuples())
-    ]
+    head = frame.head(300)
+    labels = oracle_labels(dict(zip(head["item_id"], head["truth"], strict=True)), now)
     write_labels_version.fn(store, spec.name, labels, [], now)
     result = retrain_model(TrainParams(dataset=spec, store_block=None), store=store)
     assert result.status == "promoted", result.message

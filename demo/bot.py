@@ -7,6 +7,7 @@ with several annotators per task, honest disagreements.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import secrets
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from label_studio_sdk import LabelStudio
 from pydantic import BaseModel, Field
 
 from annotation.config import ClassificationConfig
+from annotation.labels import ItemLabel
 from annotation.predictions import choice_result
 
 
@@ -23,7 +25,9 @@ class TeamConfig(BaseModel):
 
     annotators: int = Field(default=2, ge=1, le=20, description="Bots in the team.")
     per_task: int = Field(default=1, ge=1, description="Bots that label each task.")
-    accuracy: float = Field(default=0.95, ge=0, le=1, description="Chance a bot picks the true label.")
+    accuracy: float = Field(
+        default=0.95, ge=0, le=1, description="Chance a bot picks the true label."
+    )
     skip_rate: float = Field(default=0.05, ge=0, le=1, description="Chance a bot skips a task.")
     seed: int = 0
 
@@ -78,14 +82,24 @@ def annotate(
                 made = client.annotations.create(
                     id=task_id, result=[], was_cancelled=True, completed_by=annotator
                 )
-                votes.append(Vote(task_id=task_id, annotation_id=int(made.id), annotator=annotator, label=None))
+                votes.append(
+                    Vote(
+                        task_id=task_id, annotation_id=int(made.id), annotator=annotator, label=None
+                    )
+                )
                 continue
-            label = truth if rng.random() < behaviour.accuracy else rng.choice([x for x in labels if x != truth] or labels)
+            label = (
+                truth
+                if rng.random() < behaviour.accuracy
+                else rng.choice([x for x in labels if x != truth] or labels)
+            )
             votes.append(vote(client, config, task_id, annotator, label))
     return votes
 
 
-def vote(client: LabelStudio, config: ClassificationConfig, task_id: int, annotator: int, label: str) -> Vote:
+def vote(
+    client: LabelStudio, config: ClassificationConfig, task_id: int, annotator: int, label: str
+) -> Vote:
     """One annotation choosing `label` on the task, made for `annotator`."""
     made = client.annotations.create(
         id=task_id, result=choice_result(config, label), completed_by=annotator, lead_time=2.0
@@ -93,6 +107,35 @@ def vote(client: LabelStudio, config: ClassificationConfig, task_id: int, annota
     return Vote(task_id=task_id, annotation_id=int(made.id), annotator=annotator, label=label)
 
 
-def relabel(client: LabelStudio, config: ClassificationConfig, annotation_id: int, label: str) -> None:
+def relabel(
+    client: LabelStudio, config: ClassificationConfig, annotation_id: int, label: str
+) -> None:
     """Edit an annotation's choice, as a person changing their mind."""
     client.annotations.update(id=annotation_id, result=choice_result(config, label))
+
+
+def oracle_labels(truth: Mapping[str, str], now: dt.datetime) -> list[ItemLabel]:
+    """Labels as a perfect annotator would have given them (for benchmarks and tests).
+
+    Args:
+        truth: item_id -> true label.
+        now: the annotation time recorded.
+
+    Returns:
+        One unanimous `ItemLabel` per item (task ids 1..n).
+    """
+    return [
+        ItemLabel(
+            item_id=item_id,
+            task_id=n,
+            label=label,
+            agreement=1.0,
+            annotators=(1,),
+            annotation_ids=(n,),
+            votes={label: 1},
+            first_annotated_at=now,
+            last_annotated_at=now,
+            model_version=None,
+        )
+        for n, (item_id, label) in enumerate(truth.items(), start=1)
+    ]

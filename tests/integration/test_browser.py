@@ -29,9 +29,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from sklearn.datasets import load_digits
 
-from annotation.labels import ItemLabel
 from annotation.media import local_file_url
 from blocks import DataStore
+from demo.bot import oracle_labels
 from demo.digits import digit_png
 from flows.annotate import PushParams, push_batch
 from flows.train import TrainParams, retrain_model
@@ -147,21 +147,7 @@ def _write_digits(store: DataStore, spec: DatasetSpec) -> pd.DataFrame:
 def _promote_champion(store: DataStore, spec: DatasetSpec, labelled: pd.DataFrame) -> str:
     """A labels version for `labelled`, then the retrain flow; returns the champion's version."""
     now = dt.datetime.now(dt.UTC)
-    labels = [
-        ItemLabel(
-            item_id=row.item_id,
-            task_id=n + 1,
-            label=row.truth,
-            agreement=1.0,
-            annotators=(1,),
-            annotation_ids=(n + 1,),
-            votes={row.truth: 1},
-            first_annotated_at=now,
-            last_annotated_at=now,
-            model_version=None,
-        )
-        for n, row in enumerate(labelled.itertuples())
-    ]
+    labels = oracle_labels(dict(zip(labelled["item_id"], labelled["truth"], strict=True)), now)
     write_labels_version.fn(store, spec.name, labels, [], now)
     result = retrain_model(TrainParams(dataset=spec), store=store)
     assert result.status == "promoted", result.message
