@@ -110,8 +110,9 @@ def test_project_push_predictions_sync_and_webhook(
         delete_predictions(client, first.id, list(task_ids.values())[:10])
         assert len(client.predictions.list(project=first.id)) == 20
 
+        # The first sync reads every task once (the annotation counter is not trusted).
         initial = fetch_changed_tasks(client, first.id, None)
-        assert initial == []
+        assert len(initial) == 30 and not any(task.annotations for task in initial)
         watermark = dt.datetime.now(dt.UTC)
         time.sleep(1.1)
         client.annotations.create(id=task_ids["i-020"], result=choice_result(config, "neg"))
