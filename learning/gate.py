@@ -32,10 +32,22 @@ class GateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: ScoreName = Field(default="macro_f1", description="Overall score compared")
-    min_improvement: float = Field(default=0.0, ge=0.0, le=1.0, description="Margin the new model must win by")
-    class_metric: ClassScoreName = Field(default="recall", description="Per-class score checked for regressions")
+    min_improvement: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Margin the new model must win by"
+    )
+    class_metric: ClassScoreName = Field(
+        default="recall", description="Per-class score checked for regressions"
+    )
     class_tolerance: float = Field(
         default=0.05, ge=0.0, le=1.0, description="Largest allowed drop of one class's score"
+    )
+    min_class_support: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Items of a class the comparison needs before its drop counts: with fewer, one item "
+            "moves the score by more than the tolerance, so a drop there is noise."
+        ),
     )
 
 
@@ -70,7 +82,9 @@ def majority_baseline(metrics: Metrics, metric: ScoreName) -> float:
     return (2 * share / (1 + share)) / n_true_classes
 
 
-def decide_promotion(new: Metrics, champion: Metrics | None, config: GateConfig | None = None) -> GateDecision:
+def decide_promotion(
+    new: Metrics, champion: Metrics | None, config: GateConfig | None = None
+) -> GateDecision:
     """Decide whether ``new`` replaces ``champion``.
 
     Args:
@@ -90,7 +104,9 @@ def decide_promotion(new: Metrics, champion: Metrics | None, config: GateConfig 
     if champion is None:
         reference: Literal["champion", "majority_baseline"] = "majority_baseline"
         reference_score = majority_baseline(new, cfg.metric)
-        _check_improvement(new_score, reference_score, "the majority-class baseline", cfg, failures, passes)
+        _check_improvement(
+            new_score, reference_score, "the majority-class baseline", cfg, failures, passes
+        )
         return GateDecision(
             promote=not failures,
             metric=cfg.metric,
@@ -128,7 +144,12 @@ def _score(metrics: Metrics, metric: ScoreName) -> float:
 
 
 def _check_improvement(
-    new_score: float, reference_score: float, what: str, cfg: GateConfig, failures: list[str], passes: list[str]
+    new_score: float,
+    reference_score: float,
+    what: str,
+    cfg: GateConfig,
+    failures: list[str],
+    passes: list[str],
 ) -> None:
     gain = new_score - reference_score
     line = f"{cfg.metric} {new_score:.4f} vs {reference_score:.4f} for {what} (gain {gain:+.4f}, required >= {cfg.min_improvement:.4f} and > 0)"
@@ -140,10 +161,16 @@ def _check_improvement(
         failures.append(f"does not beat {what}: {line}")
 
 
-def _check_classes(new: Metrics, champion: Metrics, cfg: GateConfig, failures: list[str], passes: list[str]) -> None:
+def _check_classes(
+    new: Metrics, champion: Metrics, cfg: GateConfig, failures: list[str], passes: list[str]
+) -> None:
     regressed = []
+    too_few = []
     for label, old in champion.per_class.items():
         if old.support == 0 or label not in new.per_class:
+            continue
+        if old.support < cfg.min_class_support:
+            too_few.append(label)
             continue
         before = getattr(old, cfg.class_metric)
         after = getattr(new.per_class[label], cfg.class_metric)
@@ -155,3 +182,8 @@ def _check_classes(new: Metrics, champion: Metrics, cfg: GateConfig, failures: l
         )
     else:
         passes.append(f"no class {cfg.class_metric} dropped by more than {cfg.class_tolerance:.3f}")
+    if too_few:
+        passes.append(
+            f"classes with fewer than {cfg.min_class_support} compared items not judged: "
+            f"{', '.join(repr(label) for label in sorted(too_few))}"
+        )

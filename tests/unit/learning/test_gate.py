@@ -36,7 +36,12 @@ def test_majority_baseline(metric, expected):
         (ALL_A, GateConfig(), False, "does not beat the majority-class baseline"),
         (ALL_A, GateConfig(metric="accuracy"), False, "does not beat the majority-class baseline"),
         (TWO_B_MISSED, GateConfig(metric="accuracy", min_improvement=0.2), True, "gain +0.2000"),
-        (TWO_B_MISSED, GateConfig(metric="accuracy", min_improvement=0.25), False, "required >= 0.2500"),
+        (
+            TWO_B_MISSED,
+            GateConfig(metric="accuracy", min_improvement=0.25),
+            False,
+            "required >= 0.2500",
+        ),
     ],
 )
 def test_first_model_against_majority_baseline(new, config, promote, reason):
@@ -56,16 +61,34 @@ def test_first_model_against_majority_baseline(new, config, promote, reason):
         # Worse: kept.
         (TWO_B_MISSED, ONE_B_MISSED, GateConfig(), False, "does not beat the champion"),
         # Better by 0.1 accuracy but the margin asks for 0.15.
-        (PERFECT, ONE_B_MISSED, GateConfig(metric="accuracy", min_improvement=0.15), False, "required >= 0.1500"),
+        (
+            PERFECT,
+            ONE_B_MISSED,
+            GateConfig(metric="accuracy", min_improvement=0.15),
+            False,
+            "required >= 0.1500",
+        ),
         # Exactly the margin is enough.
-        (PERFECT, ONE_B_MISSED, GateConfig(metric="accuracy", min_improvement=0.1), True, "beats the champion"),
+        (
+            PERFECT,
+            ONE_B_MISSED,
+            GateConfig(metric="accuracy", min_improvement=0.1),
+            True,
+            "beats the champion",
+        ),
         # Overall better (accuracy 0.9 vs 0.8) but class "a" recall drops 1.0 -> 0.833.
-        (ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy"), False, "'a' 1.000 -> 0.833"),
+        (
+            ONE_A_MISSED,
+            TWO_B_MISSED,
+            GateConfig(metric="accuracy", min_class_support=1),
+            False,
+            "'a' 1.000 -> 0.833",
+        ),
         # The same drop is within a 0.2 tolerance.
         (
             ONE_A_MISSED,
             TWO_B_MISSED,
-            GateConfig(metric="accuracy", class_tolerance=0.2),
+            GateConfig(metric="accuracy", class_tolerance=0.2, min_class_support=1),
             True,
             "no class recall dropped",
         ),
@@ -73,7 +96,7 @@ def test_first_model_against_majority_baseline(new, config, promote, reason):
         (
             ONE_A_MISSED,
             TWO_B_MISSED,
-            GateConfig(metric="accuracy", class_metric="precision"),
+            GateConfig(metric="accuracy", class_metric="precision", min_class_support=1),
             False,
             "'b' 1.000 -> 0.800",
         ),
@@ -102,8 +125,23 @@ def test_metrics_from_other_items_are_not_compared(champion):
 
 
 def test_decision_records_scores():
-    decision = decide_promotion(PERFECT, ONE_B_MISSED, GateConfig(metric="accuracy"))
+    decision = decide_promotion(
+        PERFECT, ONE_B_MISSED, GateConfig(metric="accuracy", min_class_support=1)
+    )
     assert decision.new_score == pytest.approx(1.0)
     assert decision.reference_score == pytest.approx(0.9)
     assert decision.metric == "accuracy"
     assert len(decision.reasons) == 2  # the score check and the per-class check
+
+
+def test_a_drop_on_a_class_with_too_few_compared_items_does_not_block():
+    # Overall better, and class "a" (6 items) drops 1.0 -> 0.833: one item, not evidence.
+    decision = decide_promotion(
+        ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy", min_class_support=7)
+    )
+    assert decision.promote
+    assert any("fewer than 7 compared items not judged: 'a', 'b'" in r for r in decision.reasons)
+    strict = decide_promotion(
+        ONE_A_MISSED, TWO_B_MISSED, GateConfig(metric="accuracy", min_class_support=6)
+    )
+    assert not strict.promote  # with 6 items "a" is judged, and its drop blocks
