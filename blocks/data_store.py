@@ -226,6 +226,15 @@ class DataStore(Block):
         )
         return _S3Backend(client, self.bucket, self.prefix)
 
+    @classmethod
+    def named(cls, block: str | None) -> DataStore:
+        """The DataStore block saved under `block`, or the local default folder for None.
+
+        Every flow resolves its `store_block` parameter this way, so a flow run as a plain
+        script with no blocks saved still has a store.
+        """
+        return cls.load(block) if block else cls()
+
     def describe(self) -> str:
         """Where the data lives, without any secret."""
         if self.bucket is None:

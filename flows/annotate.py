@@ -114,7 +114,7 @@ def push_batch(
     """
     logger = get_run_logger()
     spec = resolve_spec(params.dataset)
-    store = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     project = ensure_project(client, spec.name, build_label_config(spec.labels))
     if spec.features.modality == "image":

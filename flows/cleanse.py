@@ -96,7 +96,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
             batch that failed as a whole (e.g. a missing required column) and why.
     """
     logger = get_run_logger()
-    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    target = store or DataStore.named(params.store_block)
     schema_path = params.schema_path or load_spec(params.dataset).schema_path
     load_schema(schema_path)  # fail before any work if the path is wrong
     try:

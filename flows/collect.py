@@ -138,7 +138,7 @@ def collect(
         A :class:`CollectResult`; a rerun with nothing new reports "0 new" and writes nothing.
     """
     logger = get_run_logger()
-    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    target = store or DataStore.named(params.store_block)
     credentials = s3_credentials or (
         DataStore.load(params.s3_credentials_block) if params.s3_credentials_block else None
     )

@@ -93,7 +93,7 @@ def refresh_predictions(
         A :class:`RefreshResult` with counts.
     """
     logger = get_run_logger()
-    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    target = store or DataStore.named(params.store_block)
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
     spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name

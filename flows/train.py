@@ -132,7 +132,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         RegistryError: the champion is missing, corrupt or untrusted (nothing changes).
     """
     logger = get_run_logger()
-    target = store or (DataStore.load(params.store_block) if params.store_block else DataStore())
+    target = store or DataStore.named(params.store_block)
     spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name
     estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
