@@ -21,27 +21,58 @@ from prefect.events.filters import EventFilter, EventNameFilter
 
 from flows.deployments import read_deployments, runner_deployment
 from tasks import events
+from tests.integration.deployments import remove_deployments
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[str, dict[str, Any]]]]:
+def _fired(
+    unique: str,
+) -> list[tuple[str, dict[str, str], dict[str, Any], dict[str, dict[str, Any]]]]:
     """(event, resource, payload, {deployment: expected params}) for every trigger."""
     version = "20261122T070000000000Z-abc123"
     return [
-        (events.BATCH_COLLECTED, events.dataset_resource(unique), {"batch_id": "b1", "rows": 3},
-         {"cleanse": {"dataset": unique}}),
-        (events.BATCH_CLEANSED, events.dataset_resource(unique), {"batch_id": "b1", "clean": 3},
-         {"push": {"dataset": unique, "reason": "cleansed batch b1"}}),
-        (events.ANNOTATIONS_CHANGED, events.project_resource(unique), {"action": "ANNOTATION_CREATED"},
-         {"sync": {"dataset": unique, "reason": "ANNOTATION_CREATED in Label Studio"}}),
-        (events.LABELS_READY, events.project_resource(unique), {"labels_version": version, "gained": 25},
-         {"retrain": {"dataset": unique, "labels_version": version, "reason": f"25 new labels ({version})"}}),
-        (events.MODEL_PROMOTED, events.model_resource(unique), {"version": version, "metrics": {}},
-         {"push": {"dataset": unique, "reason": f"model {version} promoted"},
-          "refresh-predictions": {"dataset": unique}}),
+        (
+            events.BATCH_COLLECTED,
+            events.dataset_resource(unique),
+            {"batch_id": "b1", "rows": 3},
+            {"cleanse": {"dataset": unique}},
+        ),
+        (
+            events.BATCH_CLEANSED,
+            events.dataset_resource(unique),
+            {"batch_id": "b1", "clean": 3},
+            {"push": {"dataset": unique, "reason": "cleansed batch b1"}},
+        ),
+        (
+            events.ANNOTATIONS_CHANGED,
+            events.project_resource(unique),
+            {"action": "ANNOTATION_CREATED"},
+            {"sync": {"dataset": unique, "reason": "ANNOTATION_CREATED in Label Studio"}},
+        ),
+        (
+            events.LABELS_READY,
+            events.project_resource(unique),
+            {"labels_version": version, "gained": 25},
+            {
+                "retrain": {
+                    "dataset": unique,
+                    "labels_version": version,
+                    "reason": f"25 new labels ({version})",
+                }
+            },
+        ),
+        (
+            events.MODEL_PROMOTED,
+            events.model_resource(unique),
+            {"version": version, "metrics": {}},
+            {
+                "push": {"dataset": unique, "reason": f"model {version} promoted"},
+                "refresh-predictions": {"dataset": unique},
+            },
+        ),
     ]
 
 
@@ -55,14 +86,7 @@ def applied(prefect_server: str, unique: str) -> Iterator[dict[str, UUID]]:
             ids[spec.name] = runner_deployment(renamed, ROOT).apply()
         yield ids
     finally:
-        with get_client(sync_client=True) as client:
-            for deployment_id in ids.values():
-                client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
-                for run in client.read_flow_runs(
-                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
-                ):
-                    client.delete_flow_run(run.id)
-                client.delete_deployment(deployment_id)
+        remove_deployments(ids.values())
 
 
 def _runs(deployment_id: UUID) -> list[Any]:
@@ -99,7 +123,8 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
 
     with get_client(sync_client=True) as client:
         failed = client.read_events(
-            filter=EventFilter(event=EventNameFilter(name=["prefect.automation.action.failed"])), limit=50
+            filter=EventFilter(event=EventNameFilter(name=["prefect.automation.action.failed"])),
+            limit=50,
         ).events
     ours = {f"prefect.deployment.{i}" for i in applied.values()}
     assert not [e for e in failed if any(r.id in ours for r in e.related)], "an action failed"
@@ -107,7 +132,14 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
 
 def test_serve_builds_every_declared_deployment() -> None:
     specs = read_deployments(ROOT / "prefect.yaml")
-    assert {s.name for s in specs} == {"collect", "cleanse", "push", "sync", "retrain", "refresh-predictions"}
+    assert {s.name for s in specs} == {
+        "collect",
+        "cleanse",
+        "push",
+        "sync",
+        "retrain",
+        "refresh-predictions",
+    }
     for spec in specs:
         deployment = runner_deployment(spec, ROOT)
         assert deployment.name == spec.name

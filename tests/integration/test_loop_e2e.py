@@ -15,13 +15,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pandas as pd
 import pytest
 import yaml
 from label_studio_sdk import LabelStudio
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterName,
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+)
+from prefect.events.filters import EventFilter, EventOccurredFilter, EventResourceFilter
 
 from blocks import DataStore
 from demo.bot import TeamConfig, annotate, ensure_team
@@ -33,6 +42,7 @@ from tasks.label_studio import ensure_webhook
 from tasks.refresh import find_project, list_unlabelled_tasks
 from tasks.registry import read_pointer
 from tests.conftest import Stack
+from tests.integration.deployments import remove_deployments
 from webhooks.events import SECRET_HEADER
 
 pytestmark = pytest.mark.integration
@@ -85,6 +95,7 @@ def served(stack: Stack, prefect_server: str, tmp_path: Path) -> Iterator[subpro
         start_new_session=True,
     )
     try:
+        _wait_until_served(process, {d["name"] for d in document["deployments"]})
         yield process
     finally:
         process.terminate()
@@ -94,6 +105,67 @@ def served(stack: Stack, prefect_server: str, tmp_path: Path) -> Iterator[subpro
             process.kill()
         log.close()
         print((tmp_path / "serve.log").read_text(errors="replace")[-3000:])
+        remove_deployments(_deployment_ids({d["name"] for d in document["deployments"]}).values())
+
+
+def _deployment_ids(names: set[str]) -> dict[str, UUID]:
+    with get_client(sync_client=True) as client:
+        deployments = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(names)))
+        )
+    return {d.name: d.id for d in deployments}
+
+
+def _wait_until_served(
+    process: subprocess.Popen[bytes], names: set[str], timeout_s: float = 120
+) -> None:
+    """Poll the server until every served deployment and its automations exist.
+
+    Events sent before a deployment's automation exists start nothing, so the test
+    annotates only once the runner has registered everything (on a loaded machine that
+    takes well over the few seconds it takes here).
+    """
+    deadline = time.monotonic() + timeout_s
+    automated: set[str] = set()
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "labelloop serve exited before serving"
+            automated = {
+                name
+                for name, deployment_id in _deployment_ids(names).items()
+                if client.read_resource_related_automations(f"prefect.deployment.{deployment_id}")
+            }
+            if automated == names:
+                return
+            time.sleep(0.5)
+    raise AssertionError(
+        f"labelloop serve registered only {sorted(automated)} of {sorted(names)} in {timeout_s} s"
+    )
+
+
+def _diagnosis(stack: Stack, since: datetime) -> str:
+    """What the loop did, for a failure message: labelloop's events, the runs, the receiver."""
+    with get_client(sync_client=True) as client:
+        events = client.read_events(
+            filter=EventFilter(
+                occurred=EventOccurredFilter(since=since),
+                resource=EventResourceFilter(id_prefix=["labelloop."]),
+            ),
+            limit=50,  # the server refuses more
+        ).events
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since)), limit=50
+        )
+    lines = [f"  {e.occurred:%H:%M:%S} {e.event} {e.resource.id}" for e in events]
+    lines += [
+        f"  {r.start_time:%H:%M:%S} run {r.name} ({r.parameters['params'].get('reason')}): {r.state_name}"
+        for r in runs
+        if r.start_time is not None
+    ]
+    receiver = (stack.settings.logs_dir / "receiver.log").read_text(errors="replace")[-1000:]
+    return (
+        "since the annotations:\n" + "\n".join(sorted(lines)) + f"\nreceiver log tail:\n{receiver}"
+    )
 
 
 def test_annotations_alone_lead_to_a_new_champion_in_label_studio(
@@ -128,7 +200,7 @@ def test_annotations_alone_lead_to_a_new_champion_in_label_studio(
     tasks = list_unlabelled_tasks(ls, project.id)
     labelled = {task.id: truth[task.item_id] for task in tasks[:30]}
     team = ensure_team(ls, 2, prefix="e2e")
-    time.sleep(3)  # let the runner register its deployments before the first event
+    started = datetime.now(UTC)
     annotate(ls, project.config, labelled, team, TeamConfig(accuracy=1.0, skip_rate=0.0))
 
     # From here on the loop runs by itself.
@@ -144,8 +216,9 @@ def test_annotations_alone_lead_to_a_new_champion_in_label_studio(
             if waiting and shown == {champion}:
                 break
         time.sleep(2)
-    assert champion is not None, "no model was promoted within 300 s"
+    assert champion is not None, f"no model was promoted within 300 s\n{_diagnosis(stack, started)}"
     # Label Studio's annotation counter can lag, so "unlabelled" is checked against what we labelled.
     waiting = [t for t in list_unlabelled_tasks(ls, project.id) if t.id not in labelled]
     assert len(waiting) == 30
-    assert {p.model_version for task in waiting for p in task.predictions} == {champion}
+    shown = {p.model_version for task in waiting for p in task.predictions}
+    assert shown == {champion}, f"tasks show {shown}, not {champion}\n{_diagnosis(stack, started)}"

@@ -11,8 +11,8 @@ from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 from prefect.events.schemas.events import ReceivedEvent
 
-from tests.conftest import Stack
 from tasks.events import ANNOTATIONS_CHANGED
+from tests.conftest import Stack
 from webhooks.events import SECRET_HEADER
 
 pytestmark = pytest.mark.integration
