@@ -4,10 +4,18 @@
 them on a work pool; `labelloop serve` builds the very same deployments (names,
 parameters, schedules, triggers, concurrency limits) from the same file and serves
 them from one process, polling every second so a triggered run starts within ~2 s.
+
+    python -m flows.deployments --file prefect.yaml --poll-seconds 1
+
+`labelloop serve` replaces itself with this command: the runner starts every flow run
+in a fresh `spawn` subprocess, which first re-imports the serving process's main
+module. This module imports little beyond Prefect; the `labelloop` command imports
+every flow, the demo and the web receiver, which added seconds to each run's start.
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +25,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.flows import load_flow_from_entrypoint
+from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 _TRIGGERS: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
@@ -80,7 +89,26 @@ def runner_deployment(spec: DeploymentSpec, root: Path) -> RunnerDeployment:
     )
 
 
-def serve_all(path: Path) -> None:
-    """Serve every deployment of `path` from this process until interrupted."""
+def serve_all(path: Path, poll_seconds: float = 1.0) -> None:
+    """Serve every deployment of `path` from this process until interrupted.
+
+    Args:
+        path: the `prefect.yaml`.
+        poll_seconds: how often the runner asks the server for runs to start.
+    """
     root = path.resolve().parent
-    serve(*(runner_deployment(spec, root) for spec in read_deployments(path)))
+    with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: poll_seconds}):
+        serve(*(runner_deployment(spec, root) for spec in read_deployments(path)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m flows.deployments`: what `labelloop serve` runs."""
+    parser = argparse.ArgumentParser(description="Serve every deployment of a prefect.yaml.")
+    parser.add_argument("--file", type=Path, default=Path("prefect.yaml"))
+    parser.add_argument("--poll-seconds", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    serve_all(args.file, args.poll_seconds)
+
+
+if __name__ == "__main__":
+    main()

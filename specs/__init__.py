@@ -11,7 +11,7 @@ import importlib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from annotation.config import DataKind, LabelSpec
-from learning.pipelines import FeatureSpec
+from learning.configs import FeatureSpec
 
 _KIND_OF_MODALITY = {"text": DataKind.TEXT, "image": DataKind.IMAGE, "tabular": DataKind.TABULAR}
 

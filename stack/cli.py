@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
 import uvicorn
 from prefect.blocks.system import Secret
-from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
 from pydantic import SecretStr
 
 from blocks import DataStore
 from demo.run import DemoParams, run_demo
-from flows.deployments import serve_all
 from stack import control
 from stack.process import StackError
 from stack.settings import StackSettings
@@ -131,9 +131,14 @@ def serve(
     file: Path = typer.Option(Path("prefect.yaml"), help="The prefect.yaml whose deployments to serve."),
     poll_seconds: float = typer.Option(1.0, help="How often the runner asks for scheduled runs."),
 ) -> None:
-    """Serve every deployment of prefect.yaml (schedules and triggers) from this process."""
-    with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: poll_seconds}):
-        serve_all(file)
+    """Serve every deployment of prefect.yaml (schedules and triggers) from this process.
+
+    The process becomes `python -m flows.deployments` (same pid): each flow run starts in
+    a subprocess that re-imports the serving process's main module, and that module
+    imports little beyond Prefect, this command everything.
+    """
+    command = [sys.executable, "-m", "flows.deployments", "--file", str(file)]
+    os.execv(sys.executable, [*command, "--poll-seconds", str(poll_seconds)])
 
 
 @model_app.command("rollback")

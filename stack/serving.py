@@ -1,0 +1,268 @@
+"""`labelloop serve` of some `prefect.yaml` deployments in a subprocess, under unique names.
+
+Used by the tests and benchmarks that need the loop running by itself against the local
+stack: they serve the real deployments (same entrypoints, parameters, triggers and
+concurrency limits) under names no other run uses, wait until the runner has registered
+every deployment and its automations, and remove them afterwards. The process can be
+stopped and started again under the same names, as a user restarts `labelloop serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from uuid import UUID, uuid4
+
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    DeploymentFilterName,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def served_document(
+    source: Path,
+    names: Iterable[str],
+    suffix: str,
+    extra: Iterable[Mapping[str, Any]] = (),
+    keep_schedules: bool = False,
+) -> dict[str, Any]:
+    """A copy of a `prefect.yaml` with only the named deployments, renamed `<name>-<suffix>`.
+
+    Args:
+        source: the `prefect.yaml` to copy.
+        names: the deployments to keep.
+        suffix: appended to every deployment name (and to those of `extra`).
+        extra: more deployment entries to serve beside them (entrypoints relative to
+            `source`'s folder, like the file's own).
+        keep_schedules: keep the deployments' schedules (dropped by default, so only
+            events start runs).
+
+    Returns:
+        The document, entrypoints made absolute.
+
+    Raises:
+        ValueError: a name is not a deployment of `source` (names it).
+    """
+    document = yaml.safe_load(source.read_text()) or {}
+    root = source.resolve().parent
+    wanted = set(names)
+    kept = [d for d in document.get("deployments") or [] if d["name"] in wanted]
+    missing = wanted - {d["name"] for d in kept}
+    if missing:
+        raise ValueError(f"{source} has no deployment named {sorted(missing)}")
+    document["deployments"] = [
+        {
+            **entry,
+            "name": f"{entry['name']}-{suffix}",
+            "entrypoint": str(root / entry["entrypoint"]),
+            **({} if keep_schedules else {"schedules": []}),
+        }
+        for entry in [*kept, *extra]
+    ]
+    return document
+
+
+def deployment_ids(names: Iterable[str]) -> dict[str, UUID]:
+    """The ids of the named deployments that exist on the configured Prefect server."""
+    with get_client(sync_client=True) as client:
+        deployments = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(names)))
+        )
+    return {d.name: d.id for d in deployments}
+
+
+def remove_deployments(ids: Iterable[UUID]) -> None:
+    """Delete deployments with their automations and runs.
+
+    A stopped `serve` only pauses its deployments: their automations go on creating
+    runs that nobody picks up, so a test removes what it served or applied.
+    """
+    with get_client(sync_client=True) as client:
+        for deployment_id in ids:
+            client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+            for run in client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            ):
+                client.delete_flow_run(run.id)
+            client.delete_deployment(deployment_id)
+
+
+class ServedDeployments:
+    """Deployments of a `prefect.yaml` served by `labelloop serve` in a subprocess.
+
+    Example:
+        with ServedDeployments(ROOT / "prefect.yaml", {"sync", "retrain"}, tmp_path, api_url) as s:
+            s.name("sync")   # 'sync-1a2b3c', the name it is served under
+    """
+
+    def __init__(
+        self,
+        source: Path,
+        names: Iterable[str],
+        workdir: Path,
+        api_url: str,
+        extra: Iterable[Mapping[str, Any]] = (),
+        poll_seconds: float = 1.0,
+    ) -> None:
+        """Write the renamed copy of `source` into `workdir`; nothing starts yet.
+
+        Args:
+            source: the `prefect.yaml`.
+            names: its deployments to serve.
+            workdir: where the copy and the serve log go.
+            api_url: the Prefect API the served runs report to.
+            extra: more deployment entries (see `served_document`).
+            poll_seconds: the runner's poll interval (`labelloop serve --poll-seconds`).
+        """
+        self.suffix = uuid4().hex[:6]
+        self.document = served_document(source, names, self.suffix, extra)
+        self.path = workdir / f"prefect-{self.suffix}.yaml"
+        self.path.write_text(yaml.safe_dump(self.document))
+        self.log_path = workdir / f"serve-{self.suffix}.log"
+        self.api_url = api_url
+        self.poll_seconds = poll_seconds
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def served_names(self) -> set[str]:
+        return {d["name"] for d in self.document["deployments"]}
+
+    def name(self, base: str) -> str:
+        """The name the deployment `base` is served under."""
+        return f"{base}-{self.suffix}"
+
+    def start(self, timeout_s: float = 180) -> None:
+        """Start `labelloop serve` and wait until every deployment and automation exists.
+
+        Events sent before a deployment's automation exists start nothing, so callers
+        act only once this returns (on a loaded machine that takes well over a minute).
+
+        Raises:
+            RuntimeError: already running.
+            AssertionError: the process exited or did not register everything in time.
+        """
+        if self.running():
+            raise RuntimeError(f"labelloop serve of {self.path} is already running")
+        earlier = self._automation_ids()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "stack.cli",
+                    "serve",
+                    "--file",
+                    str(self.path),
+                    "--poll-seconds",
+                    str(self.poll_seconds),
+                ],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "PREFECT_API_URL": self.api_url},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_until_served(earlier, timeout_s)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 30) -> None:
+        """Stop the serve process as Ctrl-C would (SIGINT), killing it after the timeout."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the serve log (for failure messages)."""
+        if not self.log_path.exists():
+            return "(no serve log)"
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def remove(self) -> None:
+        """Delete the served deployments, their automations and runs from the server."""
+        remove_deployments(deployment_ids(self.served_names).values())
+
+    def __enter__(self) -> ServedDeployments:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            self.remove()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+        self.remove()
+
+    def _automation_ids(self) -> dict[str, set[UUID]]:
+        """The automations each served deployment has now, by served name."""
+        with get_client(sync_client=True) as client:
+            return {
+                name: {
+                    a.id
+                    for a in client.read_resource_related_automations(
+                        f"prefect.deployment.{deployment_id}"
+                    )
+                }
+                for name, deployment_id in deployment_ids(self.served_names).items()
+            }
+
+    def _wait_until_served(self, earlier: dict[str, set[UUID]], timeout_s: float) -> None:
+        """Poll until every deployment is unpaused and has automations this start made.
+
+        A restarted serve re-applies its deployments: it unpauses them, deletes their
+        automations and creates new ones; only the new ones count.
+        """
+        deadline = time.monotonic() + timeout_s
+        names = self.served_names
+        ready: set[str] = set()
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise AssertionError(
+                    f"labelloop serve exited before serving; log:\n{self.log_tail()}"
+                )
+            with get_client(sync_client=True) as client:
+                deployments = client.read_deployments(
+                    deployment_filter=DeploymentFilter(
+                        name=DeploymentFilterName(any_=sorted(names))
+                    )
+                )
+            unpaused = {d.name for d in deployments if not d.paused}
+            ready = {
+                name
+                for name, ids in self._automation_ids().items()
+                if name in unpaused and ids and not ids & earlier.get(name, set())
+            }
+            if ready == names:
+                return
+            time.sleep(0.5)
+        raise AssertionError(
+            f"labelloop serve registered only {sorted(ready)} of {sorted(names)} in "
+            f"{timeout_s:.0f} s; log:\n{self.log_tail()}"
+        )
