@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from annotation.labels import ItemLabel, LabelResolution, UnresolvedItem
@@ -21,13 +22,37 @@ def carry_unresolved(
     return sorted([*kept, *delta.unresolved], key=lambda item: item.item_id)
 
 
-def should_announce(gained: int, threshold: int, version: str | None, announced: str | None) -> bool:
-    """Emit `labels.ready` once per labels version, when enough labels are new.
+def should_announce(
+    gained: int,
+    threshold: int,
+    version: str | None,
+    announced: str | None,
+    announced_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    repeat_after: dt.timedelta | None = None,
+) -> bool:
+    """Emit `labels.ready` once per labels version when enough labels are new, and again
+    when that announcement found no taker.
+
+    Still `gained >= threshold` after announcing the same version means no training has
+    used it (a training run records its labels, and the count starts again). If the
+    retrain run the event started was lost (its worker stopped, it crashed), the labels
+    would wait for the next labels version; so after `repeat_after` the version is
+    announced again. A duplicate retrain costs a run; a lost one costs the whole loop.
 
     Args:
         gained: labels new or changed since the last training run.
         threshold: how many make a retrain worthwhile.
         version: the current labels version (None before the first).
         announced: the version the last `labels.ready` named.
+        announced_at: when it was announced (None: unknown, long ago).
+        now: the current time (needed with `repeat_after`).
+        repeat_after: announce an untrained version again after this long (None: never).
     """
-    return version is not None and gained >= threshold and version != announced
+    if version is None or gained < threshold:
+        return False
+    if version != announced:
+        return True
+    if repeat_after is None or now is None:
+        return False
+    return announced_at is None or now - announced_at >= repeat_after

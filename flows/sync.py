@@ -70,6 +70,14 @@ class SyncParams(BaseModel):
     label_studio_block: str = Field(
         default="local", description="LabelStudioCredentials block name."
     )
+    reannounce_seconds: float | None = Field(
+        default=600,
+        ge=1,
+        description=(
+            "Announce labels.ready again for the same labels version if no training has used "
+            "it after this long (its retrain run was lost); None = once per version."
+        ),
+    )
     reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
 
 
@@ -139,7 +147,11 @@ def sync_labels(
 
     gained = count_labels_gained(merged.labels, read_trained_labels(store, spec.name))
     current = version.version if version else None
-    ready = should_announce(gained, params.ready_threshold, current, state.announced_version)
+    now = dt.datetime.now(dt.UTC)
+    repeat = None if params.reannounce_seconds is None else dt.timedelta(seconds=params.reannounce_seconds)
+    ready = should_announce(
+        gained, params.ready_threshold, current, state.announced_version, state.announced_at, now, repeat
+    )
     if ready and version is not None:
         announce(
             LABELS_READY,
@@ -161,6 +173,7 @@ def sync_labels(
                 "updated_at": watermark,
                 "labels_version": current,
                 "announced_version": current if ready else state.announced_version,
+                "announced_at": now if ready else state.announced_at,
             }
         ),
     )

@@ -37,6 +37,7 @@ def served_document(
     suffix: str,
     extra: Iterable[Mapping[str, Any]] = (),
     keep_schedules: bool = False,
+    changes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A copy of a `prefect.yaml` with only the named deployments, renamed `<name>-<suffix>`.
 
@@ -48,6 +49,8 @@ def served_document(
             `source`'s folder, like the file's own).
         keep_schedules: keep the deployments' schedules (dropped by default, so only
             events start runs).
+        changes: deployment name -> keys that replace the entry's own (e.g. other
+            `parameters` or `schedules`), applied last.
 
     Returns:
         The document, entrypoints made absolute.
@@ -68,6 +71,7 @@ def served_document(
             "name": f"{entry['name']}-{suffix}",
             "entrypoint": str(root / entry["entrypoint"]),
             **({} if keep_schedules else {"schedules": []}),
+            **(changes or {}).get(entry["name"], {}),
         }
         for entry in [*kept, *extra]
     ]
@@ -115,6 +119,7 @@ class ServedDeployments:
         api_url: str,
         extra: Iterable[Mapping[str, Any]] = (),
         poll_seconds: float = 1.0,
+        changes: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """Write the renamed copy of `source` into `workdir`; nothing starts yet.
 
@@ -125,9 +130,10 @@ class ServedDeployments:
             api_url: the Prefect API the served runs report to.
             extra: more deployment entries (see `served_document`).
             poll_seconds: the runner's poll interval (`labelloop serve --poll-seconds`).
+            changes: per deployment, keys that replace its own (see `served_document`).
         """
         self.suffix = uuid4().hex[:6]
-        self.document = served_document(source, names, self.suffix, extra)
+        self.document = served_document(source, names, self.suffix, extra, changes=changes)
         self.path = workdir / f"prefect-{self.suffix}.yaml"
         self.path.write_text(yaml.safe_dump(self.document))
         self.log_path = workdir / f"serve-{self.suffix}.log"

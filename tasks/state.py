@@ -39,9 +39,10 @@ LABEL_COLUMNS = [
 
 
 class SyncState(SyncWatermark):
-    """The sync watermark plus the labels version the last `labels.ready` announced."""
+    """The sync watermark plus the labels version the last `labels.ready` announced, and when."""
 
     announced_version: str | None = None
+    announced_at: dt.datetime | None = None
 
 
 class LabelsVersion(BaseModel):

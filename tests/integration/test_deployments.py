@@ -21,7 +21,7 @@ from prefect.events.filters import EventFilter, EventNameFilter
 
 from flows.deployments import read_deployments, runner_deployment
 from tasks import events
-from tests.integration.deployments import remove_deployments
+from stack.serving import remove_deployments
 
 pytestmark = pytest.mark.integration
 

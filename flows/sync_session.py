@@ -1,0 +1,203 @@
+"""Sync labels while people annotate: one run that each webhook wakes, until a quiet spell.
+
+    python flows/sync_session.py --dataset digits --quiet-seconds 30
+
+Starting a flow run costs a fresh process (seconds of imports; far more on a busy
+machine), and Label Studio sends one webhook per annotation. So the `sync` deployment
+runs this flow: it syncs the triggering project at once, then stays subscribed to
+`labelloop.annotations.changed` events and syncs again, in the same process, each
+project whose annotations changed since its last pass, within a fraction of a second
+of the webhook. It ends after `quiet_seconds` without an event. Meanwhile the
+deployment's concurrency limit (1, CANCEL_NEW) cancels the runs that further webhooks
+trigger before they start a process: this session reads their changes.
+
+Before ending, the session reads the events the server stored since the run was created
+and syncs any project one of them names that no pass has read (an event can reach the
+store seconds after it happened, too late for the live stream's replay). A change that
+lands after that last look, while the run is finishing, is read by the next webhook's
+run or by the scheduled sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # `python flows/sync_session.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, get_run_logger
+from prefect.events.clients import PrefectEventSubscriber
+from prefect.runtime import flow_run
+from pydantic import BaseModel, Field
+
+from annotation.session import ProjectChange, projects_to_sync, quiet_deadline
+from flows.sync import SyncParams, SyncResult, sync_labels
+from specs import resolve_spec
+from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
+
+# How far before the run's creation the stored events are read: the triggering webhook
+# happened a moment before the trigger created the run.
+LOOKBACK = dt.timedelta(seconds=10)
+# Events that arrive together (a burst of webhooks) are merged into one pass: gather
+# those less than COALESCE_SECONDS apart, for at most COALESCE_MAX_SECONDS.
+COALESCE_SECONDS = 0.2
+COALESCE_MAX_SECONDS = 1.0
+# The server stores an event within seconds of receiving it; a look at the stored
+# events goes back this far before the previous look.
+STORE_DELAY = dt.timedelta(seconds=60)
+
+
+class SyncSessionParams(SyncParams):
+    """Parameters of a sync session: the sync's own, plus how long to stay."""
+
+    quiet_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Keep syncing while annotations keep coming; end after this long without a "
+            "labelloop.annotations.changed event (0: one pass, then end)."
+        ),
+    )
+
+
+class SessionPass(BaseModel):
+    """One sync pass of the session."""
+
+    project: str
+    started: dt.datetime
+    result: SyncResult | None = None
+    error: str | None = None
+
+
+class SyncSessionResult(BaseModel):
+    """What a session did."""
+
+    passes: list[SessionPass]
+    seconds: float
+
+
+class SyncPassError(RuntimeError):
+    """Some passes of the session failed (the others' labels are written)."""
+
+
+@flow(name="sync-labels-session")
+async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
+    """Sync the project now, then each project again as its annotations change.
+
+    Args:
+        params: the sync's parameters (used for every project; `dataset` names the first)
+            and `quiet_seconds`.
+
+    Returns:
+        Every pass made.
+
+    Raises:
+        SyncPassError: a pass failed; every other pass ran and kept its labels.
+    """
+    logger = get_run_logger()
+    began = time.monotonic()
+    first = resolve_spec(params.dataset).name
+    since = flow_run.scheduled_start_time - LOOKBACK
+    passes: list[SessionPass] = []
+    started: dict[str, dt.datetime] = {}
+    covered: set[str] = set()  # events received before a pass of their project started
+
+    async def sync(projects: list[str], why: str) -> None:
+        if projects:
+            logger.info("Syncing %s (%s)", ", ".join(projects), why)
+        for project in projects:
+            started[project] = dt.datetime.now(dt.UTC)
+            passes.append(await _pass(params, project, first, started[project], why))
+
+    async def sync_stored(why: str, always: set[str]) -> bool:
+        """Sync the projects that stored events name and no pass has read; any done?"""
+        nonlocal since
+        looked = dt.datetime.now(dt.UTC)
+        stored = read_annotation_changes(since)
+        due = sorted(always | set(projects_to_sync(stored, started, covered)))
+        await sync(due, why)
+        covered.update(change.id for change in stored)
+        since = max(since, looked - STORE_DELAY)
+        return bool(due)
+
+    if params.quiet_seconds == 0:
+        await sync_stored("run start", {first})
+        return _finish(passes, began)
+    async with subscribe_annotation_changes() as events:
+        # Subscribed first: whatever happens from here on reaches the stream.
+        await sync_stored("run start", {first})
+        last = time.monotonic()
+        while True:
+            changes = await _next_changes(events, quiet_deadline(last, params.quiet_seconds))
+            if not changes:
+                if not await sync_stored("stored events", set()):
+                    break
+            else:
+                await sync(projects_to_sync(changes, started, covered), f"{len(changes)} webhook(s)")
+                covered |= {change.id for change in changes}
+            last = time.monotonic()
+    return _finish(passes, began)
+
+
+async def _pass(
+    params: SyncSessionParams, project: str, first: str, started: dt.datetime, why: str
+) -> SessionPass:
+    """One `sync-labels` subflow for the project; a failure is recorded, not raised."""
+    fields = params.model_dump(exclude={"quiet_seconds", "dataset", "reason"})
+    dataset = params.dataset if project == first else project
+    reason = f"session pass ({why}); {params.reason or 'started'}"
+    state = sync_labels(SyncParams(**fields, dataset=dataset, reason=reason), return_state=True)
+    if state.is_completed():
+        return SessionPass(project=project, started=started, result=await state.aresult())
+    get_run_logger().error("Sync pass of %s ended %s: %s", project, state.name, state.message)
+    return SessionPass(project=project, started=started, error=f"{state.name}: {state.message}")
+
+
+async def _next_changes(events: PrefectEventSubscriber, deadline: float) -> list[ProjectChange]:
+    """The next event and any that arrive right behind it; [] once the deadline passes."""
+    try:
+        event = await asyncio.wait_for(anext(events), timeout=max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        return []
+    changes = [change_of(event)]
+    gathered_until = time.monotonic() + COALESCE_MAX_SECONDS
+    while time.monotonic() < gathered_until:
+        try:
+            event = await asyncio.wait_for(anext(events), timeout=COALESCE_SECONDS)
+        except TimeoutError:
+            break
+        changes.append(change_of(event))
+    return changes
+
+
+def _finish(passes: list[SessionPass], began: float) -> SyncSessionResult:
+    failed = [p for p in passes if p.error is not None]
+    if failed:
+        raise SyncPassError(
+            f"{len(failed)} of {len(passes)} sync passes failed: "
+            + "; ".join(f"{p.project}: {p.error}" for p in failed)
+        )
+    get_run_logger().info("Session ends after %d passes", len(passes))
+    return SyncSessionResult(passes=passes, seconds=round(time.monotonic() - began, 2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one session from the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, field in SyncSessionParams.model_fields.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+    args = vars(parser.parse_args(argv))
+    result = asyncio.run(
+        sync_session(SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None}))
+    )
+    print(result.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()
