@@ -27,32 +27,37 @@ def should_announce(
     threshold: int,
     version: str | None,
     announced: str | None,
+    trained: str | None = None,
     announced_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
     repeat_after: dt.timedelta | None = None,
 ) -> bool:
-    """Emit `labels.ready` once per labels version when enough labels are new, and again
-    when that announcement found no taker.
+    """Whether the sync emits `labels.ready` now.
 
-    Still `gained >= threshold` after announcing the same version means no training has
-    used it (a training run records its labels, and the count starts again). If the
-    retrain run the event started was lost (its worker stopped, it crashed), the labels
-    would wait for the next labels version; so after `repeat_after` the version is
-    announced again. A duplicate retrain costs a run; a lost one costs the whole loop.
+    Enough new labels (`gained >= threshold`) announce the current labels version, unless
+    an announcement is still outstanding: a version was announced that no training has
+    used yet (labels versions sort by time, so `trained < announced`). Its retrain run is
+    queued or running, and the labels that came since are counted again once it records
+    what it used; announcing every version a busy annotator produces would queue a
+    retrain for each. If the outstanding announcement is older than `repeat_after`, its
+    retrain run was lost (its worker stopped, it crashed) and the current version is
+    announced again: a duplicate retrain costs a run, a lost one the whole loop.
 
     Args:
         gained: labels new or changed since the last training run.
         threshold: how many make a retrain worthwhile.
         version: the current labels version (None before the first).
-        announced: the version the last `labels.ready` named.
-        announced_at: when it was announced (None: unknown, long ago).
+        announced: the version the last `labels.ready` named (None: never announced).
+        trained: the version the last training run used (None: never trained).
+        announced_at: when `announced` was announced (None: unknown, long ago).
         now: the current time (needed with `repeat_after`).
-        repeat_after: announce an untrained version again after this long (None: never).
+        repeat_after: announce again after this long without a training (None: never).
     """
     if version is None or gained < threshold:
         return False
-    if version != announced:
-        return True
+    outstanding = announced is not None and (trained is None or trained < announced)
+    if not outstanding:
+        return version != announced
     if repeat_after is None or now is None:
         return False
     return announced_at is None or now - announced_at >= repeat_after

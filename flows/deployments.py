@@ -11,21 +11,39 @@ them from one process, polling every second so a triggered run starts within ~2 
 in a fresh `spawn` subprocess, which first re-imports the serving process's main
 module. This module imports little beyond Prefect; the `labelloop` command imports
 every flow, the demo and the web receiver, which added seconds to each run's start.
+
+When serve stops (Ctrl-C, SIGTERM), Prefect's runner ends the processes of the runs in
+flight but leaves the runs Running: each would hold its deployment's concurrency slot
+until the lease expires (5 minutes) and never run again. So the runs a stopped serve
+leaves Running or Pending are put back on the schedule, and run when serve starts
+again. (A serve killed outright leaves its runs' processes alive: they finish.)
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
 from prefect import serve
-from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, StateType
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from prefect.flows import load_flow_from_entrypoint
 from prefect.settings import PREFECT_RUNNER_POLL_FREQUENCY, temporary_settings
+from prefect.states import Scheduled
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 _TRIGGERS: TypeAdapter[DeploymentTriggerTypes] = TypeAdapter(DeploymentTriggerTypes)
@@ -97,8 +115,50 @@ def serve_all(path: Path, poll_seconds: float = 1.0) -> None:
         poll_seconds: how often the runner asks the server for runs to start.
     """
     root = path.resolve().parent
-    with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: poll_seconds}):
-        serve(*(runner_deployment(spec, root) for spec in read_deployments(path)))
+    deployments = [runner_deployment(spec, root) for spec in read_deployments(path)]
+    try:
+        with temporary_settings(updates={PREFECT_RUNNER_POLL_FREQUENCY: poll_seconds}):
+            serve(*deployments)
+    finally:
+        for child in multiprocessing.active_children():  # what the runner left behind
+            child.terminate()
+            child.join(timeout=10)
+        reschedule_interrupted(f"{d.flow_name}/{d.name}" for d in deployments)
+
+
+def reschedule_interrupted(names: Iterable[str]) -> list[UUID]:
+    """Put the runs of these deployments that are Running or Pending back on the schedule.
+
+    Only for runs whose process is known to be gone (a stopped serve's): a run set back
+    to Scheduled gives up its concurrency slot and runs again from the start.
+
+    Args:
+        names: deployments as `<flow name>/<deployment name>`.
+
+    Returns:
+        The ids of the runs rescheduled.
+    """
+    with get_client(sync_client=True) as client:
+        ids = [client.read_deployment_by_name(name).id for name in names]
+        runs = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
+                )
+            ),
+        )
+        for run in runs:
+            client.set_flow_run_state(
+                run.id,
+                Scheduled(
+                    name="Interrupted",
+                    message="labelloop serve stopped while this run was in flight; it runs "
+                    "again when serve starts",
+                ),
+                force=True,
+            )
+    return [run.id for run in runs]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,7 @@ from tasks.state import (
     read_latest_labels,
     read_latest_unresolved,
     read_trained_labels,
+    read_trained_version,
     save_sync_state,
     write_labels_version,
 )
@@ -74,8 +75,8 @@ class SyncParams(BaseModel):
         default=600,
         ge=1,
         description=(
-            "Announce labels.ready again for the same labels version if no training has used "
-            "it after this long (its retrain run was lost); None = once per version."
+            "Announce labels.ready again if no training has used the announced labels after "
+            "this long (its retrain run was lost); None = never again."
         ),
     )
     reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
@@ -150,7 +151,14 @@ def sync_labels(
     now = dt.datetime.now(dt.UTC)
     repeat = None if params.reannounce_seconds is None else dt.timedelta(seconds=params.reannounce_seconds)
     ready = should_announce(
-        gained, params.ready_threshold, current, state.announced_version, state.announced_at, now, repeat
+        gained,
+        params.ready_threshold,
+        current,
+        state.announced_version,
+        read_trained_version(store, spec.name),
+        state.announced_at,
+        now,
+        repeat,
     )
     if ready and version is not None:
         announce(

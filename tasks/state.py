@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from pathlib import PurePosixPath
 
 import pandas as pd
 from prefect import task
@@ -215,6 +216,14 @@ def record_trained_labels(store: DataStore, model: str, labels_key: str) -> None
     as many new labels again before the next retrain.
     """
     store.replace_json(trained_key(model), {"labels_key": labels_key})
+
+
+@task(name="read-trained-version", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_trained_version(store: DataStore, model: str) -> str | None:
+    """The labels version the last training run used (None if none); versions sort by time."""
+    if not store.exists(trained_key(model)):
+        return None
+    return PurePosixPath(store.read_json(trained_key(model))["labels_key"]).stem
 
 
 @task(name="read-trained-labels", cache_policy=NO_CACHE, **STORE_RETRIES)

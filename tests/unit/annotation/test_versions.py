@@ -1,4 +1,4 @@
-"""When the sync announces labels.ready: once per labels version, again if nobody trained on it."""
+"""When the sync announces labels.ready: once per untrained batch of labels, again if lost."""
 
 from __future__ import annotations
 
@@ -10,36 +10,49 @@ from annotation.versions import should_announce
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 TEN_MINUTES = dt.timedelta(minutes=10)
+V1, V2, V3 = "20261122T100000000000Z-aaaaaa", "20261122T110000000000Z-bbbbbb", "20261122T113000000000Z-cccccc"
+
+
+def announce(gained: int, version: str | None, announced: str | None, trained: str | None, age: dt.timedelta | None = dt.timedelta(0)) -> bool:
+    announced_at = None if age is None else NOW - age
+    return should_announce(gained, 20, version, announced, trained, announced_at, NOW, TEN_MINUTES)
 
 
 @pytest.mark.parametrize(
-    ("gained", "version", "announced", "expected"),
+    ("gained", "version", "announced", "trained", "expected"),
     [
-        (25, "v2", "v1", True),  # a new version with enough new labels
-        (19, "v2", "v1", False),  # not enough yet
-        (25, None, None, False),  # no labels version at all
-        (25, "v2", "v2", False),  # announced already, just now
+        (25, V1, None, None, True),  # the first version with enough labels
+        (19, V1, None, None, False),  # not enough yet
+        (25, None, None, None, False),  # no labels version at all
+        (25, V3, V1, V1, True),  # V1 was trained on; enough labels came since
+        (25, V1, V1, None, False),  # announced just now, its retrain has not recorded yet
     ],
 )
-def test_once_per_labels_version(gained: int, version: str | None, announced: str | None, expected: bool) -> None:
-    assert should_announce(gained, 20, version, announced, NOW, NOW, TEN_MINUTES) is expected
+def test_enough_new_labels_announce_the_current_version(
+    gained: int, version: str | None, announced: str | None, trained: str | None, expected: bool
+) -> None:
+    assert announce(gained, version, announced, trained) is expected
 
 
-def test_a_version_nobody_trained_on_is_announced_again_after_the_repeat_delay() -> None:
-    announced_at = NOW - dt.timedelta(minutes=11)
-    assert should_announce(25, 20, "v2", "v2", announced_at, NOW, TEN_MINUTES)
-    assert not should_announce(25, 20, "v2", "v2", NOW - dt.timedelta(minutes=9), NOW, TEN_MINUTES)
+def test_versions_written_while_a_retrain_is_outstanding_queue_no_second_retrain() -> None:
+    # A busy annotator: V2 and V3 are written while the retrain for V1 still runs.
+    assert not announce(25, V2, V1, None, age=dt.timedelta(minutes=1))
+    assert not announce(30, V3, V1, None, age=dt.timedelta(minutes=2))
+    # Once it records V1, the labels gained since count afresh.
+    assert not announce(10, V3, V1, V1)
 
 
-def test_a_trained_version_is_never_announced_again() -> None:
-    # A training run on v2 recorded its labels: nothing is gained any more.
-    assert not should_announce(0, 20, "v2", "v2", NOW - dt.timedelta(days=1), NOW, TEN_MINUTES)
+def test_an_announcement_no_training_took_is_repeated_after_the_delay() -> None:
+    assert announce(25, V3, V1, None, age=dt.timedelta(minutes=11))
+    assert not announce(25, V3, V1, None, age=dt.timedelta(minutes=9))
+    # The retrain of an older version finished, the newest announcement was lost.
+    assert announce(25, V3, V2, V1, age=dt.timedelta(minutes=11))
 
 
-def test_without_a_repeat_delay_a_version_is_announced_once() -> None:
-    assert not should_announce(25, 20, "v2", "v2", NOW - dt.timedelta(days=1), NOW, None)
+def test_without_a_repeat_delay_an_outstanding_announcement_is_never_repeated() -> None:
+    assert not should_announce(25, 20, V3, V1, None, NOW - dt.timedelta(days=1), NOW, None)
 
 
 def test_an_announcement_of_unknown_age_counts_as_old() -> None:
     # State written before announcements were timed.
-    assert should_announce(25, 20, "v2", "v2", None, NOW, TEN_MINUTES)
+    assert announce(25, V1, V1, None, age=None)
