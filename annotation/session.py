@@ -9,7 +9,8 @@ since their last pass, and it ends after a quiet spell with no event. See
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Set as AbstractSet
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 
 from pydantic import BaseModel, ConfigDict
 

@@ -156,7 +156,8 @@ def _wait_idle(served: ServedDeployments, store: DataStore, labels: int, timeout
     def probe() -> bool | None:
         key = latest_labels_key(TEXTS.name)
         if labels and (
-            not store.exists(key) or LabelsVersion.model_validate(store.read_json(key)).labels < labels
+            not store.exists(key)
+            or LabelsVersion.model_validate(store.read_json(key)).labels < labels
         ):
             return None
         with get_client(sync_client=True) as client:
@@ -174,7 +175,9 @@ def ping(served: ServedDeployments, timeout_s: float) -> dict[str, float]:
         Seconds from the emit to the run's creation, Pending and Running states.
     """
     start = _now()
-    emit_event(event=PING, resource={"prefect.resource.id": f"labelloop.benchmark.{uuid4().hex[:8]}"})
+    emit_event(
+        event=PING, resource={"prefect.resource.id": f"labelloop.benchmark.{uuid4().hex[:8]}"}
+    )
     with get_client(sync_client=True) as client:
 
         def started() -> dict[str, dt.datetime] | None:
@@ -186,7 +189,10 @@ def ping(served: ServedDeployments, timeout_s: float) -> dict[str, float]:
             return None
 
         times = _wait("the noop run to start", started, timeout_s)
-    return {state: round(_since(start, times[state]), 2) for state in ("SCHEDULED", "PENDING", "RUNNING")}
+    return {
+        state: round(_since(start, times[state]), 2)
+        for state in ("SCHEDULED", "PENDING", "RUNNING")
+    }
 
 
 def play_round(
@@ -224,7 +230,9 @@ def play_round(
                     return run.id, _state_times(client, run.id)["RUNNING"]
             return None
 
-        retrain_id, retrain_running_at = _wait("the retrain run to start", retrain_running, timeout_s)
+        retrain_id, retrain_running_at = _wait(
+            "the retrain run to start", retrain_running, timeout_s
+        )
 
         def refreshed() -> dt.datetime | None:
             pointer = read_pointer(store, TEXTS.name)
@@ -259,7 +267,8 @@ def _hops(
         (
             e
             for e in events
-            if e.event == ANNOTATIONS_CHANGED and annotation_id in e.payload.get("annotation_ids", [])
+            if e.event == ANNOTATIONS_CHANGED
+            and annotation_id in e.payload.get("annotation_ids", [])
         ),
         None,
     )
@@ -294,7 +303,12 @@ def _hops(
 def _figure(metric: str, values: list[float], baseline: list[float]) -> dict[str, Any]:
     value = statistics.median(values)
     base = statistics.median(baseline)
-    return {"metric": metric, "value": round(value, 2), "baseline": round(base, 2), "ratio": round(value / base, 2)}
+    return {
+        "metric": metric,
+        "value": round(value, 2),
+        "baseline": round(base, 2),
+        "ratio": round(value / base, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,7 +318,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pace", type=float, default=2.0, help="seconds between annotations")
     parser.add_argument("--after-quiet", action="store_true", help="time a cold start instead")
     parser.add_argument("--unlabelled", type=int, default=30, help="tasks left for the refresh")
-    parser.add_argument("--poll-seconds", type=float, default=1.0, help="labelloop serve --poll-seconds")
+    parser.add_argument(
+        "--poll-seconds", type=float, default=1.0, help="labelloop serve --poll-seconds"
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds any one wait may take")
     args = parser.parse_args(argv)
     threshold = SyncParams().ready_threshold
@@ -350,8 +366,16 @@ def main(argv: list[str] | None = None) -> None:
                 baseline.append(pinged["RUNNING"])
                 chunk = order[number * threshold : (number + 1) * threshold]
                 played = play_round(
-                    ls, store, served, project, team, chunk, labelled,
-                    args.pace, args.after_quiet, args.timeout,
+                    ls,
+                    store,
+                    served,
+                    project,
+                    team,
+                    chunk,
+                    labelled,
+                    args.pace,
+                    args.after_quiet,
+                    args.timeout,
                 )
                 rounds.append(played)
                 print(

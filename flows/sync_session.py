@@ -11,6 +11,9 @@ of the webhook. It ends after `quiet_seconds` without an event. Meanwhile the
 deployment's concurrency limit (1, CANCEL_NEW) cancels the runs that further webhooks
 trigger before they start a process: this session reads their changes.
 
+A pass that fails (Label Studio unreachable, say) leaves its project's changes due: the
+next look tries again, up to three passes per project and session.
+
 Before ending, the session reads the events the server stored since the run was created
 and syncs any project one of them names that no pass has read (an event can reach the
 store seconds after it happened, too late for the live stream's replay). A change that
@@ -50,6 +53,8 @@ COALESCE_MAX_SECONDS = 1.0
 # The server stores an event within seconds of receiving it; a look at the stored
 # events goes back this far before the previous look.
 STORE_DELAY = dt.timedelta(seconds=60)
+# A project whose pass failed this often in a session is left to the next run.
+MAX_FAILED_PASSES = 3
 
 
 class SyncSessionParams(SyncParams):
@@ -83,7 +88,7 @@ class SyncSessionResult(BaseModel):
 
 
 class SyncPassError(RuntimeError):
-    """Some passes of the session failed (the others' labels are written)."""
+    """A project's last pass failed (the other projects' labels are written)."""
 
 
 @flow(name="sync-labels-session")
@@ -98,7 +103,8 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
         Every pass made.
 
     Raises:
-        SyncPassError: a pass failed; every other pass ran and kept its labels.
+        SyncPassError: a project's last pass failed (after MAX_FAILED_PASSES tries at
+            most); every other pass ran and kept its labels.
     """
     logger = get_run_logger()
     began = time.monotonic()
@@ -108,23 +114,39 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
     started: dict[str, dt.datetime] = {}
     covered: set[str] = set()  # events received before a pass of their project started
 
-    async def sync(projects: list[str], why: str) -> None:
+    async def sync(projects: list[str], why: str) -> set[str]:
+        """A pass over each project; returns those whose changes are settled.
+
+        A failed pass leaves its project's changes due (the next look retries it) until
+        it has failed MAX_FAILED_PASSES times; then the schedule or the next run retries.
+        """
         if projects:
             logger.info("Syncing %s (%s)", ", ".join(projects), why)
+        settled = set()
         for project in projects:
             started[project] = dt.datetime.now(dt.UTC)
             passes.append(await _pass(params, project, first, started[project], why))
+            failures = sum(1 for p in passes if p.project == project and p.error is not None)
+            if passes[-1].error is None or failures >= MAX_FAILED_PASSES:
+                settled.add(project)
+            else:
+                del started[project]
+        return settled
+
+    async def sync_due(changes: list[ProjectChange], why: str, always: set[str]) -> bool:
+        """Sync the projects with a change no pass has read; whether there were any."""
+        due = sorted(always | set(projects_to_sync(changes, started, covered)))
+        settled = await sync(due, why)
+        covered.update(c.id for c in changes if c.project not in due or c.project in settled)
+        return bool(due)
 
     async def sync_stored(why: str, always: set[str]) -> bool:
-        """Sync the projects that stored events name and no pass has read; any done?"""
+        """Sync the projects that stored events name and no pass has read."""
         nonlocal since
         looked = dt.datetime.now(dt.UTC)
-        stored = read_annotation_changes(since)
-        due = sorted(always | set(projects_to_sync(stored, started, covered)))
-        await sync(due, why)
-        covered.update(change.id for change in stored)
+        found = await sync_due(read_annotation_changes(since), why, always)
         since = max(since, looked - STORE_DELAY)
-        return bool(due)
+        return found
 
     if params.quiet_seconds == 0:
         await sync_stored("run start", {first})
@@ -135,12 +157,10 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
         last = time.monotonic()
         while True:
             changes = await _next_changes(events, quiet_deadline(last, params.quiet_seconds))
-            if not changes:
-                if not await sync_stored("stored events", set()):
-                    break
-            else:
-                await sync(projects_to_sync(changes, started, covered), f"{len(changes)} webhook(s)")
-                covered |= {change.id for change in changes}
+            if changes:
+                await sync_due(changes, f"{len(changes)} webhook(s)", set())
+            elif not await sync_stored("stored events", set()):
+                break
             last = time.monotonic()
     return _finish(passes, began)
 
@@ -177,10 +197,11 @@ async def _next_changes(events: PrefectEventSubscriber, deadline: float) -> list
 
 
 def _finish(passes: list[SessionPass], began: float) -> SyncSessionResult:
-    failed = [p for p in passes if p.error is not None]
+    last = {p.project: p for p in passes}
+    failed = [p for p in last.values() if p.error is not None]
     if failed:
         raise SyncPassError(
-            f"{len(failed)} of {len(passes)} sync passes failed: "
+            f"the last sync pass failed for {len(failed)} project(s): "
             + "; ".join(f"{p.project}: {p.error}" for p in failed)
         )
     get_run_logger().info("Session ends after %d passes", len(passes))
@@ -191,10 +212,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run one session from the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name, field in SyncSessionParams.model_fields.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", default=field.default, help=field.description)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", default=field.default, help=field.description
+        )
     args = vars(parser.parse_args(argv))
     result = asyncio.run(
-        sync_session(SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None}))
+        sync_session(
+            SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None})
+        )
     )
     print(result.model_dump_json(indent=2))
 

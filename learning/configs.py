@@ -25,7 +25,9 @@ class EstimatorSpec(BaseModel):
         description="Dotted path of an estimator class, e.g. sklearn.linear_model.LogisticRegression",
         min_length=1,
     )
-    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the class")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the class"
+    )
 
 
 class FeatureSpec(BaseModel):
@@ -43,7 +45,9 @@ class FeatureSpec(BaseModel):
     modality: Modality
     text_column: str | None = Field(default=None, description="Column holding the text")
     numeric_columns: list[str] = Field(default_factory=list, description="Numeric tabular columns")
-    categorical_columns: list[str] = Field(default_factory=list, description="Categorical tabular columns")
+    categorical_columns: list[str] = Field(
+        default_factory=list, description="Categorical tabular columns"
+    )
     pixel_max: float = Field(default=255.0, gt=0, description="Largest possible pixel value")
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from uuid import UUID, uuid4
 
 import yaml
@@ -208,7 +208,7 @@ class ServedDeployments:
         """Delete the served deployments, their automations and runs from the server."""
         remove_deployments(deployment_ids(self.served_names).values())
 
-    def __enter__(self) -> ServedDeployments:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

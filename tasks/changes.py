@@ -29,11 +29,13 @@ PROJECT_PREFIX = "labelloop.project."
 
 
 def _changes_filter(since: dt.datetime | None = None) -> EventFilter:
-    return EventFilter(
+    selection = EventFilter(
         event=EventNameFilter(name=[ANNOTATIONS_CHANGED]),
         resource=EventResourceFilter(id_prefix=[PROJECT_PREFIX]),
-        **({"occurred": EventOccurredFilter(since=since)} if since else {}),
     )
+    if since is not None:
+        selection.occurred = EventOccurredFilter(since=since)  # type: ignore[arg-type]
+    return selection
 
 
 def change_of(event: Event) -> ProjectChange:

@@ -61,14 +61,21 @@ def wipe_texts(ls: LabelStudio, store: DataStore) -> None:
             store.delete(key)
 
 
-def push_texts(stack: Stack, ls: LabelStudio, store: DataStore, rows: int, pushed: int) -> TextsProject:
+def push_texts(
+    stack: Stack, ls: LabelStudio, store: DataStore, rows: int, pushed: int
+) -> TextsProject:
     """Fresh clean `texts` rows, `pushed` of them in Label Studio, the webhook in place."""
     wipe_texts(ls, store)
     truth, frame = {}, []
     for i in range(rows):
         label = list(WORDS)[i % 3]
         words = WORDS[label].split()
-        frame.append({"item_id": f"e2e-{i:03d}", "text": f"message {i} is {words[i % 3]} and {words[(i + 1) % 3]}"})
+        frame.append(
+            {
+                "item_id": f"e2e-{i:03d}",
+                "text": f"message {i} is {words[i % 3]} and {words[(i + 1) % 3]}",
+            }
+        )
         truth[f"e2e-{i:03d}"] = label
     store.write_parquet(f"clean/{TEXTS.name}/b1.parquet", pd.DataFrame(frame))
     push_batch(
@@ -86,12 +93,16 @@ def push_texts(stack: Stack, ls: LabelStudio, store: DataStore, rows: int, pushe
     )
     pager = ls.tasks.list(project=project.id, fields="all", include="id,data", page_size=1000)
     tasks = parse_tasks(task.model_dump(mode="json") for task in pager)
-    return TextsProject(id=project.id, config=project.config, truth={t.id: truth[t.item_id] for t in tasks})
+    return TextsProject(
+        id=project.id, config=project.config, truth={t.id: truth[t.item_id] for t in tasks}
+    )
 
 
 def serve_loop(stack: Stack, workdir: Path) -> ServedDeployments:
     """The loop's deployments of prefect.yaml, to serve under unique names (not started)."""
-    return ServedDeployments(PROJECT_ROOT / "prefect.yaml", LOOP, workdir, stack.settings.prefect_api_url)
+    return ServedDeployments(
+        PROJECT_ROOT / "prefect.yaml", LOOP, workdir, stack.settings.prefect_api_url
+    )
 
 
 def shown_versions(ls: LabelStudio, project_id: int, labelled: set[int]) -> set[str]:
@@ -107,7 +118,9 @@ def shown_versions(ls: LabelStudio, project_id: int, labelled: set[int]) -> set[
         query=json.dumps(unlabelled_query()),
         page_size=1000,
     )
-    tasks = [t for t in parse_tasks(p.model_dump(mode="json") for p in pager) if t.id not in labelled]
+    tasks = [
+        t for t in parse_tasks(p.model_dump(mode="json") for p in pager) if t.id not in labelled
+    ]
     return {p.model_version or "" for task in tasks for p in task.predictions} | (
         {""} if any(not task.predictions for task in tasks) else set()
     )
@@ -131,9 +144,12 @@ def wait_for_refreshed(
     while time.monotonic() < deadline:
         assert served.running(), f"labelloop serve exited\n{served.log_tail()}"
         pointer = read_pointer(store, TEXTS.name)
-        if pointer is not None and pointer.version != not_version:
-            if shown_versions(ls, project_id, labelled) == {pointer.version}:
-                return pointer.version
+        if (
+            pointer is not None
+            and pointer.version != not_version
+            and shown_versions(ls, project_id, labelled) == {pointer.version}
+        ):
+            return pointer.version
         time.sleep(2)
     return None
 
@@ -158,4 +174,6 @@ def diagnosis(stack: Stack, since: datetime) -> str:
         if r.start_time is not None
     ]
     receiver = (stack.settings.logs_dir / "receiver.log").read_text(errors="replace")[-1000:]
-    return "since the annotations:\n" + "\n".join(sorted(lines)) + f"\nreceiver log tail:\n{receiver}"
+    return (
+        "since the annotations:\n" + "\n".join(sorted(lines)) + f"\nreceiver log tail:\n{receiver}"
+    )

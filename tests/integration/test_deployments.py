@@ -15,13 +15,18 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterCreatedBy,
+)
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter
 
 from flows.deployments import read_deployments, runner_deployment
-from tasks import events
 from stack.serving import remove_deployments
+from tasks import events
 
 pytestmark = pytest.mark.integration
 
@@ -90,9 +95,10 @@ def applied(prefect_server: str, unique: str) -> Iterator[dict[str, UUID]]:
 
 
 def _runs(deployment_id: UUID) -> list[Any]:
+    """The runs automations created (a deployment's schedule creates a hundred of its own)."""
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(),
+            flow_run_filter=FlowRunFilter(created_by=FlowRunFilterCreatedBy(type_=["AUTOMATION"])),
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
         )
 

@@ -21,7 +21,13 @@ from blocks import DataStore
 from demo.bot import TeamConfig, annotate, ensure_team
 from stack.serving import ServedDeployments
 from tests.conftest import Stack
-from tests.integration.loop import diagnosis, push_texts, serve_loop, shown_versions, wait_for_refreshed
+from tests.integration.loop import (
+    diagnosis,
+    push_texts,
+    serve_loop,
+    shown_versions,
+    wait_for_refreshed,
+)
 
 pytestmark = pytest.mark.integration
 

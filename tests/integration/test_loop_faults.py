@@ -55,7 +55,9 @@ pytestmark = pytest.mark.integration
 # sync announces untrained labels again after 30 s (10 minutes in prefect.yaml).
 CHANGES: dict[str, dict[str, Any]] = {
     "sync": {
-        "parameters": {"params": {"dataset": TEXTS.name, "quiet_seconds": 5, "reannounce_seconds": 30}},
+        "parameters": {
+            "params": {"dataset": TEXTS.name, "quiet_seconds": 5, "reannounce_seconds": 30}
+        },
         "schedules": [{"interval": 20}],
     },
     "refresh-predictions": {
@@ -89,7 +91,9 @@ def served(stack: Stack, prefect_server: str, tmp_path: Path) -> Iterator[list[S
             copy.remove()
 
 
-def _serve(stack: Stack, workdir: Path, names: tuple[str, ...], made: list[ServedDeployments]) -> ServedDeployments:
+def _serve(
+    stack: Stack, workdir: Path, names: tuple[str, ...], made: list[ServedDeployments]
+) -> ServedDeployments:
     copy = ServedDeployments(
         PROJECT_ROOT / "prefect.yaml",
         names,
@@ -114,9 +118,13 @@ def _in_flight(served: ServedDeployments) -> list[str]:
     """Runs of the served deployments that claim to be Running or Pending."""
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployment_ids(served.served_names).values()))),
+            deployment_filter=DeploymentFilter(
+                id=DeploymentFilterId(any_=list(deployment_ids(served.served_names).values()))
+            ),
             flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING]))
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
+                )
             ),
         )
     return [f"{run.name} ({run.state_name})" for run in runs]
@@ -156,7 +164,9 @@ def test_serve_stopped_right_after_the_annotations_and_restarted_still_refreshes
     loop.start()
 
     champion = wait_for_refreshed(ls, store, project.id, labelled, loop, DEADLINE_S)
-    assert champion is not None, f"no refreshed predictions after the restart\n{diagnosis(stack, started)}"
+    assert champion is not None, (
+        f"no refreshed predictions after the restart\n{diagnosis(stack, started)}"
+    )
 
 
 def test_a_labels_ready_and_a_model_promoted_nobody_took_are_made_up(

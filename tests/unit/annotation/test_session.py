@@ -28,7 +28,9 @@ def test_a_project_never_synced_is_due_whenever_its_change_occurred() -> None:
         (7.0, True),  # after the pass started: not read yet
     ],
 )
-def test_a_change_is_due_unless_it_clearly_precedes_the_last_pass(occurred: float, due: bool) -> None:
+def test_a_change_is_due_unless_it_clearly_precedes_the_last_pass(
+    occurred: float, due: bool
+) -> None:
     got = projects_to_sync([change("e1", "texts", occurred)], {"texts": T0})
     assert got == (["texts"] if due else [])
 
@@ -40,7 +42,9 @@ def test_an_event_received_before_its_pass_started_is_covered_whatever_its_stamp
 
 
 def test_a_burst_names_each_project_once_sorted() -> None:
-    burst = [change(f"e{i}", name, i) for i, name in enumerate(["texts", "digits", "texts", "iris"])]
+    burst = [
+        change(f"e{i}", name, i) for i, name in enumerate(["texts", "digits", "texts", "iris"])
+    ]
     assert projects_to_sync(burst, {"digits": T0 + dt.timedelta(seconds=60)}) == ["iris", "texts"]
 
 

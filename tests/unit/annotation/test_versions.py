@@ -10,10 +10,20 @@ from annotation.versions import should_announce
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 TEN_MINUTES = dt.timedelta(minutes=10)
-V1, V2, V3 = "20261122T100000000000Z-aaaaaa", "20261122T110000000000Z-bbbbbb", "20261122T113000000000Z-cccccc"
+V1, V2, V3 = (
+    "20261122T100000000000Z-aaaaaa",
+    "20261122T110000000000Z-bbbbbb",
+    "20261122T113000000000Z-cccccc",
+)
 
 
-def announce(gained: int, version: str | None, announced: str | None, trained: str | None, age: dt.timedelta | None = dt.timedelta(0)) -> bool:
+def announce(
+    gained: int,
+    version: str | None,
+    announced: str | None,
+    trained: str | None,
+    age: dt.timedelta | None = dt.timedelta(0),
+) -> bool:
     announced_at = None if age is None else NOW - age
     return should_announce(gained, 20, version, announced, trained, announced_at, NOW, TEN_MINUTES)
 

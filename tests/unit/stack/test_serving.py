@@ -33,7 +33,10 @@ def test_extra_deployments_are_served_beside_and_schedules_kept_on_request() -> 
     names = [d["name"] for d in document["deployments"]]
     assert names == ["sync-x1", "noop-x1"]
     assert document["deployments"][0]["schedules"]
-    assert document["deployments"][1]["entrypoint"] == str(PROJECT_ROOT / "benchmarks/noop_flow.py") + ":noop"
+    assert (
+        document["deployments"][1]["entrypoint"]
+        == str(PROJECT_ROOT / "benchmarks/noop_flow.py") + ":noop"
+    )
 
 
 def test_an_unknown_deployment_name_is_named_in_the_error() -> None:
@@ -42,8 +45,12 @@ def test_an_unknown_deployment_name_is_named_in_the_error() -> None:
 
 
 def test_changes_replace_a_deployments_own_keys() -> None:
-    changes = {"sync": {"parameters": {"params": {"dataset": "texts"}}, "schedules": [{"interval": 15}]}}
-    document = served_document(PROJECT_ROOT / "prefect.yaml", ["sync", "retrain"], "x1", changes=changes)
+    changes = {
+        "sync": {"parameters": {"params": {"dataset": "texts"}}, "schedules": [{"interval": 15}]}
+    }
+    document = served_document(
+        PROJECT_ROOT / "prefect.yaml", ["sync", "retrain"], "x1", changes=changes
+    )
     sync, retrain = document["deployments"]
     assert sync["parameters"] == {"params": {"dataset": "texts"}}
     assert sync["schedules"] == [{"interval": 15}]
