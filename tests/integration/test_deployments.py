@@ -25,6 +25,10 @@ from tasks import events
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+DEGRADED_REASON = (
+    "live accuracy 0.512 [0.443, 0.580] on 200 items of labels version "
+    "20261122T070000000000Z-abc123, holdout 0.931, margin 0.150: degraded"
+)
 
 
 def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[str, dict[str, Any]]]]:
@@ -42,6 +46,14 @@ def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[
         (events.MODEL_PROMOTED, events.model_resource(unique), {"version": version, "metrics": {}},
          {"push": {"dataset": unique, "reason": f"model {version} promoted"},
           "refresh-predictions": {"dataset": unique}}),
+        (events.LABELS_UPDATED, events.project_resource(unique),
+         {"dataset": unique, "labels_version": version, "labels": 40, "added": 3},
+         {"monitor": {"dataset": unique, "labels_version": version,
+                      "reason": f"labels version {version}"}}),
+        (events.MODEL_DEGRADED, events.model_resource(unique),
+         {"dataset": "digits", "model_version": version, "reason": DEGRADED_REASON},
+         {"retrain": {"dataset": "digits", "model_name": unique,
+                      "reason": f"model {version} degraded: {DEGRADED_REASON}"}}),
     ]
 
 
@@ -107,7 +119,9 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
 
 def test_serve_builds_every_declared_deployment() -> None:
     specs = read_deployments(ROOT / "prefect.yaml")
-    assert {s.name for s in specs} == {"collect", "cleanse", "push", "sync", "retrain", "refresh-predictions"}
+    assert {s.name for s in specs} == {
+        "collect", "cleanse", "push", "sync", "retrain", "refresh-predictions", "monitor"
+    }
     for spec in specs:
         deployment = runner_deployment(spec, ROOT)
         assert deployment.name == spec.name
