@@ -7,6 +7,11 @@ someone else". Label Studio does not recompute ``is_labeled`` when the overlap
 changes, so the update sets it too. The reason travels in the task's ``meta`` (no
 prediction is added: a reviewer should not be shown the model's answer), and the
 ``labelloop: disputed labels`` tab of the Data Manager lists the tasks waiting.
+
+The tab filters on "Annotation IDs contains" (the annotations that voted when the item
+was disputed), a filter the Data Manager UI can show. Not on ``data.item_id`` with the
+``in_list`` operator: the API accepts it, but the Data Manager UI of Label Studio 1.23
+fails on it and then shows no tab of the project at all (seen in a headless Chromium).
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-
-from annotation.sync import item_ids_query
 
 DISPUTE_META_KEY = "labelloop_dispute"
 REVIEW_VIEW_TITLE = "labelloop: disputed labels"
@@ -66,14 +69,31 @@ def review_update(
     )
 
 
-def review_view_data(item_ids: Sequence[str], title: str = REVIEW_VIEW_TITLE) -> dict[str, Any]:
-    """The ``data`` of the Data Manager tab that lists the tasks of `item_ids`.
+def review_view_data(
+    annotation_ids: Sequence[int], title: str = REVIEW_VIEW_TITLE
+) -> dict[str, Any]:
+    """The ``data`` of the Data Manager tab listing the tasks that hold these annotations.
 
     Args:
-        item_ids: The items waiting for review (none: the tab lists nothing).
+        annotation_ids: The annotations that voted on the items waiting for review
+            (none: the tab lists nothing).
         title: The tab's title.
 
     Returns:
-        The view data (title and a ``data.item_id`` in-list filter).
+        The view data: title and an "Annotation IDs contains 1,2,3" filter (Label
+        Studio turns it into an in-list filter on the server).
     """
-    return {"title": title, "filters": item_ids_query(list(item_ids))["filters"]}
+    return {
+        "title": title,
+        "filters": {
+            "conjunction": "and",
+            "items": [
+                {
+                    "filter": "filter:tasks:annotations_ids",
+                    "operator": "contains",
+                    "type": "String",
+                    "value": ",".join(str(int(a)) for a in sorted(set(annotation_ids))),
+                }
+            ],
+        },
+    }

@@ -26,7 +26,6 @@ from typing import Literal
 if __package__ in (None, ""):  # `python flows/monitor.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -182,13 +181,16 @@ def monitor_model(
     unseen = unseen_labels(labels, read_trained_items(target, card))
     clean, _ = load_clean_rows(target, spec.name)
     scored = join_labels(unseen, clean, labels_ref.key).rows
+    disputes: list[DisputedLabel] = []
     if scored.empty:
         why = _nothing_to_score(labels_ref.version, len(labels), len(unseen))
         live = live_accuracy(
-            [], [], labels_version=labels_ref.version, model_version=card.version
+            [],
+            [],
+            labels_version=labels_ref.version,
+            model_version=card.version,
+            confidence=params.confidence,
         ).model_copy(update={"reason": why})
-        classes: list[str] = []
-        proba = np.zeros((0, 0))
     else:
         rows = build_feature_rows(target, spec, scored)
         classes, proba = predict_probabilities(champion.model, rows)
@@ -200,6 +202,7 @@ def monitor_model(
             model_version=card.version,
             confidence=params.confidence,
         )
+        disputes = disputed(scored, proba, classes, params.dispute_threshold)
 
     series = read_live_series(target, name).with_point(live)
     save_live_series(target, series)
@@ -219,9 +222,6 @@ def monitor_model(
         description=f"{name} {card.version} on labels {labels_ref.version}",
     )
 
-    disputes = (
-        disputed(scored, proba, classes, params.dispute_threshold) if not scored.empty else []
-    )
     write_disputed_labels(target, spec.name, labels_ref.version, flag_disputed(labels, disputes))
     requested, waiting = _review(
         params, target, credentials, spec.name, labels, labels_ref.version, card.version, disputes
@@ -306,7 +306,7 @@ def _review(
         ledger = ledger.with_requests(sent)
         save_review_ledger(store, ledger)
     waiting = waiting_for_review(ledger, labels)
-    ensure_review_view(client, project_id, [r.item_id for r in waiting])
+    ensure_review_view(client, project_id, waiting)
     return sent, len(waiting)
 
 

@@ -476,20 +476,24 @@ def request_reviews(
     retry_delay_seconds=READ_RETRY_DELAYS,
 )
 def ensure_review_view(
-    client: LabelStudio, project_id: int, item_ids: Sequence[str], title: str = REVIEW_VIEW_TITLE
+    client: LabelStudio,
+    project_id: int,
+    waiting: Sequence[ReviewRequest],
+    title: str = REVIEW_VIEW_TITLE,
 ) -> int:
     """Create or update the Data Manager tab listing the tasks waiting for review.
 
     Args:
         client: a Label Studio client.
         project_id: the project.
-        item_ids: the items waiting for review (the tab lists exactly their tasks).
+        waiting: the requests still waiting (``monitoring.review.waiting_for_review``);
+            the tab lists exactly their tasks.
         title: the tab's title.
 
     Returns:
         The view id.
     """
-    data = review_view_data(item_ids, title)
+    data = review_view_data([a for r in waiting for a in r.annotation_ids], title)
     for view in client.views.list(project=project_id):
         if (view.data or {}).get("title") == title:
             client.views.update(id=str(view.id), project=project_id, data=data)  # type: ignore[arg-type]

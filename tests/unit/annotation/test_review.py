@@ -41,13 +41,15 @@ def test_review_rejects_no_extra_annotator() -> None:
         review_update(7, 1, None, 1, 0, NOTE)
 
 
-def test_review_view_lists_the_items() -> None:
-    data = review_view_data(["i1", "i2"])
+def test_review_view_filters_on_the_disputed_annotations() -> None:
+    data = review_view_data([12, 3, 12, 40])
     assert data["title"] == REVIEW_VIEW_TITLE
     (item,) = data["filters"]["items"]
-    assert (item["filter"], item["operator"], item["value"]) == (
-        "filter:tasks:data.item_id",
-        "in_list",
-        ["i1", "i2"],
+    # "contains" on a String column: what the Data Manager UI can show ("in_list" breaks it).
+    assert (item["filter"], item["operator"], item["type"], item["value"]) == (
+        "filter:tasks:annotations_ids",
+        "contains",
+        "String",
+        "3,12,40",
     )
-    assert review_view_data([])["filters"]["items"][0]["value"] == []
+    assert review_view_data([])["filters"]["items"][0]["value"] == ""
