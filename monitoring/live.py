@@ -112,13 +112,12 @@ def live_report_markdown(
             f"nothing to score. {point.reason or ''}"
         )
     verdict = "DEGRADED" if decision.degraded else "not degraded"
-    event = (
-        "`labelloop.model.degraded` sent."
-        if announced
-        else "Already announced for this champion: no second event."
-        if decision.degraded
-        else "No event."
-    )
+    if announced:
+        event = "`labelloop.model.degraded` sent."
+    elif decision.degraded:
+        event = "Already announced for this champion: no second event."
+    else:
+        event = "No event."
     shown: Sequence[LiveAccuracy] = series.points[-limit:]
     older = len(series.points) - len(shown)
     trend = trend_markdown(shown, holdout_accuracy).split("\n", 1)[1]
