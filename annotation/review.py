@@ -5,7 +5,7 @@ people annotated it than its ``overlap``. Raising a task's overlap by one puts i
 in the queue of everyone who has not annotated it yet, which is "a second look by
 someone else". Label Studio does not recompute ``is_labeled`` when the overlap
 changes, so the update sets it too. The reason travels in the task's ``meta`` (no
-prediction is added: a reviewer should not be shown the model's answer), and the
+prediction is added for the review: the disputing model's answer is not pre-filled), and the
 ``labelloop: disputed labels`` tab of the Data Manager lists the tasks waiting.
 
 The tab filters on "Annotation IDs contains" (the annotations that voted when the item

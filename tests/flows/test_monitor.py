@@ -17,7 +17,7 @@ from blocks import DataStore
 from flows.monitor import MonitorParams, MonitorResult, monitor_model
 from flows.train import TrainParams, retrain_model
 from monitoring.decisions import DisputedLabel, LiveAccuracySeries
-from monitoring.layout import live_accuracy_key
+from monitoring.layout import live_accuracy_key, profile_key
 from monitoring.review import ReviewLedger, plan_reviews
 from tasks.events import MODEL_DEGRADED
 from tasks.live import disputed_key
@@ -106,6 +106,8 @@ def test_a_healthy_champion_gets_a_point_per_labels_version_and_no_event(
     store, clean, model, events
 ) -> None:
     version = _champion(store, clean, model)
+    if store.exists(profile_key(model, version)):  # a champion trained before drift profiles
+        store.delete(profile_key(model, version))
     rows = clean.iloc[:500]
     _write(store, "v2", rows, rows["truth"].tolist())
 
