@@ -28,7 +28,7 @@ from annotation.sync import (
 from annotation.versions import carry_unresolved, should_announce
 from blocks import DataStore, LabelStudioCredentials
 from specs import DatasetSpec, resolve_spec
-from tasks.events import LABELS_READY, announce, project_resource
+from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import ensure_project, fetch_changed_tasks, list_task_ids
 from tasks.state import (
     load_sync_state,
@@ -135,6 +135,18 @@ def sync_labels(
             store, spec.name, quote(list(merged.labels)), quote(unresolved), dt.datetime.now(dt.UTC)
         )
         logger.info("Wrote labels version %s: %d labels", version.version, version.labels)
+        announce(
+            LABELS_UPDATED,
+            project_resource(spec.name),
+            {
+                "dataset": spec.name,
+                "labels_version": version.version,
+                "labels": version.labels,
+                "added": len(merged.added),
+                "changed": len(merged.changed),
+                "withdrawn": len(withdrawn),
+            },
+        )
     watermark = advance_watermark(state.updated_at, tasks)
 
     gained = count_labels_gained(merged.labels, read_trained_labels(store, spec.name))

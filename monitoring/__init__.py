@@ -8,5 +8,10 @@
 - `monitoring.decisions`: `drift_event` (`labelloop.data.drifted`), `live_accuracy`,
   `degradation` / `degraded_event` (`labelloop.model.degraded`), `disputed` /
   `flag_disputed`, `LiveAccuracySeries`, `trend_markdown`.
+- `monitoring.live`: `DegradedLog` (one degraded event per champion version),
+  `live_report_markdown`, `per_class_markdown`.
+- `monitoring.review`: disputed labels sent back for review: `ReviewRequest`,
+  `ReviewLedger`, `plan_reviews`, `waiting_for_review`, `hold_for_review`,
+  `disputes_markdown`.
 - `monitoring.layout`: DataStore keys of profiles, live accuracy series, drift reports.
 """

@@ -26,7 +26,9 @@ from annotation.config import (
 )
 from annotation.models import LSTask, parse_tasks
 from annotation.payloads import chunked
+from annotation.review import REVIEW_VIEW_TITLE, review_update, review_view_data
 from annotation.sync import item_ids_query, read_changed_tasks
+from monitoring.review import ReviewRequest
 
 # `include` is a flat field list that Label Studio (drf-flex-fields) applies at every
 # nesting level: the annotation and prediction fields must be named as well, or
@@ -376,3 +378,126 @@ def ensure_webhook(
     )
     get_run_logger().info("Created webhook %s for project %s -> %s", hook.id, project_id, url)
     return int(hook.id)
+
+
+@task(
+    name="request-label-reviews",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def request_reviews(
+    client: LabelStudio,
+    project_id: int,
+    requests: Sequence[ReviewRequest],
+    extra_annotators: int = 1,
+) -> list[ReviewRequest]:
+    """Put disputed items back in the label stream for `extra_annotators` more people.
+
+    Each task's ``overlap`` is raised above the people who voted on it, ``is_labeled``
+    is cleared (Label Studio does not recompute it) and ``meta["labelloop_dispute"]``
+    says why. Retried safely: a task whose meta already carries the same note is left
+    as it is (see ``annotation.review.review_update``).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        requests: the planned requests (``monitoring.review.plan_reviews``).
+        extra_annotators: how many more people should annotate each task.
+
+    Returns:
+        The requests whose task exists, with the overlap it now has; an item whose task
+        was deleted is logged and left out.
+    """
+    logger = get_run_logger()
+    by_item = {r.item_id: r for r in requests}
+    current: dict[str, Any] = {}
+    for batch in chunked(list(by_item), ITEM_ID_LOOKUP_BATCH):
+        pager: Any = client.tasks.list(
+            project=project_id,
+            include="id,data,meta,overlap",
+            query=json.dumps(item_ids_query(batch)),
+            page_size=PAGE_SIZE,
+        )
+        for ls_task in pager:
+            request = by_item.get(str(ls_task.data.get("item_id")))
+            if request is not None and int(ls_task.id) == request.task_id:
+                current[request.item_id] = ls_task
+    sent: list[ReviewRequest] = []
+    for item_id, request in by_item.items():
+        ls_task = current.get(item_id)
+        if ls_task is None:
+            logger.warning(
+                "Item %s: task %s is not in project %s; not sent for review",
+                item_id,
+                request.task_id,
+                project_id,
+            )
+            continue
+        note = {
+            "labels_version": request.labels_version,
+            "model_version": request.model_version,
+            "label": request.label,
+            "model_label": request.model_label,
+            "model_probability": round(request.model_probability, 4),
+            "requested_at": request.requested_at.isoformat(),
+        }
+        update = review_update(
+            request.task_id,
+            ls_task.overlap,
+            ls_task.meta,
+            request.annotators,
+            extra_annotators,
+            note,
+        )
+        overlap = int(ls_task.overlap or 1)
+        if update is not None:
+            client.tasks.update(
+                id=str(update.task_id),
+                overlap=update.overlap,
+                is_labeled=update.is_labeled,
+                meta=update.meta,
+            )
+            overlap = update.overlap
+        sent.append(request.model_copy(update={"overlap": overlap}))
+    logger.info(
+        "Project %s: %d disputed tasks sent back for %d more annotator(s)",
+        project_id,
+        len(sent),
+        extra_annotators,
+    )
+    return sent
+
+
+@task(
+    name="ensure-review-view",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def ensure_review_view(
+    client: LabelStudio,
+    project_id: int,
+    waiting: Sequence[ReviewRequest],
+    title: str = REVIEW_VIEW_TITLE,
+) -> int:
+    """Create or update the Data Manager tab listing the tasks waiting for review.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        waiting: the requests still waiting (``monitoring.review.waiting_for_review``);
+            the tab lists exactly their tasks.
+        title: the tab's title.
+
+    Returns:
+        The view id.
+    """
+    data = review_view_data([a for r in waiting for a in r.annotation_ids], title)
+    for view in client.views.list(project=project_id):
+        if (view.data or {}).get("title") == title:
+            client.views.update(id=str(view.id), project=project_id, data=data)  # type: ignore[arg-type]
+            return int(view.id)
+    view = client.views.create(project=project_id, data=data)  # type: ignore[arg-type]
+    get_run_logger().info("Created the Data Manager tab %r (view %s)", title, view.id)
+    return int(view.id)

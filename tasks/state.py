@@ -3,6 +3,8 @@
 Layout (DESIGN.md): `state/push/<project>.json` (push ledger),
 `state/sync/<project>.json` (sync watermark and the last labels.ready),
 `state/train/<model>.json` (the labels version the last training run used),
+`state/review/<project>.json` (disputed items sent back to Label Studio),
+`state/monitor/<model>.json` (the champions a degraded event was sent for),
 `labels/<project>/<version>.parquet` and `labels/<project>/latest.json`.
 """
 
@@ -20,6 +22,8 @@ from annotation.labels import ItemLabel, UnresolvedItem
 from annotation.ledger import PushLedger
 from annotation.sync import SyncWatermark
 from blocks import DataStore
+from monitoring.live import DegradedLog
+from monitoring.review import ReviewLedger
 
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [1, 5]}
 LABEL_COLUMNS = [
@@ -63,6 +67,14 @@ def sync_key(project: str) -> str:
 
 def trained_key(model: str) -> str:
     return f"state/train/{model}.json"
+
+
+def review_key(project: str) -> str:
+    return f"state/review/{project}.json"
+
+
+def degraded_key(model: str) -> str:
+    return f"state/monitor/{model}.json"
 
 
 def latest_labels_key(project: str) -> str:
@@ -223,3 +235,31 @@ def read_trained_labels(store: DataStore, model: str) -> dict[str, str]:
         return {}
     key = store.read_json(trained_key(model))["labels_key"]
     return {label.item_id: label.label for label in resolved_labels(store.read_parquet(key))}
+
+
+@task(name="read-review-ledger", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_review_ledger(store: DataStore, project: str) -> ReviewLedger:
+    """The project's review ledger (empty when nothing was ever sent back for review)."""
+    if not store.exists(review_key(project)):
+        return ReviewLedger(project=project)
+    return ReviewLedger.model_validate(store.read_json(review_key(project)))
+
+
+@task(name="save-review-ledger", cache_policy=NO_CACHE, **STORE_RETRIES)
+def save_review_ledger(store: DataStore, ledger: ReviewLedger) -> None:
+    """Replace the review ledger atomically (after Label Studio has the requests)."""
+    store.replace_json(review_key(ledger.project), ledger.model_dump(mode="json"))
+
+
+@task(name="read-degraded-log", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_degraded_log(store: DataStore, model: str) -> DegradedLog:
+    """The champion versions a degraded event was sent for (empty before the first)."""
+    if not store.exists(degraded_key(model)):
+        return DegradedLog(model=model)
+    return DegradedLog.model_validate(store.read_json(degraded_key(model)))
+
+
+@task(name="save-degraded-log", cache_policy=NO_CACHE, **STORE_RETRIES)
+def save_degraded_log(store: DataStore, log: DegradedLog) -> None:
+    """Replace the degraded log atomically (after the event was sent)."""
+    store.replace_json(degraded_key(log.model), log.model_dump(mode="json"))
