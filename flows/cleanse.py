@@ -13,7 +13,6 @@ import sys
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
@@ -26,7 +25,7 @@ from cleansing.schemas import load_schema
 from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
 from monitoring.profile import DriftThresholds
-from specs import DatasetSpec, load_spec
+from specs import load_spec
 from tasks.cleanse import (
     PartitionSummary,
     announce_batch,
@@ -34,7 +33,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
-from tasks.monitoring import BatchDrift, check_batch_drift, load_drift_reference
+from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
 
 
 def cleanse_manifest_key(dataset: str) -> str:
@@ -47,30 +46,6 @@ def cleanse_manifest_key(dataset: str) -> str:
         ``state/cleanse/<dataset>/manifest.json``.
     """
     return f"state/cleanse/{dataset}/manifest.json"
-
-
-class DriftMonitoring(BaseModel):
-    """Drift checks of the cleansed batches against the champion's reference profile."""
-
-    enabled: bool = Field(
-        default=True, description="Check every clean batch for drift (off: cleanse only)."
-    )
-    thresholds: DriftThresholds = Field(
-        default_factory=DriftThresholds, description="When a batch counts as drifted."
-    )
-    model_name: str | None = Field(
-        default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
-        description="The model whose champion is the reference; None = the data set's name.",
-    )
-    dataset_spec: str | DatasetSpec | None = Field(
-        default=None,
-        description="How the champion reads the rows (images); None = the shipped spec of the data set.",
-    )
-    trusted_types: list[str] = Field(
-        default_factory=list,
-        description="Extra types trusted when loading the champion (own estimators only).",
-    )
 
 
 class CleanseParams(BaseModel):
@@ -188,32 +163,26 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     summaries = [f.result() if f is not None else s for f, s in zip(fixed, summaries, strict=True)]
     for summary in summaries:
         summary.report.check()
+    # Each clean batch is final: its drift check runs beside the announcements.
+    checks = [
+        check_batch_drift.submit(
+            target,
+            params.dataset,
+            s.batch_id,
+            s.outputs.get("clean"),
+            s.report.clean,
+            params.drift,
+        )
+        for s in summaries
+        if params.drift.enabled
+    ]
+    for summary in summaries:
         announce_batch(params.dataset, summary)
         done[summary.batch_id] = summary.report.model_dump(mode="json")
         total = total.merge(summary.report)
     if summaries:
         target.replace_json(cleanse_manifest_key(params.dataset), done)
-    drift: list[BatchDrift] = []
-    if params.drift.enabled and summaries:
-        reference = load_drift_reference(
-            target,
-            params.drift.model_name or params.dataset,
-            params.drift.dataset_spec or params.dataset,
-            params.drift.trusted_types,
-        )
-        checks = [
-            check_batch_drift.submit(
-                target,
-                params.dataset,
-                s.batch_id,
-                s.outputs.get("clean"),
-                s.report.clean,
-                quote(reference),
-                params.drift.thresholds,
-            )
-            for s in summaries
-        ]
-        drift = [c.result() for c in checks]
+    drift = [check.result() for check in checks]
     if failed:
         raise BatchesFailedError(params.dataset, failed)
     total.check()

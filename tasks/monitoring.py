@@ -189,37 +189,6 @@ def read_reference(
     return DriftReference(model_name=model_name, champion=champion, profile=profile, spec=spec)
 
 
-@task(name="load-drift-reference", cache_policy=NO_CACHE, **STORE_RETRIES)
-def load_drift_reference(
-    store: DataStore,
-    model_name: str,
-    dataset: str | DatasetSpec,
-    extra_trusted: Sequence[str] = (),
-) -> DriftReference:
-    """Task wrapper of :func:`read_reference` (read once per cleanse run).
-
-    Args:
-        store: the DataStore of the registry.
-        model_name: the data set's model.
-        dataset: the data set spec, name or import path.
-        extra_trusted: types trusted when loading the champion.
-
-    Returns:
-        The reference; when drift cannot be checked, a warning says why.
-    """
-    reference = read_reference(store, model_name, dataset, extra_trusted)
-    if reference.reason:
-        get_run_logger().warning("%s", reference.reason)
-    else:
-        get_run_logger().info(
-            "Drift reference: champion %s %s, profile of %d rows",
-            model_name,
-            reference.version,
-            reference.profile.n_rows if reference.profile else 0,
-        )
-    return reference
-
-
 def batch_report(
     store: DataStore,
     clean_key: str | None,
@@ -279,36 +248,67 @@ class BatchDrift(BaseModel):
     messages: list[str] = Field(default_factory=list)
 
 
+class DriftMonitoring(BaseModel):
+    """Drift checks of cleansed batches against the champion's reference profile (the
+    cleanse flow's ``drift`` parameters)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = Field(
+        default=True, description="Check every clean batch for drift (off: cleanse only)."
+    )
+    thresholds: DriftThresholds = Field(
+        default_factory=DriftThresholds, description="When a batch counts as drifted."
+    )
+    model_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="The model whose champion is the reference; None = the data set's name.",
+    )
+    dataset_spec: str | DatasetSpec | None = Field(
+        default=None,
+        description="How the champion reads the rows (images); None = the shipped spec of the data set.",
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Extra types trusted when loading the champion (own estimators only).",
+    )
+
+
 def artifact_key(dataset: str) -> str:
     """The key of a data set's drift artifact (lower-case letters, digits and dashes)."""
     return f"drift-{dataset}".lower().replace("_", "-")
 
 
-@task(name="check-batch-drift", cache_policy=NO_CACHE)
+@task(name="check-batch-drift", cache_policy=NO_CACHE, **STORE_RETRIES)
 def check_batch_drift(
     store: DataStore,
     dataset: str,
     batch_id: str,
     clean_key: str | None,
     clean_rows: int,
-    reference: DriftReference,
-    thresholds: DriftThresholds,
+    settings: DriftMonitoring,
 ) -> BatchDrift:
     """Check a cleansed batch for drift: save the report, publish it, announce drift.
 
     Args:
-        store: the DataStore.
+        store: the DataStore (registry, clean batch, images, reports).
         dataset: the data set name.
         batch_id: the batch.
         clean_key: its clean parquet (None when nothing came out clean).
         clean_rows: its clean row count.
-        reference: the champion and profile (see :func:`load_drift_reference`).
-        thresholds: when a feature counts as drifted.
+        settings: the model (None = the data set's), how to read its rows, thresholds.
 
     Returns:
         The outcome: checked or why not, drifted columns, report key, the event's id.
     """
-    report = batch_report(store, clean_key, clean_rows, reference, thresholds)
+    reference = read_reference(
+        store,
+        settings.model_name or dataset,
+        settings.dataset_spec or dataset,
+        settings.trusted_types,
+    )
+    report = batch_report(store, clean_key, clean_rows, reference, settings.thresholds)
     record = DriftRecord(
         dataset=dataset,
         batch_id=batch_id,
@@ -326,19 +326,15 @@ def check_batch_drift(
     )
     event = drift_event(report, dataset, batch_id, model_version=reference.version, report_key=key)
     event_id = announce(event.event, event.resource, event.payload) if event else None
-    logger = get_run_logger()
     if report.drifted:
-        logger.warning(
-            "%s batch %s drifted from champion %s: %s",
-            dataset,
-            batch_id,
-            reference.version,
-            ", ".join(report.drifted_columns),
-        )
+        verdict = f"drifted from champion {reference.version}: {', '.join(report.drifted_columns)}"
     elif report.checked:
-        logger.info("%s batch %s: no drift (%d features)", dataset, batch_id, len(report.features))
-    for message in report.messages:
-        logger.info("%s batch %s: %s", dataset, batch_id, message)
+        verdict = f"no drift from champion {reference.version} ({len(report.features)} features)"
+    else:
+        verdict = "drift not checked"
+    notes = "".join(f"; {m}" for m in report.messages)
+    log = get_run_logger().warning if report.drifted else get_run_logger().info
+    log("%s batch %s: %s%s", dataset, batch_id, verdict, notes)
     return BatchDrift(
         batch_id=batch_id,
         checked=report.checked,
