@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from prefect.testing.utilities import prefect_test_harness
-from sklearn.datasets import load_digits
 
 import tasks.monitoring as monitoring_tasks
 from blocks import DataStore
@@ -21,7 +19,12 @@ from flows.train import TrainParams, retrain_model
 from monitoring.layout import drift_report_key, profile_key
 from monitoring.profile import DriftRecord, ReferenceProfile
 from tasks.events import DATA_DRIFTED
-from tests.flows.digits_store import digit_png, label_records, write_digits, write_labels
+from tests.flows.digits_store import (
+    label_records,
+    new_digit_pngs,
+    write_digits,
+    write_labels,
+)
 
 TRAINED = 1000  # digits 0..999 are labelled; the rest are new to the champion
 
@@ -68,26 +71,8 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return sent
 
 
-def new_digits(folder: Path, *, shifted: bool, n: int = 300, seed: int = 0) -> Path:
-    """PNGs of digits the champion never saw; shifted: noisy, and 3 in 4 are digits 0-4."""
-    digits = load_digits()
-    rng = np.random.default_rng(seed)
-    pool = np.arange(TRAINED, len(digits.target))
-    if shifted:
-        low, high = pool[digits.target[pool] < 5], pool[digits.target[pool] >= 5]
-        n_low = n * 3 // 4
-        picked = np.concatenate(
-            [rng.choice(low, n_low, replace=False), rng.choice(high, n - n_low, replace=False)]
-        )
-    else:
-        picked = rng.choice(pool, n, replace=False)
-    folder.mkdir(parents=True)
-    for i in picked:
-        image = digits.images[i]
-        if shifted:
-            image = np.clip(np.rint(image + rng.normal(0, 2.0, image.shape)), 0, 16)
-        (folder / f"{i:04d}.png").write_bytes(digit_png(image))
-    return folder
+def new_digits(folder: Path, *, shifted: bool, seed: int = 0) -> Path:
+    return new_digit_pngs(folder, first_unseen=TRAINED, shifted=shifted, seed=seed)
 
 
 def _collect_and_cleanse(store: DataStore, folder: Path, **drift: Any):  # type: ignore[no-untyped-def]
