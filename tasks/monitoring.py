@@ -225,12 +225,17 @@ def batch_report(
     profiled = reference.profile.columns if reference.profile else {}
     lacking = [c for c in profiled if c not in monitored.frame.columns]
     predictions = None
-    if not lacking:
-        classes, proba = probabilities(reference.champion.model, model_input)
-        predictions = pd.DataFrame(proba, columns=classes)
-    report = compare(reference.profile, monitored.frame, predictions, thresholds)
+    note = None
     if lacking:
         note = f"the champion's predictions were not checked: the batch lacks its inputs {lacking}"
+    else:
+        try:
+            classes, proba = probabilities(reference.champion.model, model_input)
+            predictions = pd.DataFrame(proba, columns=classes)
+        except ValueError as exc:  # e.g. a column of another type than the champion's
+            note = f"the champion cannot score this batch ({exc}): its predictions were not checked"
+    report = compare(reference.profile, monitored.frame, predictions, thresholds)
+    if note:
         report = report.model_copy(update={"messages": [*report.messages, note]})
     return report
 

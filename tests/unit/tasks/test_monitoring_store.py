@@ -206,3 +206,16 @@ def test_no_champion_and_unknown_spec_are_reasons(store: DataStore, champion: Mo
     assert "has no champion yet" in (read_reference(store, "other", "iris").reason or "")
     unknown = read_reference(store, NAME, "no-such-dataset").reason or ""
     assert "unknown data set 'no-such-dataset'" in unknown and "drift not checked" in unknown
+
+
+def test_a_batch_the_champion_cannot_score_is_said(store: DataStore, champion: ModelCard) -> None:
+    batch = iris_rows(300, 6)
+    batch["sepal_width"] = batch["sepal_width"].astype(str).where(batch.index % 2 == 0, "n/a")
+    report = batch_report(
+        store, _batch(store, batch), 300, read_reference(store, NAME, "iris"), DriftThresholds()
+    )
+    assert report.checked
+    text = "\n".join(report.messages)
+    assert "the champion cannot score this batch" in text
+    assert "'sepal_width': 150 values are not numbers" in text
+    assert "prediction" not in {f.column for f in report.features}
