@@ -46,6 +46,7 @@ from monitoring.review import hold_for_review
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, announce, model_resource
+from tasks.monitoring import save_reference_profile
 from tasks.registry import (
     list_model_history,
     load_champion,
@@ -224,6 +225,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         reason=params.reason,
     )
     save_model_version(target, card, model_bytes, items)
+    save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
     record_trained_labels(target, name, labels_ref.key)
 
     serving = champion_version

@@ -19,7 +19,9 @@ ANNOTATIONS_CHANGED = "labelloop.annotations.changed"
 LABELS_READY = "labelloop.labels.ready"
 LABELS_UPDATED = "labelloop.labels.updated"
 MODEL_PROMOTED = "labelloop.model.promoted"
-MODEL_DEGRADED = decisions.MODEL_DEGRADED  # named where the pure decision builds it
+# Monitoring's events are named where they are decided (pure code, no prefect).
+MODEL_DEGRADED = decisions.MODEL_DEGRADED
+DATA_DRIFTED = decisions.DATA_DRIFTED
 
 
 def dataset_resource(name: str) -> dict[str, str]:
