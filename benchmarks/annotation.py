@@ -1,6 +1,7 @@
 """Push and sync against the local stack's real Label Studio, each against a raw baseline.
 
     .venv/bin/labelloop stack up && .venv/bin/python -m benchmarks.annotation [--items 10000]
+    [--only push|sync]
 
 1. push_10k_with_predictions: the push flow (selection, ledger, bulk tasks, the
    champion's predictions) against one raw `import_tasks` call of the same tasks with
@@ -191,20 +192,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--new", type=int, default=500)
+    parser.add_argument("--only", choices=["push", "sync"], help="Measure one figure only.")
     args = parser.parse_args()
     settings = StackSettings()
     control.up(settings)
     credentials = control.stack_credentials(settings)
+    figures: dict[str, dict[str, float]] = {}
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
-        push = bench_push(credentials, settings, args.items)
-        print(
-            f"push {args.items} with predictions: flow {push['value']:.1f} s, raw import {push['baseline']:.1f} s"
-        )
-        sync = bench_sync(credentials, settings, args.items, args.new)
-        print(
-            f"sync {args.new} of {args.items}: flow {sync['value']:.1f} s, full export {sync['baseline']:.1f} s"
-        )
-    for metric, figure in (("push_10k_with_predictions", push), ("sync_500_of_10k", sync)):
+        if args.only in (None, "push"):
+            push = bench_push(credentials, settings, args.items)
+            print(
+                f"push {args.items} with predictions: flow {push['value']:.1f} s, raw import {push['baseline']:.1f} s"
+            )
+            figures["push_10k_with_predictions"] = push
+        if args.only in (None, "sync"):
+            sync = bench_sync(credentials, settings, args.items, args.new)
+            print(
+                f"sync {args.new} of {args.items}: flow {sync['value']:.1f} s, full export {sync['baseline']:.1f} s"
+            )
+            figures["sync_500_of_10k"] = sync
+    for metric, figure in figures.items():
         print(
             json.dumps(
                 {
