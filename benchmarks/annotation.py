@@ -28,6 +28,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from annotation.config import DataKind, LabelSpec, build_label_config
 from annotation.predictions import choice_result
+from annotation.versions import labels_frame
 from blocks import DataStore, LabelStudioCredentials
 from demo.bot import oracle_labels
 from flows.annotate import PushParams, push_batch
@@ -70,7 +71,7 @@ def champion_for(spec: DatasetSpec, store: DataStore, frame: pd.DataFrame) -> st
     now = dt.datetime.now(dt.UTC)
     head = frame.head(300)
     labels = oracle_labels(dict(zip(head["item_id"], head["truth"], strict=True)), now)
-    write_labels_version.fn(store, spec.name, labels, [], now)
+    write_labels_version.fn(store, spec.name, labels_frame(labels, []), now)
     result = retrain_model(TrainParams(dataset=spec, store_block=None), store=store)
     assert result.status == "promoted", result.message
     # The labelled items were never pushed: keep them out of the push pool.

@@ -30,7 +30,8 @@ from specs import DIGITS
 from stack import control
 from stack.control import LOCAL_BLOCK
 from stack.settings import StackSettings
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.label_studio import find_project
+from tasks.refresh import list_unlabelled_tasks
 
 
 class DemoParams(BaseModel):

@@ -24,9 +24,9 @@ from blocks import DataStore, LabelStudioCredentials
 from learning.training import ITEM_ID
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
-from tasks.label_studio import delete_predictions, import_predictions
+from tasks.label_studio import delete_predictions, find_project, import_predictions
 from tasks.predict import predict_items
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.refresh import list_unlabelled_tasks
 from tasks.registry import load_champion
 
 

@@ -35,6 +35,7 @@ SYNC_INCLUDE = (
     "id,data,updated_at,created_at,annotations,predictions,"
     "result,completed_by,was_cancelled,lead_time,model_version,score"
 )
+PROJECT_INCLUDE = "id,title,label_config"
 READ_RETRIES = 3
 READ_RETRY_DELAYS: list[float] = [1, 5, 15]
 PAGE_SIZE = 1000
@@ -121,6 +122,55 @@ def ensure_project(
             "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
         )
     return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
+
+
+class ProjectConfig(BaseModel):
+    """An existing project and its parsed label config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str
+    config: ClassificationConfig
+
+
+@task(
+    name="find-label-studio-project",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def find_project(client: LabelStudio, title: str, control_name: str | None = None) -> ProjectConfig:
+    """The project titled exactly ``title``, with its label config (never creates one).
+
+    One request: the list is filtered by title and limited to id, title and label
+    config, so Label Studio computes none of the per-project counters.
+
+    Args:
+        client: a Label Studio client.
+        title: the project title.
+        control_name: the Choices control to read, when the config has several.
+
+    Returns:
+        The project id, title and config.
+
+    Raises:
+        LookupError: no project or several carry the title.
+    """
+    # `title=` filters by substring: keep exact matches only.
+    projects: Iterable[Any] = client.projects.list(title=title, include=PROJECT_INCLUDE)
+    matches = [project for project in projects if project.title == title]
+    if len(matches) != 1:
+        raise LookupError(
+            f"expected one Label Studio project titled {title!r}, found {len(matches)}"
+            + (f" (ids {[p.id for p in matches]})" if matches else "")
+        )
+    project = matches[0]
+    return ProjectConfig(
+        id=int(project.id),
+        title=title,
+        config=parse_label_config(project.label_config or "", control_name),
+    )
 
 
 @task(name="import-tasks", cache_policy=NO_CACHE)

@@ -30,6 +30,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from sklearn.datasets import load_digits
 
 from annotation.media import local_file_url
+from annotation.versions import labels_frame
 from blocks import DataStore
 from demo.bot import oracle_labels
 from demo.digits import digit_png
@@ -148,7 +149,7 @@ def _promote_champion(store: DataStore, spec: DatasetSpec, labelled: pd.DataFram
     """A labels version for `labelled`, then the retrain flow; returns the champion's version."""
     now = dt.datetime.now(dt.UTC)
     labels = oracle_labels(dict(zip(labelled["item_id"], labelled["truth"], strict=True)), now)
-    write_labels_version.fn(store, spec.name, labels, [], now)
+    write_labels_version.fn(store, spec.name, labels_frame(labels, []), now)
     result = retrain_model(TrainParams(dataset=spec), store=store)
     assert result.status == "promoted", result.message
     return str(result.version)

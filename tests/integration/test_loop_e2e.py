@@ -29,8 +29,8 @@ from flows.annotate import PushParams, push_batch
 from flows.deployments import read_deployments
 from specs import TEXTS
 from stack.control import LOCAL_BLOCK
-from tasks.label_studio import ensure_webhook
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.label_studio import ensure_webhook, find_project
+from tasks.refresh import list_unlabelled_tasks
 from tasks.registry import read_pointer
 from tests.conftest import Stack
 from webhooks.events import SECRET_HEADER
