@@ -389,8 +389,9 @@ def count_labels_gained(frame: pd.DataFrame, trained: Mapping[str, str]) -> int:
     Returns:
         Items labelled since, plus items relabelled since.
     """
-    current = label_pairs(frame)
-    return sum(1 for item_id, label in current.items() if trained.get(item_id) != label)
+    resolved = frame[["item_id", "label"]][frame["status"] == RESOLVED]
+    seen = resolved["item_id"].astype(str).map(dict(trained))
+    return int((seen != resolved["label"].astype(str)).sum())
 
 
 def labels_ready(gained: int, threshold: int) -> bool:

@@ -95,8 +95,9 @@ def unresolved_items(frame: pd.DataFrame) -> list[UnresolvedItem]:
 
 def label_pairs(frame: pd.DataFrame) -> dict[str, str]:
     """item_id -> label of the resolved rows of a labels version."""
-    resolved = frame[frame["status"] == RESOLVED]
-    return dict(zip(resolved["item_id"].astype(str), resolved["label"].astype(str), strict=True))
+    resolved = frame["status"] == RESOLVED
+    items, labels = frame.loc[resolved, "item_id"].tolist(), frame.loc[resolved, "label"].tolist()
+    return {str(item): str(label) for item, label in zip(items, labels, strict=True)}
 
 
 def count_unresolved(frame: pd.DataFrame) -> int:
