@@ -108,6 +108,20 @@ def sync_labels(
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     # Read-only: a sync never creates a project or changes its labels (the push does).
     project = find_project(client, spec.name, spec.labels.control_name)
+    if project is None:
+        logger.warning("No Label Studio project is titled %r yet: nothing to sync", spec.name)
+        return SyncResult(
+            tasks_read=0,
+            labels=0,
+            added=0,
+            changed=0,
+            withdrawn=0,
+            unresolved=0,
+            skipped=0,
+            labels_version=None,
+            gained_since_training=0,
+            announced=False,
+        )
 
     state = load_sync_state(store, spec.name)
     previous_version, previous = read_latest_version(store, spec.name)

@@ -140,7 +140,9 @@ class ProjectConfig(BaseModel):
     retries=READ_RETRIES,
     retry_delay_seconds=READ_RETRY_DELAYS,
 )
-def find_project(client: LabelStudio, title: str, control_name: str | None = None) -> ProjectConfig:
+def find_project(
+    client: LabelStudio, title: str, control_name: str | None = None
+) -> ProjectConfig | None:
     """The project titled exactly ``title``, with its label config (never creates one).
 
     One request: the list is filtered by title and limited to id, title and label
@@ -152,18 +154,21 @@ def find_project(client: LabelStudio, title: str, control_name: str | None = Non
         control_name: the Choices control to read, when the config has several.
 
     Returns:
-        The project id, title and config.
+        The project id, title and config; None when no project carries the title
+        (nothing was pushed yet). :func:`require_project` turns None into an error.
 
     Raises:
-        LookupError: no project or several carry the title.
+        LookupError: several projects carry the title.
     """
     # `title=` filters by substring: keep exact matches only.
     projects: Iterable[Any] = client.projects.list(title=title, include=PROJECT_INCLUDE)
     matches = [project for project in projects if project.title == title]
-    if len(matches) != 1:
+    if not matches:
+        return None
+    if len(matches) > 1:
         raise LookupError(
-            f"expected one Label Studio project titled {title!r}, found {len(matches)}"
-            + (f" (ids {[p.id for p in matches]})" if matches else "")
+            f"{len(matches)} Label Studio projects are titled {title!r}: "
+            f"ids {[p.id for p in matches]}"
         )
     project = matches[0]
     return ProjectConfig(
@@ -171,6 +176,24 @@ def find_project(client: LabelStudio, title: str, control_name: str | None = Non
         title=title,
         config=parse_label_config(project.label_config or "", control_name),
     )
+
+
+def require_project(project: ProjectConfig | None, title: str) -> ProjectConfig:
+    """The project :func:`find_project` found, or a clear error when there is none.
+
+    Args:
+        project: what :func:`find_project` returned.
+        title: the title it looked for.
+
+    Returns:
+        The project.
+
+    Raises:
+        LookupError: no project carries the title.
+    """
+    if project is None:
+        raise LookupError(f"no Label Studio project is titled {title!r}: push tasks first")
+    return project
 
 
 @task(name="import-tasks", cache_policy=NO_CACHE)

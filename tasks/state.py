@@ -123,8 +123,15 @@ def read_latest_version(
 
     The frame holds resolved and unresolved rows (``annotation.versions.LABEL_COLUMNS``);
     a sync merges into it without turning every row into an object.
+
+    Raises:
+        ValueError: the version lacks a column of ``LABEL_COLUMNS`` (names the key).
     """
-    return _latest_frame(store, project)
+    pointer, frame = _latest_frame(store, project)
+    missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
+    if pointer is not None and missing:
+        raise ValueError(f"labels version {pointer.key} lacks the columns {missing}")
+    return pointer, frame
 
 
 def _latest_frame(store: DataStore, project: str) -> tuple[LabelsVersion | None, pd.DataFrame]:
