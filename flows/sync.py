@@ -107,7 +107,11 @@ def sync_labels(
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     # Read-only: a sync never creates a project or changes its labels (the push does).
-    project = find_project(client, spec.name, spec.labels.control_name)
+    # The lookup runs in a worker thread while the store is read.
+    lookup = find_project.submit(client, spec.name, spec.labels.control_name)
+    state = load_sync_state(store, spec.name)
+    previous_version, previous = read_latest_version(store, spec.name)
+    project = lookup.result()
     if project is None:
         logger.warning("No Label Studio project is titled %r yet: nothing to sync", spec.name)
         return SyncResult(
@@ -123,8 +127,6 @@ def sync_labels(
             announced=False,
         )
 
-    state = load_sync_state(store, spec.name)
-    previous_version, previous = read_latest_version(store, spec.name)
     tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
     delta = resolve_labels(tasks, project.config, policy)

@@ -358,6 +358,7 @@ def fetch_changed_tasks(
             query=json.dumps(query),
             page=1,
             page_size=page_size,
+            resolve_uri=False,  # only data.item_id is read: no storage URLs to sign
         )
         found = pager if all_pages else (pager.items or [])
         return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)
