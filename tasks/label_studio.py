@@ -37,6 +37,7 @@ SYNC_INCLUDE = (
     "id,data,updated_at,created_at,annotations,predictions,"
     "result,completed_by,was_cancelled,lead_time,model_version,score"
 )
+PROJECT_INCLUDE = "id,title,label_config"
 READ_RETRIES = 3
 READ_RETRY_DELAYS: list[float] = [1, 5, 15]
 PAGE_SIZE = 1000
@@ -123,6 +124,78 @@ def ensure_project(
             "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
         )
     return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
+
+
+class ProjectConfig(BaseModel):
+    """An existing project and its parsed label config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str
+    config: ClassificationConfig
+
+
+@task(
+    name="find-label-studio-project",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def find_project(
+    client: LabelStudio, title: str, control_name: str | None = None
+) -> ProjectConfig | None:
+    """The project titled exactly ``title``, with its label config (never creates one).
+
+    One request: the list is filtered by title and limited to id, title and label
+    config, so Label Studio computes none of the per-project counters.
+
+    Args:
+        client: a Label Studio client.
+        title: the project title.
+        control_name: the Choices control to read, when the config has several.
+
+    Returns:
+        The project id, title and config; None when no project carries the title
+        (nothing was pushed yet). :func:`require_project` turns None into an error.
+
+    Raises:
+        LookupError: several projects carry the title.
+    """
+    # `title=` filters by substring: keep exact matches only.
+    projects: Iterable[Any] = client.projects.list(title=title, include=PROJECT_INCLUDE)
+    matches = [project for project in projects if project.title == title]
+    if not matches:
+        return None
+    if len(matches) > 1:
+        raise LookupError(
+            f"{len(matches)} Label Studio projects are titled {title!r}: "
+            f"ids {[p.id for p in matches]}"
+        )
+    project = matches[0]
+    return ProjectConfig(
+        id=int(project.id),
+        title=title,
+        config=parse_label_config(project.label_config or "", control_name),
+    )
+
+
+def require_project(project: ProjectConfig | None, title: str) -> ProjectConfig:
+    """The project :func:`find_project` found, or a clear error when there is none.
+
+    Args:
+        project: what :func:`find_project` returned.
+        title: the title it looked for.
+
+    Returns:
+        The project.
+
+    Raises:
+        LookupError: no project carries the title.
+    """
+    if project is None:
+        raise LookupError(f"no Label Studio project is titled {title!r}: push tasks first")
+    return project
 
 
 @task(name="import-tasks", cache_policy=NO_CACHE)
@@ -287,6 +360,7 @@ def fetch_changed_tasks(
             query=json.dumps(query),
             page=1,
             page_size=page_size,
+            resolve_uri=False,  # only data.item_id is read: no storage URLs to sign
         )
         found = pager if all_pages else (pager.items or [])
         return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)

@@ -34,6 +34,7 @@ from annotation.config import build_label_config
 from annotation.media import local_file_url
 from annotation.predictions import choice_result
 from annotation.review import REVIEW_VIEW_TITLE
+from annotation.versions import labels_frame
 from blocks import DataStore
 from demo.bot import oracle_labels
 from demo.digits import digit_png
@@ -154,7 +155,7 @@ def _promote_champion(store: DataStore, spec: DatasetSpec, labelled: pd.DataFram
     """A labels version for `labelled`, then the retrain flow; returns the champion's version."""
     now = dt.datetime.now(dt.UTC)
     labels = oracle_labels(dict(zip(labelled["item_id"], labelled["truth"], strict=True)), now)
-    write_labels_version.fn(store, spec.name, labels, [], now)
+    write_labels_version.fn(store, spec.name, labels_frame(labels, []), now)
     result = retrain_model(TrainParams(dataset=spec), store=store)
     assert result.status == "promoted", result.message
     return str(result.version)

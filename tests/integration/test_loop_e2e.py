@@ -38,8 +38,8 @@ from flows.annotate import PushParams, push_batch
 from flows.deployments import read_deployments
 from specs import TEXTS
 from stack.control import LOCAL_BLOCK
-from tasks.label_studio import ensure_webhook
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.label_studio import ensure_webhook, find_project, require_project
+from tasks.refresh import list_unlabelled_tasks
 from tasks.registry import read_pointer
 from tests.conftest import Stack
 from tests.integration.deployments import remove_deployments
@@ -189,7 +189,7 @@ def test_annotations_alone_lead_to_a_new_champion_in_label_studio(
         store=store,
         credentials=credentials,
     )
-    project = find_project(ls, TEXTS.name)
+    project = require_project(find_project(ls, TEXTS.name), TEXTS.name)
     ensure_webhook(
         ls,
         project.id,
