@@ -53,10 +53,14 @@ from monitoring.review import (
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import announce
-from tasks.label_studio import ensure_review_view, request_reviews
+from tasks.label_studio import (
+    ensure_review_view,
+    find_project,
+    request_reviews,
+    require_project,
+)
 from tasks.live import read_live_series, save_live_series, write_disputed_labels
 from tasks.predict import predict_probabilities
-from tasks.refresh import find_project
 from tasks.registry import load_champion, read_trained_items
 from tasks.state import (
     read_degraded_log,
@@ -300,7 +304,7 @@ def _review(
         now=utc_now(),
     )
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project_id = find_project(client, project).id
+    project_id = require_project(find_project(client, project), project).id
     sent = request_reviews(client, project_id, planned, params.extra_annotators) if planned else []
     if sent:
         ledger = ledger.with_requests(sent)
