@@ -3,9 +3,9 @@
 - :func:`join_labels` joins a labels version with the clean rows by ``item_id``;
   unresolved labels are left out and counted, labels of items missing from the clean
   data are counted and listed (not fatal).
-- :func:`out_of_fold_predictions` predicts every evaluated item with a model that did
-  not see it, following an :class:`~learning.evaluation.EvaluationPlan`;
-  :func:`out_of_fold` keeps the class probabilities too.
+- :func:`out_of_fold` predicts every evaluated item with a model that did not see it,
+  following an :class:`~learning.evaluation.EvaluationPlan`, and keeps the class
+  probabilities (the drift profile's reference predictions).
 - :func:`comparison_positions` keeps the evaluated items the champion never trained
   on: a champion scored on its own training items would look better than it is.
 """
@@ -227,26 +227,6 @@ def out_of_fold(
         pd.concat(blocks).sort_index() if blocks and len(blocks) == len(plan.folds) else None
     )
     return OutOfFold(predictions=predicted, probabilities=probabilities)
-
-
-def out_of_fold_predictions(
-    make_pipeline: Callable[[], Pipeline],
-    rows: pd.DataFrame | NDArray[Any],
-    labels: Sequence[str],
-    plan: EvaluationPlan,
-) -> dict[int, str]:
-    """Predict each evaluated position with a pipeline fitted on its fold's train positions.
-
-    Args:
-        make_pipeline: a new unfitted pipeline per call.
-        rows: feature input, one row per label.
-        labels: one resolved label per row.
-        plan: the plan of :func:`learning.evaluation.plan_evaluation`.
-
-    Returns:
-        Position -> predicted label, for every test position of the plan.
-    """
-    return out_of_fold(make_pipeline, rows, labels, plan).predictions
 
 
 def _take(

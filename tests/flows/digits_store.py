@@ -86,14 +86,26 @@ def write_labels(
     return key
 
 
+def split_digits(
+    clean: pd.DataFrame, n_train: int, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A random `n_train` of `write_digits`' rows to label, and the `load_digits` indexes
+    of the others. Random, not the first rows: the data set is ordered by writer, and the
+    later writers' digits differ measurably from the earlier ones'."""
+    rng = np.random.default_rng(seed)
+    picked = clean.iloc[np.sort(rng.choice(len(clean), n_train, replace=False))]
+    trained = {int(key.rsplit("/", 1)[1].removesuffix(".png")) for key in picked["key"]}
+    unseen = np.array([i for i in range(len(load_digits().target)) if i not in trained])
+    return picked, unseen
+
+
 def new_digit_pngs(
-    folder: Path, *, first_unseen: int, shifted: bool, n: int = 300, seed: int = 0
+    folder: Path, pool: np.ndarray, *, shifted: bool, n: int = 300, seed: int = 0
 ) -> Path:
-    """PNGs of digits from `first_unseen` on (never labelled); shifted: Gaussian pixel noise
-    (sigma 2 of 16) and 3 in 4 of them digits 0-4 (about half otherwise)."""
+    """PNGs of `n` digits drawn from `pool` (indexes of `load_digits`); shifted: Gaussian
+    pixel noise (sigma 2 of 16) and 3 in 4 of them digits 0-4 (about half otherwise)."""
     digits = load_digits()
     rng = np.random.default_rng(seed)
-    pool = np.arange(first_unseen, len(digits.target))
     if shifted:
         low, high = pool[digits.target[pool] < 5], pool[digits.target[pool] >= 5]
         n_low = n * 3 // 4

@@ -3,10 +3,11 @@ and cleanse new digits, and see the drift report and `labelloop.data.drifted`.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
@@ -22,11 +23,12 @@ from tasks.events import DATA_DRIFTED
 from tests.flows.digits_store import (
     label_records,
     new_digit_pngs,
+    split_digits,
     write_digits,
     write_labels,
 )
 
-TRAINED = 1000  # digits 0..999 are labelled; the rest are new to the champion
+TRAINED = 1000  # a random 1,000 digits are labelled; the others are new to the champion
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,21 +38,20 @@ def harness() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A store whose digits champion was trained by the retrain flow."""
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, np.ndarray]:
+    """A store whose digits champion was trained by the retrain flow, and the unseen digits."""
     root = tmp_path_factory.mktemp("drift")
     store = DataStore(base_path=str(root))
-    clean = write_digits(store)
-    rows = clean.iloc[:TRAINED]
+    rows, unseen = split_digits(write_digits(store), TRAINED)
     write_labels(store, "v1", label_records(rows["item_id"].tolist(), rows["truth"].tolist()))
     result = retrain_model(TrainParams(reason="drift test"), store=store)
     assert result.status == "promoted"
-    return root, str(result.version)
+    return root, str(result.version), unseen
 
 
 @pytest.fixture
-def store(trained: tuple[Path, str], tmp_path: Path) -> DataStore:
-    root, _ = trained
+def store(trained: tuple[Path, str, np.ndarray], tmp_path: Path) -> DataStore:
+    root, _, _ = trained
     source = DataStore(base_path=str(root))
     target = DataStore(base_path=str(tmp_path / "store"))
     for key in source.list_keys():
@@ -71,8 +72,17 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     return sent
 
 
-def new_digits(folder: Path, *, shifted: bool, seed: int = 0) -> Path:
-    return new_digit_pngs(folder, first_unseen=TRAINED, shifted=shifted, seed=seed)
+@pytest.fixture
+def new_digits(trained: tuple[Path, str, np.ndarray], tmp_path: Path) -> Callable[..., Path]:
+    """A folder of PNGs of digits the champion never saw (see `new_digit_pngs`)."""
+    _, _, unseen = trained
+
+    def make(*, shifted: bool, seed: int = 0) -> Path:
+        return new_digit_pngs(
+            tmp_path / f"new-{shifted}-{seed}", unseen, shifted=shifted, seed=seed
+        )
+
+    return make
 
 
 def _collect_and_cleanse(store: DataStore, folder: Path, **drift: Any):  # type: ignore[no-untyped-def]
@@ -81,7 +91,7 @@ def _collect_and_cleanse(store: DataStore, folder: Path, **drift: Any):  # type:
 
 
 def test_training_saves_the_reference_profile(store: DataStore, trained) -> None:
-    _, version = trained
+    _, version, _ = trained
     profile = ReferenceProfile.model_validate_json(store.read_bytes(profile_key("digits", version)))
     assert profile.n_rows == TRAINED
     assert len(profile.columns) == 64 and set(profile.columns.values()) == {"numeric"}
@@ -90,9 +100,9 @@ def test_training_saves_the_reference_profile(store: DataStore, trained) -> None
     assert profile.predictions.class_mix.n == TRAINED // 5  # out-of-fold: the holdout
 
 
-def test_a_shifted_batch_emits_data_drifted(store: DataStore, trained, events, tmp_path) -> None:
-    _, version = trained
-    result = _collect_and_cleanse(store, new_digits(tmp_path / "new", shifted=True))
+def test_a_shifted_batch_emits_data_drifted(store: DataStore, trained, events, new_digits) -> None:
+    _, version, _ = trained
+    result = _collect_and_cleanse(store, new_digits(shifted=True))
     assert result.total.clean == 300
     [drift] = result.drift
     assert drift.checked and drift.drifted and drift.model_version == version
@@ -118,8 +128,8 @@ def test_a_shifted_batch_emits_data_drifted(store: DataStore, trained, events, t
     assert record.report.drifted_columns == drift.drifted_columns
 
 
-def test_an_unshifted_batch_emits_nothing(store: DataStore, events, tmp_path) -> None:
-    result = _collect_and_cleanse(store, new_digits(tmp_path / "new", shifted=False, seed=1))
+def test_an_unshifted_batch_emits_nothing(store: DataStore, events, new_digits) -> None:
+    result = _collect_and_cleanse(store, new_digits(shifted=False, seed=1))
     [drift] = result.drift
     assert drift.checked and not drift.drifted
     assert drift.event_id is None and events == []
@@ -129,11 +139,11 @@ def test_an_unshifted_batch_emits_nothing(store: DataStore, events, tmp_path) ->
 
 
 def test_a_champion_without_profile_gives_a_clear_message_and_no_event(
-    store: DataStore, trained, events, tmp_path
+    store: DataStore, trained, events, new_digits
 ) -> None:
-    _, version = trained
+    _, version, _ = trained
     store.delete(profile_key("digits", version))  # as if trained before drift monitoring
-    result = _collect_and_cleanse(store, new_digits(tmp_path / "new", shifted=True))
+    result = _collect_and_cleanse(store, new_digits(shifted=True))
     assert result.total.clean == 300  # the cleanse itself is untouched
     [drift] = result.drift
     assert not drift.checked and not drift.drifted and events == []
@@ -143,7 +153,7 @@ def test_a_champion_without_profile_gives_a_clear_message_and_no_event(
     assert record.report.messages == [message]
 
 
-def test_monitoring_off_checks_nothing(store: DataStore, events, tmp_path) -> None:
-    result = _collect_and_cleanse(store, new_digits(tmp_path / "new", shifted=True), enabled=False)
+def test_monitoring_off_checks_nothing(store: DataStore, events, new_digits) -> None:
+    result = _collect_and_cleanse(store, new_digits(shifted=True), enabled=False)
     assert result.total.clean == 300 and result.drift == [] and events == []
     assert store.list_keys("monitoring/") == []

@@ -20,7 +20,13 @@ from specs import DIGITS, DatasetSpec
 from tasks.events import BATCH_CLEANSED, DATA_DRIFTED
 from tasks.monitoring import DriftMonitoring
 from tests.conftest import Stack
-from tests.flows.digits_store import label_records, new_digit_pngs, write_digits, write_labels
+from tests.flows.digits_store import (
+    label_records,
+    new_digit_pngs,
+    split_digits,
+    write_digits,
+    write_labels,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,17 +66,17 @@ def test_drifted_event_reaches_the_server_with_its_payload(
 ) -> None:
     spec = DIGITS.model_copy(update={"name": unique})
     store = DataStore(base_path=str(tmp_path / "store"))
-    clean = write_digits(store, dataset=unique).iloc[:TRAINED]
-    records = label_records(clean["item_id"].tolist(), clean["truth"].tolist())
+    rows, unseen = split_digits(write_digits(store, dataset=unique), TRAINED)
+    records = label_records(rows["item_id"].tolist(), rows["truth"].tolist())
     write_labels(store, "v1", records, dataset=unique)
     trained = retrain_model(TrainParams(dataset=spec), store=store)
     assert trained.status == "promoted"
 
     calm = _collect_and_cleanse(
-        store, spec, new_digit_pngs(tmp_path / "calm", first_unseen=TRAINED, shifted=False)
+        store, spec, new_digit_pngs(tmp_path / "calm", unseen, shifted=False)
     )
     shifted = _collect_and_cleanse(
-        store, spec, new_digit_pngs(tmp_path / "shifted", first_unseen=TRAINED, shifted=True)
+        store, spec, new_digit_pngs(tmp_path / "shifted", unseen, shifted=True)
     )
     [calm_drift], [drift] = calm.drift, shifted.drift
     assert calm_drift.checked and not calm_drift.drifted

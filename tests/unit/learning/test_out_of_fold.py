@@ -9,7 +9,7 @@ from sklearn.svm import LinearSVC
 
 from learning.evaluation import EvaluationConfig, plan_evaluation
 from learning.pipelines import FeatureSpec, build_pipeline
-from learning.training import out_of_fold, out_of_fold_predictions
+from learning.training import out_of_fold
 
 WINE = FeatureSpec(modality="tabular", numeric_columns=[f"f{i}" for i in range(13)])
 
@@ -42,9 +42,6 @@ def test_probabilities_cover_the_evaluated_rows(wine, config, method) -> None:
     assert [proba.columns[i] for i in proba.to_numpy().argmax(axis=1)] == [
         result.predictions[p] for p in plan.test_positions
     ]
-    assert out_of_fold_predictions(lambda: build_pipeline(WINE), rows, labels, plan) == (
-        result.predictions
-    )
 
 
 def test_an_estimator_without_probabilities_gives_none(wine) -> None:
