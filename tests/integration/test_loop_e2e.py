@@ -158,7 +158,7 @@ def _diagnosis(stack: Stack, since: datetime) -> str:
         )
     lines = [f"  {e.occurred:%H:%M:%S} {e.event} {e.resource.id}" for e in events]
     lines += [
-        f"  {r.start_time:%H:%M:%S} run {r.name} ({r.parameters['params'].get('reason')}): {r.state_name}"
+        f"  {r.start_time:%H:%M:%S} run {r.name} ({r.parameters.get('params', {}).get('reason')}): {r.state_name}"
         for r in runs
         if r.start_time is not None
     ]
