@@ -11,18 +11,54 @@ from annotation.models import LSTask
 
 
 def unlabelled_query() -> dict[str, Any]:
-    """The ``query`` for ``tasks.list`` that selects tasks nobody has annotated.
+    """The ``query`` for ``tasks.list`` that narrows the read to tasks that may be unlabelled.
+
+    Label Studio's ``total_annotations`` counter misses fresh annotations (1.23.2,
+    measured: annotated tasks that still count 0), so it cannot decide. The query only
+    narrows the read: tasks whose counter says 0 (that also keeps tasks whose only
+    annotations are cancelled) or that hold no annotation at all (a join, whatever the
+    counter says). :func:`is_unlabelled` decides from each task's own annotations.
 
     Returns:
-        A dict to send JSON-encoded as ``query=`` (``total_annotations`` equal to 0).
+        A dict to send JSON-encoded as ``query=``, ordered by task id.
     """
-    item = {
-        "filter": "filter:tasks:total_annotations",
-        "operator": "equal",
-        "type": "Number",
-        "value": 0,
-    }
-    return {"filters": {"conjunction": "and", "items": [item]}, "ordering": ["tasks:id"]}
+    items = [
+        {
+            "filter": "filter:tasks:total_annotations",
+            "operator": "equal",
+            "type": "Number",
+            "value": 0,
+        },
+        {"filter": "filter:tasks:annotators", "operator": "empty", "type": "List", "value": True},
+    ]
+    return {"filters": {"conjunction": "or", "items": items}, "ordering": ["tasks:id"]}
+
+
+def is_unlabelled(task: LSTask) -> bool:
+    """Whether nobody has annotated the task: it holds no annotation that is not cancelled.
+
+    A skip (a cancelled annotation) leaves a task unlabelled; any other annotation,
+    even one whose counter Label Studio has not updated, makes it labelled.
+
+    Args:
+        task: a task read with its annotations' ``id`` and ``was_cancelled``.
+
+    Returns:
+        True when the task holds no annotation other than cancelled ones.
+    """
+    return all(annotation.was_cancelled for annotation in task.annotations)
+
+
+def unlabelled_tasks(tasks: Iterable[LSTask]) -> list[LSTask]:
+    """The tasks nobody has annotated (:func:`is_unlabelled`), in their order.
+
+    Args:
+        tasks: tasks read with their annotations.
+
+    Returns:
+        The unlabelled ones.
+    """
+    return [task for task in tasks if is_unlabelled(task)]
 
 
 class RefreshPlan(BaseModel):

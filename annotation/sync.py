@@ -14,11 +14,20 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from annotation.errors import LabelStudioDataError
-from annotation.labels import ItemLabel, LabelResolution
+from annotation.labels import LabelResolution
 from annotation.models import LSTask
+from annotation.versions import (
+    LABEL_COLUMNS,
+    RESOLVED,
+    count_unresolved,
+    empty_labels_frame,
+    label_pairs,
+    labels_frame,
+)
 
 # The only datetime format Label Studio's Data Manager filters accept
 # (data_manager/managers.py DATETIME_FORMAT); read as UTC.
@@ -256,19 +265,20 @@ def advance_watermark(previous: dt.datetime | None, tasks: Iterable[LSTask]) -> 
 
 
 class LabelMerge(BaseModel):
-    """The labels after a merge, and what changed.
+    """A labels version after a merge, and what changed.
 
     Attributes:
-        labels: every current label, sorted by item_id.
+        frame: the new version, one row per item (``annotation.versions.LABEL_COLUMNS``):
+            resolved labels then unresolved items, each sorted by item_id.
         added: items that had no label and have one now.
         changed: items whose label value changed (a relabel).
         withdrawn: items that had a label and have none now (deleted, now tied,
             task deleted).
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
-    labels: tuple[ItemLabel, ...]
+    frame: pd.DataFrame
     added: tuple[str, ...] = Field(default=())
     changed: tuple[str, ...] = Field(default=())
     withdrawn: tuple[str, ...] = Field(default=())
@@ -278,84 +288,110 @@ class LabelMerge(BaseModel):
         """How many items gained, changed or lost a label."""
         return len(self.added) + len(self.changed) + len(self.withdrawn)
 
+    @property
+    def labelled(self) -> int:
+        """How many items have a label."""
+        return len(self.frame) - count_unresolved(self.frame)
 
-def _by_item(labels: Iterable[ItemLabel]) -> dict[str, ItemLabel]:
-    return {label.item_id: label for label in labels}
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Resolved rows then unresolved ones, each sorted by item_id, in ``LABEL_COLUMNS``."""
+    order = (frame["status"] != RESOLVED).astype(int)
+    return (
+        frame.assign(_unresolved=order)
+        .sort_values(["_unresolved", "item_id"], kind="stable")
+        .drop(columns="_unresolved")
+        .reset_index(drop=True)[LABEL_COLUMNS]
+    )
 
 
-def merge_labels(previous: Iterable[ItemLabel], delta: LabelResolution) -> LabelMerge:
-    """Merge a delta resolution into the previous labels.
+def merge_labels(previous: pd.DataFrame, delta: LabelResolution) -> LabelMerge:
+    """Merge a delta resolution into the previous labels version.
 
-    Every item in ``delta.seen_items`` takes its state from the delta: its new
-    label, or none (withdrawn) when it has no resolved label now.
+    Every item in ``delta.seen_items`` takes its state from the delta: its new label,
+    its unresolved votes, or nothing (withdrawn). The rows of every other item are
+    kept as they are, untouched.
 
     Args:
-        previous: the labels of the previous version.
+        previous: the previous version's frame (``empty_labels_frame()`` before the first).
         delta: the resolution of the tasks changed since the watermark.
 
     Returns:
-        The merged labels and the items added, changed and withdrawn.
+        The new version's frame and the items added, changed and withdrawn.
+
+    Raises:
+        ValueError: the previous version holds an item more than once.
     """
-    current = _by_item(previous)
-    fresh = _by_item(delta.labels)
+    repeated = previous["item_id"][previous["item_id"].duplicated()].unique().tolist()
+    if repeated:
+        raise ValueError(
+            f"the previous labels version holds items {sorted(repeated)[:5]} more than once"
+        )
+    seen = list(dict.fromkeys(delta.seen_items))
+    old = label_pairs(previous[previous["item_id"].isin(seen)])
+    # Several tasks may carry one item (imported twice): the last label read wins,
+    # and an item with a label is not also unresolved.
+    fresh = {label.item_id: label for label in delta.labels}
+    still_open = {item.item_id: item for item in delta.unresolved if item.item_id not in fresh}
     added: list[str] = []
     changed: list[str] = []
     withdrawn: list[str] = []
-    for item_id in dict.fromkeys(delta.seen_items):
-        old = current.get(item_id)
-        new = fresh.get(item_id)
-        if new is None:
-            if old is not None:
+    for item_id in seen:
+        before, now = old.get(item_id), fresh.get(item_id)
+        if now is None:
+            if before is not None:
                 withdrawn.append(item_id)
-                del current[item_id]
-            continue
-        if old is None:
+        elif before is None:
             added.append(item_id)
-        elif old.label != new.label:
+        elif before != now.label:
             changed.append(item_id)
-        current[item_id] = new
+    kept = previous[~previous["item_id"].isin(seen)]
+    parts = [
+        part for part in (kept, labels_frame(fresh.values(), still_open.values())) if not part.empty
+    ]
+    frame = pd.concat(parts, ignore_index=True) if parts else empty_labels_frame()
     return LabelMerge(
-        labels=tuple(current[key] for key in sorted(current)),
+        frame=_ordered(frame),
         added=tuple(added),
         changed=tuple(changed),
         withdrawn=tuple(withdrawn),
     )
 
 
-def withdraw_deleted_tasks(
-    labels: Iterable[ItemLabel], existing_task_ids: Iterable[int]
-) -> LabelMerge:
+def withdraw_deleted_tasks(frame: pd.DataFrame, existing_task_ids: Iterable[int]) -> LabelMerge:
     """Withdraw the labels of tasks that no longer exist in Label Studio.
 
     A deleted task never shows up in an ``updated_at`` delta, so a periodic
     reconcile lists the project's task ids and calls this.
 
     Args:
-        labels: the current labels.
+        frame: the current labels version.
         existing_task_ids: every task id the project holds now.
 
     Returns:
-        The labels whose task still exists, and the withdrawn items.
+        The version without the labels of missing tasks, and the withdrawn items.
     """
-    existing = set(existing_task_ids)
-    kept = [label for label in labels if label.task_id in existing]
-    gone = sorted(label.item_id for label in labels if label.task_id not in existing)
+    existing = {int(task_id) for task_id in existing_task_ids}
+    gone = (frame["status"] == RESOLVED) & ~frame["task_id"].astype(int).isin(existing)
     return LabelMerge(
-        labels=tuple(sorted(kept, key=lambda label: label.item_id)), withdrawn=tuple(gone)
+        frame=frame[~gone].reset_index(drop=True),
+        withdrawn=tuple(sorted(frame.loc[gone, "item_id"].astype(str))),
     )
 
 
-def count_labels_gained(current: Iterable[ItemLabel], trained: Mapping[str, str]) -> int:
+def count_labels_gained(frame: pd.DataFrame, trained: Mapping[str, str]) -> int:
     """How many items have a label the last training did not see.
 
     Args:
-        current: the current labels.
+        frame: the current labels version.
         trained: item_id -> label as used by the last training (empty if none).
 
     Returns:
         Items labelled since, plus items relabelled since.
     """
-    return sum(1 for label in current if trained.get(label.item_id) != label.label)
+    resolved = frame[["item_id", "label"]][frame["status"] == RESOLVED]
+    seen = resolved["item_id"].astype(str).map(dict(trained))
+    return int((seen != resolved["label"].astype(str)).sum())
 
 
 def labels_ready(gained: int, threshold: int) -> bool:

@@ -30,7 +30,8 @@ from specs import DIGITS
 from stack import control
 from stack.control import LOCAL_BLOCK
 from stack.settings import StackSettings
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.label_studio import find_project, require_project
+from tasks.refresh import list_unlabelled_tasks
 
 
 class DemoParams(BaseModel):
@@ -82,7 +83,7 @@ def demo_loop(params: DemoParams, landing: str) -> PushResult:
     rounds = params.rounds if params.bot else 0
     for round_ in range(1, rounds + 1):
         pushed = push_batch(push, store=store, credentials=credentials)
-        project = find_project(client, DIGITS.name)
+        project = require_project(find_project(client, DIGITS.name), DIGITS.name)
         task_truth = {
             task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
             for task in list_unlabelled_tasks(client, project.id)

@@ -1,6 +1,9 @@
-"""Cleanse flow: normalise, validate (quarantine), dedup and count every new raw batch.
+"""Cleanse flow: normalise, validate (quarantine), dedup and count every new raw batch, then
+check each clean batch for drift against the champion's reference profile.
 
 python flows/cleanse.py --dataset iris --schema cleansing.schemas:IrisMeasurements
+python flows/cleanse.py --dataset digits --drift-psi 0.25 --drift-alpha 0.01
+python flows/cleanse.py --dataset digits --no-drift
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
 from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
+from monitoring.profile import DriftThresholds
 from specs import load_spec
 from tasks.cleanse import (
     PartitionSummary,
@@ -29,6 +33,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
+from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
 
 
 def cleanse_manifest_key(dataset: str) -> str:
@@ -69,6 +74,9 @@ class CleanseParams(BaseModel):
         le=256,
         description="Batches cleansed at the same time (memory grows with it; raise it on a cluster).",
     )
+    drift: DriftMonitoring = Field(
+        default_factory=DriftMonitoring, description="Drift monitoring of the clean batches."
+    )
 
 
 class CleanseResult(BaseModel):
@@ -78,14 +86,21 @@ class CleanseResult(BaseModel):
     batches: list[BatchReport] = Field(default_factory=list)
     total: BatchReport
     message: str
+    drift: list[BatchDrift] = Field(
+        default_factory=list, description="One drift check per clean batch (monitoring on)."
+    )
 
 
 @flow(name="cleanse-data", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseResult:
-    """Cleanse every raw batch not cleansed yet; one task per batch.
+    """Cleanse every raw batch not cleansed yet; one task per batch. Then, with drift
+    monitoring on, compare each clean batch with the champion's reference profile (one
+    task per batch): report at ``monitoring/drift/<dataset>/<batch>.json``, markdown
+    artifact ``drift-<dataset>``, event ``labelloop.data.drifted`` when it drifted. No
+    champion, no profile or unreadable images are said in the report; the cleanse stands.
 
     Args:
-        params: data set, schema and options.
+        params: data set, schema, options and drift monitoring.
         store: a DataStore to use instead of ``params.store_block``.
 
     Returns:
@@ -148,11 +163,26 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     summaries = [f.result() if f is not None else s for f, s in zip(fixed, summaries, strict=True)]
     for summary in summaries:
         summary.report.check()
+    # Each clean batch is final: its drift check runs beside the announcements.
+    checks = [
+        check_batch_drift.submit(
+            target,
+            params.dataset,
+            s.batch_id,
+            s.outputs.get("clean"),
+            s.report.clean,
+            params.drift,
+        )
+        for s in summaries
+        if params.drift.enabled
+    ]
+    for summary in summaries:
         announce_batch(params.dataset, summary)
         done[summary.batch_id] = summary.report.model_dump(mode="json")
         total = total.merge(summary.report)
     if summaries:
         target.replace_json(cleanse_manifest_key(params.dataset), done)
+    drift = [check.result() for check in checks]
     if failed:
         raise BatchesFailedError(params.dataset, failed)
     total.check()
@@ -162,7 +192,11 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     )
     logger.info("%s", message)
     return CleanseResult(
-        dataset=params.dataset, batches=[s.report for s in summaries], total=total, message=message
+        dataset=params.dataset,
+        batches=[s.report for s in summaries],
+        total=total,
+        message=message,
+        drift=drift,
     )
 
 
@@ -174,6 +208,9 @@ def _parse_args(argv: list[str] | None = None) -> CleanseParams:
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--no-trim", action="store_true")
     parser.add_argument("--no-coerce", action="store_true")
+    parser.add_argument("--no-drift", action="store_true", help="skip the drift checks")
+    parser.add_argument("--drift-psi", type=float, default=DriftThresholds().psi)
+    parser.add_argument("--drift-alpha", type=float, default=DriftThresholds().alpha)
     args = parser.parse_args(argv)
     options = NormaliseOptions(trim_whitespace=not args.no_trim, coerce_types=not args.no_coerce)
     return CleanseParams(
@@ -182,6 +219,10 @@ def _parse_args(argv: list[str] | None = None) -> CleanseParams:
         normalise=options,
         chunk_rows=args.chunk_rows,
         store_block=args.store_block,
+        drift=DriftMonitoring(
+            enabled=not args.no_drift,
+            thresholds=DriftThresholds(psi=args.drift_psi, alpha=args.drift_alpha),
+        ),
     )
 
 

@@ -24,9 +24,14 @@ from blocks import DataStore, LabelStudioCredentials
 from learning.training import ITEM_ID
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
-from tasks.label_studio import delete_predictions, import_predictions
+from tasks.label_studio import (
+    delete_predictions,
+    find_project,
+    import_predictions,
+    require_project,
+)
 from tasks.predict import predict_items
-from tasks.refresh import find_project, list_unlabelled_tasks
+from tasks.refresh import list_unlabelled_tasks
 from tasks.registry import load_champion
 
 
@@ -106,7 +111,8 @@ def refresh_predictions(
     version = champion.card.version
 
     client = credentials.get_client()
-    project = find_project(client, params.project_title or spec.name, spec.labels.control_name)
+    title = params.project_title or spec.name
+    project = require_project(find_project(client, title, spec.labels.control_name), title)
     plan = plan_refresh(list_unlabelled_tasks(client, project.id), version)
     wanted = {item_id for _, item_id in plan.to_refresh}
     clean, _ = load_clean_rows(target, spec.name)

@@ -12,28 +12,26 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from annotation.config import build_label_config
-from annotation.labels import LabelPolicy, resolve_labels
+from annotation.labels import LabelPolicy, UnresolvedItem, resolve_labels
 from annotation.sync import (
     advance_watermark,
     count_labels_gained,
     merge_labels,
     withdraw_deleted_tasks,
 )
-from annotation.versions import carry_unresolved, should_announce
+from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
 from specs import DatasetSpec, resolve_spec
-from tasks.events import LABELS_READY, announce, project_resource
-from tasks.label_studio import ensure_project, fetch_changed_tasks, list_task_ids
+from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
+from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
     load_sync_state,
-    read_latest_labels,
-    read_latest_unresolved,
+    read_latest_version,
     read_trained_labels,
     read_trained_version,
     save_sync_state,
@@ -117,36 +115,62 @@ def sync_labels(
     spec = resolve_spec(params.dataset)
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project = ensure_project(client, spec.name, build_label_config(spec.labels))
-
+    # Read-only: a sync never creates a project or changes its labels (the push does).
+    # The lookup runs in a worker thread while the store is read.
+    lookup = find_project.submit(client, spec.name, spec.labels.control_name)
     state = load_sync_state(store, spec.name)
-    previous_version, previous = read_latest_labels(store, spec.name)
+    previous_version, previous = read_latest_version(store, spec.name)
+    project = lookup.result()
+    if project is None:
+        logger.warning("No Label Studio project is titled %r yet: nothing to sync", spec.name)
+        return SyncResult(
+            tasks_read=0,
+            labels=0,
+            added=0,
+            changed=0,
+            withdrawn=0,
+            unresolved=0,
+            skipped=0,
+            labels_version=None,
+            gained_since_training=0,
+            announced=False,
+        )
+
     tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
     delta = resolve_labels(tasks, project.config, policy)
     merged = merge_labels(previous, delta)
     withdrawn = list(merged.withdrawn)
     if params.reconcile_deleted:
-        reconciled = withdraw_deleted_tasks(merged.labels, list_task_ids(client, project.id))
-        merged = merged.model_copy(update={"labels": reconciled.labels})
+        reconciled = withdraw_deleted_tasks(merged.frame, list_task_ids(client, project.id))
+        merged = merged.model_copy(update={"frame": reconciled.frame})
         withdrawn += reconciled.withdrawn
-    unresolved = carry_unresolved(read_latest_unresolved(store, spec.name), delta, merged.labels)
+    unresolved = count_unresolved(merged.frame)
 
     version = previous_version
     if (
         merged.added
         or merged.changed
         or withdrawn
-        or len(unresolved) != (previous_version.unresolved if previous_version else 0)
+        or unresolved != (previous_version.unresolved if previous_version else 0)
     ):
-        # quote(): Prefect would otherwise walk every label looking for futures (~4 s for 10k).
-        version = write_labels_version(
-            store, spec.name, quote(list(merged.labels)), quote(unresolved), dt.datetime.now(dt.UTC)
-        )
+        version = write_labels_version(store, spec.name, merged.frame, dt.datetime.now(dt.UTC))
         logger.info("Wrote labels version %s: %d labels", version.version, version.labels)
+        announce(
+            LABELS_UPDATED,
+            project_resource(spec.name),
+            {
+                "dataset": spec.name,
+                "labels_version": version.version,
+                "labels": version.labels,
+                "added": len(merged.added),
+                "changed": len(merged.changed),
+                "withdrawn": len(withdrawn),
+            },
+        )
     watermark = advance_watermark(state.updated_at, tasks)
 
-    gained = count_labels_gained(merged.labels, read_trained_labels(store, spec.name))
+    gained = count_labels_gained(merged.frame, read_trained_labels(store, spec.name))
     current = version.version if version else None
     now = dt.datetime.now(dt.UTC)
     repeat = None if params.reannounce_seconds is None else dt.timedelta(seconds=params.reannounce_seconds)
@@ -187,28 +211,29 @@ def sync_labels(
     )
     result = SyncResult(
         tasks_read=len(tasks),
-        labels=len(merged.labels),
+        labels=merged.labelled,
         added=len(merged.added),
         changed=len(merged.changed),
         withdrawn=len(withdrawn),
-        unresolved=len(unresolved),
+        unresolved=unresolved,
         skipped=len(delta.skipped),
         labels_version=current,
         gained_since_training=gained,
         announced=ready,
     )
-    _report(spec.name, result, delta.counts(), unresolved, delta.skipped)
+    _report(spec.name, result, delta.counts(), merged.frame, delta.skipped)
     return result
 
 
 def _report(
-    name: str, result: SyncResult, counts: dict[str, int], unresolved: list, skipped: tuple
+    name: str, result: SyncResult, counts: dict[str, int], frame: pd.DataFrame, skipped: tuple
 ) -> None:  # type: ignore[type-arg]
     create_table_artifact(
         key=f"sync-{name}",
         table=[{"metric": k, "value": v} for k, v in {**result.model_dump(), **counts}.items()],
         description=f"Label sync of {name!r}",
     )
+    unresolved: list[UnresolvedItem] = unresolved_items(frame) if result.unresolved else []
     if unresolved or skipped:
         lines = [
             f"# Labels of {name} that need a look",

@@ -42,9 +42,11 @@ from learning.training import (
     join_labels,
     metrics_table,
 )
+from monitoring.review import hold_for_review
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, announce, model_resource
+from tasks.monitoring import save_reference_profile
 from tasks.registry import (
     list_model_history,
     load_champion,
@@ -52,7 +54,7 @@ from tasks.registry import (
     read_trained_items,
     save_model_version,
 )
-from tasks.state import record_trained_labels
+from tasks.state import read_review_ledger, record_trained_labels
 from tasks.training import (
     build_feature_rows,
     gate_candidate,
@@ -96,6 +98,11 @@ class TrainParams(BaseModel):
         max_length=500,
         description="Why this run happened (e.g. the triggering event).",
     )
+    hold_disputed: bool = Field(
+        default=True,
+        description="Leave out items sent back to Label Studio as disputed until someone "
+        "has looked at them again (see the monitor flow's request_review).",
+    )
 
 
 class TrainResult(BaseModel):
@@ -113,6 +120,7 @@ class TrainResult(BaseModel):
     used: int = 0
     unresolved: int = 0
     missing_items: int = 0
+    held_for_review: int = 0
 
 
 @flow(name="retrain-model")
@@ -143,6 +151,9 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     champion_version = champion.card.version if champion else None
 
     labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
+    held: list[str] = []
+    if params.hold_disputed:
+        labels, held = hold_for_review(labels, read_review_ledger(target, spec.name))
     clean, batches = load_clean_rows(target, spec.name)
     if clean.empty:
         raise TrainingError(f"no clean data for {spec.name!r}: nothing under clean/{spec.name}/")
@@ -152,6 +163,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         "used": len(joined.rows),
         "unresolved": joined.n_unresolved,
         "missing_items": len(joined.missing_items),
+        "held_for_review": len(held),
     }
     if joined.missing_items:
         logger.warning(
@@ -213,6 +225,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         reason=params.reason,
     )
     save_model_version(target, card, model_bytes, items)
+    save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
     record_trained_labels(target, name, labels_ref.key)
 
     serving = champion_version
@@ -282,7 +295,8 @@ def _report(
         markdown=(
             f"# {name} {card.version}: {'promoted' if decision.promote else 'not promoted'}\n\n"
             f"Labels {card.labels_version}: {counts['labels']} rows, {counts['used']} used, "
-            f"{counts['unresolved']} unresolved, {counts['missing_items']} not in the clean data.\n\n"
+            f"{counts['unresolved']} unresolved, {counts['missing_items']} not in the clean data, "
+            f"{counts['held_for_review']} disputed and waiting for review.\n\n"
             f"## Gate (vs {decision.reference})\n\n{reasons}\n\n"
             f"## Confusion matrix ({card.metrics.method}, {card.metrics.n_items} items)\n\n"
             f"{confusion_markdown(card.metrics)}\n"

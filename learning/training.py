@@ -3,8 +3,9 @@
 - :func:`join_labels` joins a labels version with the clean rows by ``item_id``;
   unresolved labels are left out and counted, labels of items missing from the clean
   data are counted and listed (not fatal).
-- :func:`out_of_fold_predictions` predicts every evaluated item with a model that did
-  not see it, following an :class:`~learning.evaluation.EvaluationPlan`.
+- :func:`out_of_fold` predicts every evaluated item with a model that did not see it,
+  following an :class:`~learning.evaluation.EvaluationPlan`, and keeps the class
+  probabilities (the drift profile's reference predictions).
 - :func:`comparison_positions` keeps the evaluated items the champion never trained
   on: a champion scored on its own training items would look better than it is.
 """
@@ -172,13 +173,30 @@ def decode_image(data: bytes, size: tuple[int, int], where: str) -> NDArray[np.u
         raise TrainingError(f"{where} is not a readable image: {exc}") from exc
 
 
-def out_of_fold_predictions(
+class OutOfFold(BaseModel):
+    """What the evaluation fits said about the items they did not see.
+
+    Attributes:
+        predictions: position -> predicted label, for every evaluated position.
+        probabilities: one row per evaluated position (index = position), one column per
+            class (every label, sorted as strings: the fitted model's ``classes_``); None
+            when the estimator has no ``predict_proba``.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    predictions: dict[int, str]
+    probabilities: pd.DataFrame | None = None
+
+
+def out_of_fold(
     make_pipeline: Callable[[], Pipeline],
     rows: pd.DataFrame | NDArray[Any],
     labels: Sequence[str],
     plan: EvaluationPlan,
-) -> dict[int, str]:
-    """Predict each evaluated position with a pipeline fitted on its fold's train positions.
+) -> OutOfFold:
+    """Predict each evaluated position with a pipeline fitted on its fold's train positions,
+    keeping the class probabilities too (the drift profile's reference predictions).
 
     Args:
         make_pipeline: a new unfitted pipeline per call.
@@ -187,14 +205,28 @@ def out_of_fold_predictions(
         plan: the plan of :func:`learning.evaluation.plan_evaluation`.
 
     Returns:
-        Position -> predicted label, for every test position of the plan.
+        Labels and, when the estimator has ``predict_proba``, probabilities; a class a fold
+        never saw gets probability 0 in that fold's rows.
     """
     y = np.asarray([str(v) for v in labels], dtype=object)
+    classes = sorted(set(y.tolist()))
     predicted: dict[int, str] = {}
+    blocks: list[pd.DataFrame] = []
     for train, test in plan.folds:
         model = make_pipeline().fit(_take(rows, train), y[train].astype(str))
-        predicted.update(zip(test, (str(v) for v in model.predict(_take(rows, test))), strict=True))
-    return predicted
+        held_out = _take(rows, test)
+        predicted.update(zip(test, (str(v) for v in model.predict(held_out)), strict=True))
+        if hasattr(model, "predict_proba"):
+            proba = pd.DataFrame(
+                model.predict_proba(held_out),
+                index=list(test),
+                columns=[str(c) for c in model.classes_],
+            )
+            blocks.append(proba.reindex(columns=classes, fill_value=0.0))
+    probabilities = (
+        pd.concat(blocks).sort_index() if blocks and len(blocks) == len(plan.folds) else None
+    )
+    return OutOfFold(predictions=predicted, probabilities=probabilities)
 
 
 def _take(

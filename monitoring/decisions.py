@@ -37,7 +37,12 @@ def _resource(kind: str, name: str) -> dict[str, str]:
 
 
 def drift_event(
-    report: DriftReport, dataset: str, batch_id: str | None = None
+    report: DriftReport,
+    dataset: str,
+    batch_id: str | None = None,
+    *,
+    model_version: str | None = None,
+    report_key: str | None = None,
 ) -> MonitoringEvent | None:
     """The `labelloop.data.drifted` event for a drifted batch, None otherwise.
 
@@ -45,6 +50,8 @@ def drift_event(
         report: The batch's drift report.
         dataset: The dataset name (resource ``labelloop.dataset.<dataset>``).
         batch_id: The batch the report is about.
+        model_version: The champion version the batch was compared with.
+        report_key: Where the full report is kept (DataStore key).
 
     Returns:
         The event, with the drifted columns and, per column, its largest PSI and the PSI
@@ -72,6 +79,8 @@ def drift_event(
             "columns": columns,
             "psi_threshold": report.thresholds.psi,
             "alpha_per_test": report.alpha_per_test,
+            "model_version": model_version,
+            "report_key": report_key,
         },
     )
 

@@ -30,6 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -95,6 +96,13 @@ class ReferenceProfile(BaseModel):
         default_factory=dict, description="Text column -> the reference vocabulary."
     )
     predictions: PredictionProfile | None = None
+    other_columns: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Columns of the reference frame that were not profiled (file metadata, columns the "
+            "model does not use): a batch that has them is not reported as having new columns."
+        ),
+    )
 
 
 class DriftThresholds(BaseModel):
@@ -396,23 +404,42 @@ def build_profile(
         values, _ = _column_values(column, kind, frame, vocabulary, numeric.get(column))
         for name, feature_values in values.items():
             features[name] = _profile_feature(feature_values, n_rows, n_bins, max_categories)
-    prediction_profile = None
-    if predictions is not None:
-        if len(predictions) != n_rows:
-            raise ValueError(f"predictions have {len(predictions)} rows, the frame {n_rows}")
-        classes, mix, confidence = _prediction_values(predictions)
-        prediction_profile = PredictionProfile(
-            classes=classes,
-            # Every class, predicted or not, in the model's order.
-            class_mix=_profile_feature(mix, n_rows, n_bins, len(classes), categories=classes),
-            confidence=_profile_feature(confidence, n_rows, n_bins, max_categories),
-        )
+    if predictions is not None and len(predictions) != n_rows:
+        raise ValueError(f"predictions have {len(predictions)} rows, the frame {n_rows}")
+    skipped = set(ignore)
     return ReferenceProfile(
         n_rows=n_rows,
         columns=columns,
         features=features,
         vocabularies=vocabularies,
-        predictions=prediction_profile,
+        predictions=prediction_profile(predictions, n_bins) if predictions is not None else None,
+        other_columns=[str(c) for c in frame.columns if c not in columns and str(c) not in skipped],
+    )
+
+
+def prediction_profile(predictions: pd.DataFrame, n_bins: int = 10) -> PredictionProfile:
+    """The prediction section of a profile: class mix and confidence of the model's
+    probabilities.
+
+    Build it from predictions on data the model did not fit (out-of-fold or holdout rows;
+    see the module docstring); they may cover fewer rows than the data section.
+
+    Args:
+        predictions: Class probabilities, one column per class in the model's order.
+        n_bins: Quantile bins of the confidence.
+
+    Returns:
+        The section, ready for ``ReferenceProfile(predictions=...)``.
+    """
+    if predictions.empty:
+        raise ValueError("cannot profile predictions from an empty frame")
+    n_rows = len(predictions)
+    classes, mix, confidence = _prediction_values(predictions)
+    return PredictionProfile(
+        classes=classes,
+        # Every class, predicted or not, in the model's order.
+        class_mix=_profile_feature(mix, n_rows, n_bins, len(classes), categories=classes),
+        confidence=_profile_feature(confidence, n_rows, n_bins, len(classes)),
     )
 
 
@@ -497,6 +524,26 @@ def _batch_features(
     return pairs
 
 
+def not_checked(n_rows: int, reason: str, thresholds: DriftThresholds | None = None) -> DriftReport:
+    """The report of a batch that could not be compared, saying why (never drift).
+
+    Args:
+        n_rows: Rows in the batch.
+        reason: Why nothing was compared, for a person reading the report.
+        thresholds: The thresholds that would have applied.
+
+    Returns:
+        A report with ``checked=False``, ``drifted=False`` and the reason as its message.
+    """
+    return DriftReport(
+        n_rows=n_rows,
+        checked=False,
+        drifted=False,
+        thresholds=thresholds or DriftThresholds(),
+        messages=[reason],
+    )
+
+
 def compare(
     profile: ReferenceProfile | None,
     batch: pd.DataFrame,
@@ -522,26 +569,15 @@ def compare(
     messages: list[str] = []
     n_rows = len(batch)
     if profile is None:
-        return DriftReport(
-            n_rows=n_rows,
-            checked=False,
-            drifted=False,
-            thresholds=limits,
-            messages=[
-                "no reference profile for this model (trained before monitoring): drift not checked"
-            ],
+        return not_checked(
+            n_rows,
+            "no reference profile for this model (trained before monitoring): drift not checked",
+            limits,
         )
     if n_rows == 0:
-        return DriftReport(
-            n_rows=0,
-            checked=False,
-            drifted=False,
-            thresholds=limits,
-            messages=["empty batch: nothing compared"],
-        )
-    unknown = [
-        str(c) for c in batch.columns if c not in profile.columns and c not in DEFAULT_IGNORED
-    ]
+        return not_checked(0, "empty batch: nothing compared", limits)
+    known = {*profile.columns, *profile.other_columns, *DEFAULT_IGNORED}
+    unknown = [str(c) for c in batch.columns if c not in known]
     if unknown:
         messages.append(f"columns not in the reference profile, not checked: {unknown}")
     absent = [c for c in profile.columns if c not in batch.columns]
@@ -644,6 +680,42 @@ def report_markdown(report: DriftReport, top: int = 15) -> str:
             for f in ordered
         ]
     return "\n".join(lines) + "\n"
+
+
+class DriftRecord(BaseModel):
+    """A batch's drift report with what it is about: saved per batch, one JSON document."""
+
+    dataset: str
+    batch_id: str
+    model_name: str
+    model_version: str | None = Field(
+        default=None, description="The champion compared with; None when there was none."
+    )
+    checked_at: datetime
+    report: DriftReport
+
+
+def record_markdown(record: DriftRecord, top: int = 15) -> str:
+    """A batch's drift record as markdown for a Prefect artifact: context, then the report.
+
+    Args:
+        record: The record.
+        top: How many features the table lists.
+
+    Returns:
+        Markdown text.
+    """
+    champion = (
+        f"champion {record.model_name} {record.model_version}"
+        if record.model_version
+        else f"no champion of {record.model_name}"
+    )
+    context = (
+        f"Data set `{record.dataset}`, batch `{record.batch_id}`, {champion}, "
+        f"checked {record.checked_at.isoformat(timespec='seconds')}."
+    )
+    title, _, rest = report_markdown(record.report, top).partition("\n")
+    return f"{title}\n\n{context}\n{rest}"
 
 
 def feature_names(profile: ReferenceProfile) -> Sequence[str]:

@@ -10,12 +10,18 @@ from typing import Any
 
 from prefect.events import emit_event
 
+from monitoring import decisions
+
 BATCH_COLLECTED = "labelloop.batch.collected"
 BATCH_CLEANSED = "labelloop.batch.cleansed"
 TASKS_PUSHED = "labelloop.tasks.pushed"
 ANNOTATIONS_CHANGED = "labelloop.annotations.changed"
 LABELS_READY = "labelloop.labels.ready"
+LABELS_UPDATED = "labelloop.labels.updated"
 MODEL_PROMOTED = "labelloop.model.promoted"
+# Monitoring's events are named where they are decided (pure code, no prefect).
+MODEL_DEGRADED = decisions.MODEL_DEGRADED
+DATA_DRIFTED = decisions.DATA_DRIFTED
 
 
 def dataset_resource(name: str) -> dict[str, str]:

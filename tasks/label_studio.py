@@ -26,7 +26,9 @@ from annotation.config import (
 )
 from annotation.models import LSTask, parse_tasks
 from annotation.payloads import chunked
+from annotation.review import REVIEW_VIEW_TITLE, review_update, review_view_data
 from annotation.sync import item_ids_query, read_changed_tasks
+from monitoring.review import ReviewRequest
 
 # `include` is a flat field list that Label Studio (drf-flex-fields) applies at every
 # nesting level: the annotation and prediction fields must be named as well, or
@@ -35,6 +37,7 @@ SYNC_INCLUDE = (
     "id,data,updated_at,created_at,annotations,predictions,"
     "result,completed_by,was_cancelled,lead_time,model_version,score"
 )
+PROJECT_INCLUDE = "id,title,label_config"
 READ_RETRIES = 3
 READ_RETRY_DELAYS: list[float] = [1, 5, 15]
 PAGE_SIZE = 1000
@@ -121,6 +124,78 @@ def ensure_project(
             "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
         )
     return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
+
+
+class ProjectConfig(BaseModel):
+    """An existing project and its parsed label config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    title: str
+    config: ClassificationConfig
+
+
+@task(
+    name="find-label-studio-project",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def find_project(
+    client: LabelStudio, title: str, control_name: str | None = None
+) -> ProjectConfig | None:
+    """The project titled exactly ``title``, with its label config (never creates one).
+
+    One request: the list is filtered by title and limited to id, title and label
+    config, so Label Studio computes none of the per-project counters.
+
+    Args:
+        client: a Label Studio client.
+        title: the project title.
+        control_name: the Choices control to read, when the config has several.
+
+    Returns:
+        The project id, title and config; None when no project carries the title
+        (nothing was pushed yet). :func:`require_project` turns None into an error.
+
+    Raises:
+        LookupError: several projects carry the title.
+    """
+    # `title=` filters by substring: keep exact matches only.
+    projects: Iterable[Any] = client.projects.list(title=title, include=PROJECT_INCLUDE)
+    matches = [project for project in projects if project.title == title]
+    if not matches:
+        return None
+    if len(matches) > 1:
+        raise LookupError(
+            f"{len(matches)} Label Studio projects are titled {title!r}: "
+            f"ids {[p.id for p in matches]}"
+        )
+    project = matches[0]
+    return ProjectConfig(
+        id=int(project.id),
+        title=title,
+        config=parse_label_config(project.label_config or "", control_name),
+    )
+
+
+def require_project(project: ProjectConfig | None, title: str) -> ProjectConfig:
+    """The project :func:`find_project` found, or a clear error when there is none.
+
+    Args:
+        project: what :func:`find_project` returned.
+        title: the title it looked for.
+
+    Returns:
+        The project.
+
+    Raises:
+        LookupError: no project carries the title.
+    """
+    if project is None:
+        raise LookupError(f"no Label Studio project is titled {title!r}: push tasks first")
+    return project
 
 
 @task(name="import-tasks", cache_policy=NO_CACHE)
@@ -285,6 +360,7 @@ def fetch_changed_tasks(
             query=json.dumps(query),
             page=1,
             page_size=page_size,
+            resolve_uri=False,  # only data.item_id is read: no storage URLs to sign
         )
         found = pager if all_pages else (pager.items or [])
         return parse_tasks(ls_task.model_dump(mode="json") for ls_task in found)
@@ -376,3 +452,126 @@ def ensure_webhook(
     )
     get_run_logger().info("Created webhook %s for project %s -> %s", hook.id, project_id, url)
     return int(hook.id)
+
+
+@task(
+    name="request-label-reviews",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def request_reviews(
+    client: LabelStudio,
+    project_id: int,
+    requests: Sequence[ReviewRequest],
+    extra_annotators: int = 1,
+) -> list[ReviewRequest]:
+    """Put disputed items back in the label stream for `extra_annotators` more people.
+
+    Each task's ``overlap`` is raised above the people who voted on it, ``is_labeled``
+    is cleared (Label Studio does not recompute it) and ``meta["labelloop_dispute"]``
+    says why. Retried safely: a task whose meta already carries the same note is left
+    as it is (see ``annotation.review.review_update``).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        requests: the planned requests (``monitoring.review.plan_reviews``).
+        extra_annotators: how many more people should annotate each task.
+
+    Returns:
+        The requests whose task exists, with the overlap it now has; an item whose task
+        was deleted is logged and left out.
+    """
+    logger = get_run_logger()
+    by_item = {r.item_id: r for r in requests}
+    current: dict[str, Any] = {}
+    for batch in chunked(list(by_item), ITEM_ID_LOOKUP_BATCH):
+        pager: Any = client.tasks.list(
+            project=project_id,
+            include="id,data,meta,overlap",
+            query=json.dumps(item_ids_query(batch)),
+            page_size=PAGE_SIZE,
+        )
+        for ls_task in pager:
+            request = by_item.get(str(ls_task.data.get("item_id")))
+            if request is not None and int(ls_task.id) == request.task_id:
+                current[request.item_id] = ls_task
+    sent: list[ReviewRequest] = []
+    for item_id, request in by_item.items():
+        ls_task = current.get(item_id)
+        if ls_task is None:
+            logger.warning(
+                "Item %s: task %s is not in project %s; not sent for review",
+                item_id,
+                request.task_id,
+                project_id,
+            )
+            continue
+        note = {
+            "labels_version": request.labels_version,
+            "model_version": request.model_version,
+            "label": request.label,
+            "model_label": request.model_label,
+            "model_probability": round(request.model_probability, 4),
+            "requested_at": request.requested_at.isoformat(),
+        }
+        update = review_update(
+            request.task_id,
+            ls_task.overlap,
+            ls_task.meta,
+            request.annotators,
+            extra_annotators,
+            note,
+        )
+        overlap = int(ls_task.overlap or 1)
+        if update is not None:
+            client.tasks.update(
+                id=str(update.task_id),
+                overlap=update.overlap,
+                is_labeled=update.is_labeled,
+                meta=update.meta,
+            )
+            overlap = update.overlap
+        sent.append(request.model_copy(update={"overlap": overlap}))
+    logger.info(
+        "Project %s: %d disputed tasks sent back for %d more annotator(s)",
+        project_id,
+        len(sent),
+        extra_annotators,
+    )
+    return sent
+
+
+@task(
+    name="ensure-review-view",
+    cache_policy=NO_CACHE,
+    retries=READ_RETRIES,
+    retry_delay_seconds=READ_RETRY_DELAYS,
+)
+def ensure_review_view(
+    client: LabelStudio,
+    project_id: int,
+    waiting: Sequence[ReviewRequest],
+    title: str = REVIEW_VIEW_TITLE,
+) -> int:
+    """Create or update the Data Manager tab listing the tasks waiting for review.
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+        waiting: the requests still waiting (``monitoring.review.waiting_for_review``);
+            the tab lists exactly their tasks.
+        title: the tab's title.
+
+    Returns:
+        The view id.
+    """
+    data = review_view_data([a for r in waiting for a in r.annotation_ids], title)
+    for view in client.views.list(project=project_id):
+        if (view.data or {}).get("title") == title:
+            client.views.update(id=str(view.id), project=project_id, data=data)  # type: ignore[arg-type]
+            return int(view.id)
+    view = client.views.create(project=project_id, data=data)  # type: ignore[arg-type]
+    get_run_logger().info("Created the Data Manager tab %r (view %s)", title, view.id)
+    return int(view.id)

@@ -85,3 +85,19 @@ def predict_items(
     predictions = to_item_predictions(clean_rows[ITEM_ID].astype(str).tolist(), classes, probs)
     get_run_logger().info("Predicted %d items with %d classes", len(predictions), len(classes))
     return predictions
+
+
+@task(name="predict-probabilities", cache_policy=NO_CACHE)
+def predict_probabilities(
+    model: Pipeline, rows: pd.DataFrame | NDArray[Any]
+) -> tuple[list[str], NDArray[np.float64]]:
+    """Task wrapper of :func:`probabilities` (the champion judging labelled items).
+
+    Args:
+        model: the fitted pipeline.
+        rows: its input (``tasks.data.feature_rows``).
+
+    Returns:
+        (class labels, (items x classes) probabilities).
+    """
+    return probabilities(model, rows)

@@ -3,6 +3,8 @@
 Layout (DESIGN.md): `state/push/<project>.json` (push ledger),
 `state/sync/<project>.json` (sync watermark and the last labels.ready),
 `state/train/<model>.json` (the labels version the last training run used),
+`state/review/<project>.json` (disputed items sent back to Label Studio),
+`state/monitor/<model>.json` (the champions a degraded event was sent for),
 `labels/<project>/<version>.parquet` and `labels/<project>/latest.json`.
 """
 
@@ -17,26 +19,21 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from annotation.labels import ItemLabel, UnresolvedItem
+from annotation.labels import ItemLabel
 from annotation.ledger import PushLedger
 from annotation.sync import SyncWatermark
+from annotation.versions import (
+    LABEL_COLUMNS,
+    count_unresolved,
+    empty_labels_frame,
+    label_pairs,
+    resolved_labels,
+)
 from blocks import DataStore
+from monitoring.live import DegradedLog
+from monitoring.review import ReviewLedger
 
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [1, 5]}
-LABEL_COLUMNS = [
-    "item_id",
-    "task_id",
-    "label",
-    "status",
-    "reason",
-    "agreement",
-    "annotators",
-    "annotation_ids",
-    "votes",
-    "first_annotated_at",
-    "last_annotated_at",
-    "model_version",
-]
 
 
 class SyncState(SyncWatermark):
@@ -65,6 +62,14 @@ def sync_key(project: str) -> str:
 
 def trained_key(model: str) -> str:
     return f"state/train/{model}.json"
+
+
+def review_key(project: str) -> str:
+    return f"state/review/{project}.json"
+
+
+def degraded_key(model: str) -> str:
+    return f"state/monitor/{model}.json"
 
 
 def latest_labels_key(project: str) -> str:
@@ -124,85 +129,62 @@ def read_latest_labels(
     return pointer, resolved_labels(frame)
 
 
-@task(name="read-latest-unresolved", cache_policy=NO_CACHE, **STORE_RETRIES)
-def read_latest_unresolved(store: DataStore, project: str) -> list[UnresolvedItem]:
-    """The unresolved items of the newest labels version ([] before the first)."""
-    return unresolved_items(_latest_frame(store, project)[1])
+@task(name="read-latest-labels-version", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_latest_version(
+    store: DataStore, project: str
+) -> tuple[LabelsVersion | None, pd.DataFrame]:
+    """The newest labels version and its whole frame (None and an empty frame before the first).
+
+    The frame holds resolved and unresolved rows (``annotation.versions.LABEL_COLUMNS``);
+    a sync merges into it without turning every row into an object.
+
+    Raises:
+        ValueError: the version lacks a column of ``LABEL_COLUMNS`` (names the key).
+    """
+    pointer, frame = _latest_frame(store, project)
+    missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
+    if pointer is not None and missing:
+        raise ValueError(f"labels version {pointer.key} lacks the columns {missing}")
+    return pointer, frame
 
 
 def _latest_frame(store: DataStore, project: str) -> tuple[LabelsVersion | None, pd.DataFrame]:
     if not store.exists(latest_labels_key(project)):
-        return None, pd.DataFrame(columns=LABEL_COLUMNS)
+        return None, empty_labels_frame()
     pointer = LabelsVersion.model_validate(store.read_json(latest_labels_key(project)))
     return pointer, store.read_parquet(pointer.key)
 
 
-def resolved_labels(frame: pd.DataFrame) -> list[ItemLabel]:
-    """The resolved rows of a labels version as `ItemLabel`s."""
-    resolved = frame[frame["status"] == "resolved"].drop(columns=["status", "reason"])
-    return [ItemLabel.from_record(record) for record in resolved.to_dict("records")]
-
-
-def unresolved_items(frame: pd.DataFrame) -> list[UnresolvedItem]:
-    """The unresolved rows of a labels version."""
-    rows = frame[frame["status"] == "unresolved"]
-    return [
-        UnresolvedItem(
-            item_id=row["item_id"],
-            task_id=int(row["task_id"]),
-            reason=row["reason"],
-            votes={
-                label: int(count)
-                for label, _, count in (str(v).rpartition(":") for v in row["votes"])
-            },
-            agreement=float(row["agreement"]),
-            annotators=tuple(int(a) for a in row["annotators"]),
-        )
-        for row in rows.to_dict("records")
-    ]
-
-
-def labels_frame(labels: list[ItemLabel], unresolved: list[UnresolvedItem]) -> pd.DataFrame:
-    """One row per item: resolved labels, then unresolved items with a null label."""
-    rows = [{**label.to_record(), "status": "resolved", "reason": None} for label in labels]
-    rows += [
-        {
-            "item_id": item.item_id,
-            "task_id": item.task_id,
-            "label": None,
-            "status": "unresolved",
-            "reason": item.reason.value,
-            "agreement": item.agreement,
-            "annotators": list(item.annotators),
-            "annotation_ids": [],
-            "votes": [f"{label}:{count}" for label, count in sorted(item.votes.items())],
-            "first_annotated_at": None,
-            "last_annotated_at": None,
-            "model_version": None,
-        }
-        for item in unresolved
-    ]
-    return pd.DataFrame(rows, columns=LABEL_COLUMNS)
-
-
 @task(name="write-labels-version", cache_policy=NO_CACHE, **STORE_RETRIES)
 def write_labels_version(
-    store: DataStore,
-    project: str,
-    labels: list[ItemLabel],
-    unresolved: list[UnresolvedItem],
-    now: dt.datetime,
+    store: DataStore, project: str, frame: pd.DataFrame, now: dt.datetime
 ) -> LabelsVersion:
     """Write a new labels version, then point `latest.json` at it.
 
     The parquet is complete before the pointer moves, so a reader never sees half a
     version; a crash between the two leaves an unreferenced file and the old pointer.
+
+    Args:
+        store: the DataStore.
+        project: the project (data set) name.
+        frame: the version's rows (``annotation.versions.labels_frame`` or a merge).
+        now: the time the version id carries.
+
+    Returns:
+        The pointer now in `latest.json`.
+
+    Raises:
+        ValueError: the frame lacks a column of ``LABEL_COLUMNS``.
     """
+    missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"labels version of {project!r}: the frame lacks columns {missing}")
     version = new_version_id(now)
     key = f"labels/{project}/{version}.parquet"
-    store.write_parquet(key, labels_frame(labels, unresolved))
+    store.write_parquet(key, frame[LABEL_COLUMNS])
+    unresolved = count_unresolved(frame)
     pointer = LabelsVersion(
-        version=version, key=key, labels=len(labels), unresolved=len(unresolved)
+        version=version, key=key, labels=len(frame) - unresolved, unresolved=unresolved
     )
     store.replace_json(latest_labels_key(project), pointer.model_dump(mode="json"))
     return pointer
@@ -232,4 +214,32 @@ def read_trained_labels(store: DataStore, model: str) -> dict[str, str]:
     if not store.exists(trained_key(model)):
         return {}
     key = store.read_json(trained_key(model))["labels_key"]
-    return {label.item_id: label.label for label in resolved_labels(store.read_parquet(key))}
+    return label_pairs(store.read_parquet(key, columns=["item_id", "label", "status"]))
+
+
+@task(name="read-review-ledger", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_review_ledger(store: DataStore, project: str) -> ReviewLedger:
+    """The project's review ledger (empty when nothing was ever sent back for review)."""
+    if not store.exists(review_key(project)):
+        return ReviewLedger(project=project)
+    return ReviewLedger.model_validate(store.read_json(review_key(project)))
+
+
+@task(name="save-review-ledger", cache_policy=NO_CACHE, **STORE_RETRIES)
+def save_review_ledger(store: DataStore, ledger: ReviewLedger) -> None:
+    """Replace the review ledger atomically (after Label Studio has the requests)."""
+    store.replace_json(review_key(ledger.project), ledger.model_dump(mode="json"))
+
+
+@task(name="read-degraded-log", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_degraded_log(store: DataStore, model: str) -> DegradedLog:
+    """The champion versions a degraded event was sent for (empty before the first)."""
+    if not store.exists(degraded_key(model)):
+        return DegradedLog(model=model)
+    return DegradedLog.model_validate(store.read_json(degraded_key(model)))
+
+
+@task(name="save-degraded-log", cache_policy=NO_CACHE, **STORE_RETRIES)
+def save_degraded_log(store: DataStore, log: DegradedLog) -> None:
+    """Replace the degraded log atomically (after the event was sent)."""
+    store.replace_json(degraded_key(log.model), log.model_dump(mode="json"))

@@ -34,7 +34,7 @@ from learning.training import (
     comparison_positions,
     labels_key,
     latest_labels_key,
-    out_of_fold_predictions,
+    out_of_fold,
     parse_labels_pointer,
 )
 from specs import DatasetSpec
@@ -115,6 +115,8 @@ class Candidate(BaseModel):
         metrics: scores over the plan's evaluated items (unseen by the fitted fold).
         plan: the split used.
         predictions: position -> out-of-fold prediction.
+        probabilities: out-of-fold class probabilities (index = position), None when the
+            estimator has no ``predict_proba``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -123,6 +125,7 @@ class Candidate(BaseModel):
     metrics: Metrics
     plan: EvaluationPlan
     predictions: dict[int, str]
+    probabilities: pd.DataFrame | None = None
 
 
 @task(name="train-candidate", cache_policy=NO_CACHE)
@@ -155,7 +158,8 @@ def train_candidate(
     def make() -> Pipeline:
         return build_pipeline(spec.features, estimator)
 
-    predictions = out_of_fold_predictions(make, rows, labels, plan)
+    evaluated = out_of_fold(make, rows, labels, plan)
+    predictions = evaluated.predictions
     tested = plan.test_positions
     metrics = compute_metrics(
         [labels[p] for p in tested],
@@ -171,7 +175,13 @@ def train_candidate(
         metrics.accuracy,
         metrics.macro_f1,
     )
-    return Candidate(model=model, metrics=metrics, plan=plan, predictions=predictions)
+    return Candidate(
+        model=model,
+        metrics=metrics,
+        plan=plan,
+        predictions=predictions,
+        probabilities=evaluated.probabilities,
+    )
 
 
 class Comparison(BaseModel):

@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict
 
 from annotation.config import ClassificationConfig
 from annotation.models import parse_tasks
-from annotation.refresh import unlabelled_query
+from annotation.refresh import unlabelled_query, unlabelled_tasks
 from blocks import DataStore
 from flows.annotate import PushParams, push_batch
 from specs import TEXTS
 from stack.control import LOCAL_BLOCK
 from stack.serving import PROJECT_ROOT, ServedDeployments
-from tasks.label_studio import ensure_webhook
-from tasks.refresh import find_project
+from tasks.label_studio import ensure_webhook, find_project, require_project
+from tasks.refresh import UNLABELLED_INCLUDE
 from tasks.registry import read_pointer
 from tests.conftest import Stack
 from webhooks.events import SECRET_HEADER
@@ -83,7 +83,7 @@ def push_texts(
         store=store,
         credentials=stack.label_studio(),
     )
-    project = find_project(ls, TEXTS.name)
+    project = require_project(find_project(ls, TEXTS.name), TEXTS.name)
     ensure_webhook(
         ls,
         project.id,
@@ -108,19 +108,18 @@ def serve_loop(stack: Stack, workdir: Path) -> ServedDeployments:
 def shown_versions(ls: LabelStudio, project_id: int, labelled: set[int]) -> set[str]:
     """The model versions the predictions of the tasks nobody labelled show.
 
-    Label Studio's annotation counter can lag, so "unlabelled" is also checked against
-    what the test labelled.
+    Unlabelled is decided from each task's own annotations (as the refresh decides it),
+    and the tasks the test labelled are left out whatever Label Studio says.
     """
     pager = ls.tasks.list(
         project=project_id,
         fields="all",
-        include="id,data,predictions,model_version",
+        include=UNLABELLED_INCLUDE,
         query=json.dumps(unlabelled_query()),
         page_size=1000,
     )
-    tasks = [
-        t for t in parse_tasks(p.model_dump(mode="json") for p in pager) if t.id not in labelled
-    ]
+    read = parse_tasks(p.model_dump(mode="json") for p in pager)
+    tasks = [t for t in unlabelled_tasks(read) if t.id not in labelled]
     return {p.model_version or "" for task in tasks for p in task.predictions} | (
         {""} if any(not task.predictions for task in tasks) else set()
     )

@@ -158,3 +158,12 @@ def test_sync_resolves_votes_incrementally_and_announces_once(
     assert len(events) == 1
     assert events[0].payload["labels_version"] == first.labels_version
     assert events[0].payload["gained"] == 6
+
+
+def test_a_sync_before_the_first_push_creates_no_project_and_writes_nothing(
+    stack: Stack, prefect_server: str, ls: LabelStudio, spec: DatasetSpec, store: DataStore, project_cleanup: None
+) -> None:
+    result = sync_labels(SyncParams(dataset=spec), store=store, credentials=stack.label_studio())
+    assert (result.tasks_read, result.labels_version, result.announced) == (0, None, False)
+    assert [p for p in ls.projects.list(title=spec.name) if p.title == spec.name] == []
+    assert store.list_keys("labels/") == [] and store.list_keys("state/") == []

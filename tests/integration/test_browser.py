@@ -5,7 +5,8 @@ DataStore (the folder Label Studio serves local files from), a labels version, t
 retrain flow promoting a champion, and the push flow creating the project, connecting
 the local-files storage and attaching the champion's predictions. The browser is
 Debian's `chromium` driven through Debian's `chromium-driver`: nothing downloads one.
-A screenshot of the labelling page is kept under `test-artifacts/browser/`.
+A screenshot of the labelling page is kept under `test-artifacts/browser/`. The
+Data Manager tab of disputed labels (the monitor flow) is opened the same way.
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from sklearn.datasets import load_digits
 
+from annotation.config import build_label_config
 from annotation.media import local_file_url
+from annotation.predictions import choice_result
+from annotation.review import REVIEW_VIEW_TITLE
+from annotation.versions import labels_frame
 from blocks import DataStore
 from demo.bot import oracle_labels
 from demo.digits import digit_png
 from flows.annotate import PushParams, push_batch
 from flows.train import TrainParams, retrain_model
-from specs import DIGITS, DatasetSpec
+from monitoring.review import ReviewRequest
+from specs import DIGITS, TEXTS, DatasetSpec
+from tasks.label_studio import ensure_review_view
 from tasks.media import image_prefix
 from tasks.state import write_labels_version
 from tests.conftest import Stack
@@ -148,7 +155,7 @@ def _promote_champion(store: DataStore, spec: DatasetSpec, labelled: pd.DataFram
     """A labels version for `labelled`, then the retrain flow; returns the champion's version."""
     now = dt.datetime.now(dt.UTC)
     labels = oracle_labels(dict(zip(labelled["item_id"], labelled["truth"], strict=True)), now)
-    write_labels_version.fn(store, spec.name, labels, [], now)
+    write_labels_version.fn(store, spec.name, labels_frame(labels, []), now)
     result = retrain_model(TrainParams(dataset=spec), store=store)
     assert result.status == "promoted", result.message
     return str(result.version)
@@ -256,3 +263,65 @@ def test_the_labelling_ui_shows_the_champions_choice_on_the_digit(
     finally:
         browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 0
+
+
+def test_the_disputed_labels_tab_opens_in_the_data_manager(
+    prefect_server: str, stack: Stack, ls: LabelStudio, unique: str, browser: WebDriver
+) -> None:
+    """The tab the monitor flow keeps lists the waiting tasks in the Data Manager UI (a
+    filter the API accepts can still break the UI: `in_list` made it show no tab at all)."""
+    config = build_label_config(TEXTS.labels)
+    project = ls.projects.create(title=unique, label_config=config.xml)
+    try:
+        imported = ls.projects.import_tasks(
+            id=project.id,
+            request=[{"item_id": f"i{n}", "text": f"text {n}"} for n in range(3)],
+            return_task_ids=True,
+        )
+        task_ids = [int(t) for t in imported.task_ids]
+        annotations = [
+            int(ls.annotations.create(id=t, result=choice_result(config, "positive")).id)
+            for t in task_ids
+        ]
+        now = dt.datetime.now(dt.UTC)
+        waiting = [
+            ReviewRequest(
+                item_id=f"i{n}",
+                task_id=task_ids[n],
+                labels_version="v1",
+                model_version="m1",
+                label="positive",
+                model_label="negative",
+                model_probability=0.97,
+                annotation_ids=(annotations[n],),
+                annotators=1,
+                last_annotated_at=now,
+                requested_at=now,
+            )
+            for n in (0, 2)
+        ]
+        view_id = ensure_review_view(ls, project.id, waiting)
+        assert {int(t.id) for t in ls.tasks.list(project=project.id, view=view_id)} == {
+            task_ids[0],
+            task_ids[2],
+        }
+
+        url = stack.settings.label_studio_url
+        _log_in(
+            browser,
+            url,
+            stack.credentials.label_studio_username,
+            stack.credentials.label_studio_password.get_secret_value(),
+        )
+        browser.get(f"{url}/projects/{project.id}/data?tab={view_id}")
+        try:
+            WebDriverWait(browser, UI_TIMEOUT_S).until(
+                lambda d: "Tasks: 2 / 3" in d.find_element(By.TAG_NAME, "body").text
+            )
+        except TimeoutException:
+            pytest.fail(f"the Data Manager did not list 2 of 3 tasks in tab {view_id}")
+        assert REVIEW_VIEW_TITLE in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "disputed-labels-tab.png"))
+        ls.projects.delete(id=project.id)

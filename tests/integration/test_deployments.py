@@ -31,53 +31,35 @@ from tasks import events
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+DEGRADED_REASON = (
+    "live accuracy 0.512 [0.443, 0.580] on 200 items of labels version "
+    "20261122T070000000000Z-abc123, holdout 0.931, margin 0.150: degraded"
+)
 
 
-def _fired(
-    unique: str,
-) -> list[tuple[str, dict[str, str], dict[str, Any], dict[str, dict[str, Any]]]]:
+def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[str, dict[str, Any]]]]:
     """(event, resource, payload, {deployment: expected params}) for every trigger."""
     version = "20261122T070000000000Z-abc123"
     return [
-        (
-            events.BATCH_COLLECTED,
-            events.dataset_resource(unique),
-            {"batch_id": "b1", "rows": 3},
-            {"cleanse": {"dataset": unique}},
-        ),
-        (
-            events.BATCH_CLEANSED,
-            events.dataset_resource(unique),
-            {"batch_id": "b1", "clean": 3},
-            {"push": {"dataset": unique, "reason": "cleansed batch b1"}},
-        ),
-        (
-            events.ANNOTATIONS_CHANGED,
-            events.project_resource(unique),
-            {"action": "ANNOTATION_CREATED"},
-            {"sync": {"dataset": unique, "reason": "ANNOTATION_CREATED in Label Studio"}},
-        ),
-        (
-            events.LABELS_READY,
-            events.project_resource(unique),
-            {"labels_version": version, "gained": 25},
-            {
-                "retrain": {
-                    "dataset": unique,
-                    "labels_version": version,
-                    "reason": f"25 new labels ({version})",
-                }
-            },
-        ),
-        (
-            events.MODEL_PROMOTED,
-            events.model_resource(unique),
-            {"version": version, "metrics": {}},
-            {
-                "push": {"dataset": unique, "reason": f"model {version} promoted"},
-                "refresh-predictions": {"dataset": unique},
-            },
-        ),
+        (events.BATCH_COLLECTED, events.dataset_resource(unique), {"batch_id": "b1", "rows": 3},
+         {"cleanse": {"dataset": unique}}),
+        (events.BATCH_CLEANSED, events.dataset_resource(unique), {"batch_id": "b1", "clean": 3},
+         {"push": {"dataset": unique, "reason": "cleansed batch b1"}}),
+        (events.ANNOTATIONS_CHANGED, events.project_resource(unique), {"action": "ANNOTATION_CREATED"},
+         {"sync": {"dataset": unique, "reason": "ANNOTATION_CREATED in Label Studio"}}),
+        (events.LABELS_READY, events.project_resource(unique), {"labels_version": version, "gained": 25},
+         {"retrain": {"dataset": unique, "labels_version": version, "reason": f"25 new labels ({version})"}}),
+        (events.MODEL_PROMOTED, events.model_resource(unique), {"version": version, "metrics": {}},
+         {"push": {"dataset": unique, "reason": f"model {version} promoted"},
+          "refresh-predictions": {"dataset": unique}}),
+        (events.LABELS_UPDATED, events.project_resource(unique),
+         {"dataset": unique, "labels_version": version, "labels": 40, "added": 3},
+         {"monitor": {"dataset": unique, "labels_version": version,
+                      "reason": f"labels version {version}"}}),
+        (events.MODEL_DEGRADED, events.model_resource(unique),
+         {"dataset": "digits", "model_version": version, "reason": DEGRADED_REASON},
+         {"retrain": {"dataset": "digits", "model_name": unique,
+                      "reason": f"model {version} degraded: {DEGRADED_REASON}"}}),
     ]
 
 
@@ -129,8 +111,7 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
 
     with get_client(sync_client=True) as client:
         failed = client.read_events(
-            filter=EventFilter(event=EventNameFilter(name=["prefect.automation.action.failed"])),
-            limit=50,
+            filter=EventFilter(event=EventNameFilter(name=["prefect.automation.action.failed"])), limit=50
         ).events
     ours = {f"prefect.deployment.{i}" for i in applied.values()}
     assert not [e for e in failed if any(r.id in ours for r in e.related)], "an action failed"
@@ -139,12 +120,7 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
 def test_serve_builds_every_declared_deployment() -> None:
     specs = read_deployments(ROOT / "prefect.yaml")
     assert {s.name for s in specs} == {
-        "collect",
-        "cleanse",
-        "push",
-        "sync",
-        "retrain",
-        "refresh-predictions",
+        "collect", "cleanse", "push", "sync", "retrain", "refresh-predictions", "monitor"
     }
     for spec in specs:
         deployment = runner_deployment(spec, ROOT)

@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pandas as pd
 import pytest
 
 from annotation.errors import LabelStudioDataError
-from annotation.labels import resolve_labels
+from annotation.labels import UnresolvedReason, resolve_labels
 from annotation.models import parse_task
 from annotation.sync import (
     ChangeCursor,
@@ -21,23 +22,81 @@ from annotation.sync import (
     updated_since_query,
     withdraw_deleted_tasks,
 )
+from annotation.versions import (
+    empty_labels_frame,
+    label_pairs,
+    labels_frame,
+    resolved_labels,
+    unresolved_items,
+)
 
 
-def _pairs(labels) -> dict[str, str]:
-    return {label.item_id: label.label for label in labels}
+def _stored(frame: pd.DataFrame, tmp_path) -> pd.DataFrame:
+    """The frame as the next sync reads it back: through a parquet file."""
+    path = tmp_path / f"v{len(list(tmp_path.iterdir()))}.parquet"
+    frame.to_parquet(path, index=False)
+    return pd.read_parquet(path)
 
 
-def test_a_delta_merge_equals_a_full_resync(snapshot_1, snapshot_2, delta_2, text_config) -> None:
-    first = merge_labels([], resolve_labels(snapshot_1, text_config))
-    merged = merge_labels(first.labels, resolve_labels(delta_2, text_config))
-    full = merge_labels([], resolve_labels(snapshot_2, text_config))
-    assert merged.labels == full.labels
+def _first(tasks, config) -> pd.DataFrame:
+    return merge_labels(empty_labels_frame(), resolve_labels(tasks, config)).frame
+
+
+def test_a_delta_merge_equals_a_full_resync(
+    snapshot_1, snapshot_2, delta_2, text_config, tmp_path
+) -> None:
+    first = _stored(_first(snapshot_1, text_config), tmp_path)
+    merged = merge_labels(first, resolve_labels(delta_2, text_config))
+    full = _first(snapshot_2, text_config)
+    assert resolved_labels(merged.frame) == resolved_labels(full)
+    assert unresolved_items(merged.frame) == unresolved_items(full)
+    assert merged.frame["item_id"].tolist() == full["item_id"].tolist()
     assert (merged.added, merged.changed, merged.withdrawn) == (
         ("item-008",),
         ("item-005",),
         ("item-006",),
     )
-    assert _pairs(merged.labels)["item-005"] == "neg"
+    assert label_pairs(merged.frame)["item-005"] == "neg"
+    # What the next sync reads back is the same version.
+    assert resolved_labels(_stored(merged.frame, tmp_path)) == resolved_labels(full)
+
+
+def test_rows_of_items_the_delta_did_not_see_stay_as_they_were(
+    snapshot_1, text_config, tmp_path
+) -> None:
+    first = _stored(_first(snapshot_1, text_config), tmp_path)
+    (tie,) = unresolved_items(first)
+    assert tie.item_id == "item-001" and tie.reason is UnresolvedReason.TIE
+    seen = [task for task in snapshot_1 if task.item_id == "item-000"]
+    merged = merge_labels(first, resolve_labels(seen, text_config))
+    assert merged.touched == 0
+    assert resolved_labels(merged.frame) == resolved_labels(first)
+    assert unresolved_items(merged.frame) == [tie]  # carried, not lost
+
+
+def test_an_unresolved_item_that_gets_a_label_is_no_longer_unresolved(
+    snapshot_1, text_config
+) -> None:
+    first = _first(snapshot_1, text_config)
+    (tied,) = [task for task in snapshot_1 if task.item_id == "item-001"]
+    decided = tied.model_copy(update={"annotations": tied.annotations[:1]})
+    merged = merge_labels(first, resolve_labels([decided], text_config))
+    assert merged.added == ("item-001",) and unresolved_items(merged.frame) == []
+    assert merged.labelled == len(resolved_labels(first)) + 1
+
+
+def test_one_item_read_from_two_tasks_gets_one_row(snapshot_1, text_config) -> None:
+    (task,) = [task for task in snapshot_1 if task.item_id == "item-000"]
+    twin = task.model_copy(update={"id": task.id + 1000})
+    merged = merge_labels(empty_labels_frame(), resolve_labels([task, twin], text_config))
+    assert merged.frame["item_id"].tolist() == ["item-000"] and merged.added == ("item-000",)
+
+
+def test_a_previous_version_with_an_item_twice_is_refused(snapshot_1, text_config) -> None:
+    labels = resolve_labels(snapshot_1, text_config).labels
+    doubled = labels_frame([*labels, labels[0]], [])
+    with pytest.raises(ValueError, match=labels[0].item_id):
+        merge_labels(doubled, resolve_labels([], text_config))
 
 
 def test_the_captured_delta_is_exactly_the_changed_tasks(load) -> None:
@@ -58,10 +117,14 @@ def test_the_captured_delta_is_exactly_the_changed_tasks(load) -> None:
     ]
 
 
-def test_reading_the_same_delta_twice_changes_nothing(snapshot_2, delta_2, text_config) -> None:
-    current = merge_labels([], resolve_labels(snapshot_2, text_config))
-    again = merge_labels(current.labels, resolve_labels(delta_2, text_config))
-    assert again.labels == current.labels and again.touched == 0
+def test_reading_the_same_delta_twice_changes_nothing(
+    snapshot_2, delta_2, text_config, tmp_path
+) -> None:
+    current = _stored(_first(snapshot_2, text_config), tmp_path)
+    again = merge_labels(current, resolve_labels(delta_2, text_config))
+    assert again.touched == 0
+    assert resolved_labels(again.frame) == resolved_labels(current)
+    assert unresolved_items(again.frame) == unresolved_items(current)
 
 
 def test_an_item_that_becomes_a_tie_loses_its_label(text_config) -> None:
@@ -86,19 +149,23 @@ def test_an_item_that_becomes_a_tie_loses_its_label(text_config) -> None:
             ],
         }
 
-    before = merge_labels([], resolve_labels([parse_task(task(["pos"]))], text_config))
-    after = merge_labels(
-        before.labels, resolve_labels([parse_task(task(["pos", "neg"]))], text_config)
-    )
-    assert after.withdrawn == ("x",) and after.labels == ()
+    before = _first([parse_task(task(["pos"]))], text_config)
+    after = merge_labels(before, resolve_labels([parse_task(task(["pos", "neg"]))], text_config))
+    assert after.withdrawn == ("x",) and after.labelled == 0
+    assert [(item.item_id, item.reason) for item in unresolved_items(after.frame)] == [
+        ("x", UnresolvedReason.TIE)
+    ]
 
 
-def test_deleted_tasks_withdraw_their_labels(snapshot_1, text_config) -> None:
-    labels = merge_labels([], resolve_labels(snapshot_1, text_config)).labels
+def test_deleted_tasks_withdraw_their_labels(snapshot_1, text_config, tmp_path) -> None:
+    frame = _stored(_first(snapshot_1, text_config), tmp_path)
+    labels = resolved_labels(frame)
     gone = {label.task_id for label in labels if label.item_id == "item-000"}
-    result = withdraw_deleted_tasks(labels, [t.id for t in snapshot_1 if t.id not in gone])
+    result = withdraw_deleted_tasks(frame, [t.id for t in snapshot_1 if t.id not in gone])
     assert result.withdrawn == ("item-000",)
-    assert "item-000" not in _pairs(result.labels) and len(result.labels) == len(labels) - 1
+    pairs = label_pairs(result.frame)
+    assert "item-000" not in pairs and len(pairs) == len(labels) - 1
+    assert unresolved_items(result.frame) == unresolved_items(frame)
 
 
 def test_watermark_is_the_newest_task_and_never_moves_back(snapshot_1, delta_2) -> None:
@@ -160,11 +227,11 @@ def test_item_ids_query_lists_the_ids() -> None:
 
 
 def test_labels_gained_counts_new_and_relabelled_items(snapshot_2, text_config) -> None:
-    labels = merge_labels([], resolve_labels(snapshot_2, text_config)).labels
+    frame = _first(snapshot_2, text_config)
     trained = {"item-000": "pos", "item-002": "neg", "item-005": "pos", "gone": "neu"}
     # item-003, item-008 are new; item-005 was relabelled pos -> neg
-    assert count_labels_gained(labels, trained) == 3
-    assert count_labels_gained(labels, {}) == len(labels)
+    assert count_labels_gained(frame, trained) == 3
+    assert count_labels_gained(frame, {}) == len(resolved_labels(frame))
 
 
 @pytest.mark.parametrize(

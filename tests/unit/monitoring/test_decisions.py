@@ -67,6 +67,17 @@ def test_drift_event_names_columns_and_amounts() -> None:
     assert set(event.payload["columns"]["image"]["features"]) == {"image.mean", "image.std"}
     assert "size" not in event.payload["columns"]
     assert event.payload["batch_id"] == "b7" and event.payload["rows"] == 300
+    assert event.payload["model_version"] is None and event.payload["report_key"] is None
+
+
+def test_drift_event_says_which_champion_and_where_the_report_is() -> None:
+    report = _report([_feature("pixel_3", "pixel_3", 0.5, True)])
+    event = drift_event(
+        report, "digits", "b7", model_version="20240101T000000000000Z-abcdef", report_key="k.json"
+    )
+    assert event is not None
+    assert event.payload["model_version"] == "20240101T000000000000Z-abcdef"
+    assert event.payload["report_key"] == "k.json"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,336 @@
+"""Monitor flow: the champion judged on labels it never trained on; degraded models; disputed labels.
+
+python flows/monitor.py --dataset digits
+python flows/monitor.py --dataset digits --labels-version 20261122T072219169285Z-63282f --request-review
+
+For one labels version: the labelled items the champion was not fitted on (its
+``items.json``) are an honest test. Accuracy (Wilson interval) and macro-F1 (bootstrap
+interval), per class and n, go into the model's series
+(``models/<model>/monitoring/live_accuracy.json``; a rerun replaces its point). When
+live accuracy falls below the champion's accuracy at training by more than ``margin``
+and its interval excludes chance, ``labelloop.model.degraded`` is sent, once per
+champion version; the retrain deployment reacts to it. Items whose human label the
+champion confidently disputes are written to
+``labels/<project>/disputed/<labels version>.parquet``, listed in an artifact, and with
+``request_review`` sent back to Label Studio for one more annotator; training leaves
+them out until someone has looked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Literal
+
+if __package__ in (None, ""):  # `python flows/monitor.py`: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, Field
+
+from blocks import DataStore, LabelStudioCredentials
+from learning.training import ITEM_ID, LABEL, join_labels
+from monitoring.decisions import (
+    DisputedLabel,
+    LiveAccuracy,
+    degradation,
+    degraded_event,
+    disputed,
+    flag_disputed,
+    live_accuracy,
+    unseen_labels,
+)
+from monitoring.live import live_report_markdown
+from monitoring.review import (
+    ReviewRequest,
+    disputes_markdown,
+    plan_reviews,
+    waiting_for_review,
+)
+from specs import DatasetSpec, resolve_spec
+from tasks.data import load_clean_rows
+from tasks.events import announce
+from tasks.label_studio import (
+    ensure_review_view,
+    find_project,
+    request_reviews,
+    require_project,
+)
+from tasks.live import read_live_series, save_live_series, write_disputed_labels
+from tasks.predict import predict_probabilities
+from tasks.registry import load_champion, read_trained_items
+from tasks.state import (
+    read_degraded_log,
+    read_review_ledger,
+    save_degraded_log,
+    save_review_ledger,
+)
+from tasks.training import build_feature_rows, load_labels_version, utc_now
+
+
+class MonitorParams(BaseModel):
+    """Parameters of the monitor flow (the form in the Prefect UI)."""
+
+    dataset: str | DatasetSpec = Field(
+        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
+    )
+    model_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Registry name; None = the data set's name.",
+    )
+    labels_version: str = Field(
+        default="latest", min_length=1, description="Labels version to judge on, or 'latest'."
+    )
+    margin: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="How far live accuracy may fall below the accuracy at training before "
+        "the champion counts as degraded.",
+    )
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Level of the accuracy and macro-F1 intervals."
+    )
+    dispute_threshold: float = Field(
+        default=0.9,
+        gt=0.5,
+        le=1,
+        description="Probability the champion must give another class to dispute a label.",
+    )
+    request_review: bool = Field(
+        default=False,
+        description="Send disputed items back to Label Studio for more annotators (changes "
+        "what annotators see: the tasks re-enter their queue).",
+    )
+    extra_annotators: int = Field(
+        default=1, ge=1, le=10, description="More annotators asked for per disputed task."
+    )
+    store_block: str | None = Field(
+        default=None, description="DataStore block name; None = local .labelloop/data."
+    )
+    label_studio_block: str = Field(
+        default="local",
+        min_length=1,
+        description="LabelStudioCredentials block name (used with request_review).",
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list, description="Extra types trusted when loading the champion."
+    )
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why this run happened (set by triggers)."
+    )
+
+
+class MonitorResult(BaseModel):
+    """What a monitor run found."""
+
+    status: Literal["scored", "no_unseen_items", "no_champion"]
+    message: str
+    model_name: str
+    model_version: str | None = None
+    labels_version: str | None = None
+    live: LiveAccuracy | None = None
+    holdout_accuracy: float | None = None
+    degraded: bool = False
+    announced: bool = False
+    disputed: int = 0
+    review_requested: int = 0
+    waiting_for_review: int = 0
+
+
+@flow(name="monitor-model")
+def monitor_model(
+    params: MonitorParams,
+    store: DataStore | None = None,
+    credentials: LabelStudioCredentials | None = None,
+) -> MonitorResult:
+    """Judge the champion on a labels version's items it never saw; report, announce, flag.
+
+    Args:
+        params: data set, labels version, margin, thresholds, review settings.
+        store: a DataStore to use instead of ``params.store_block``.
+        credentials: Label Studio credentials instead of ``params.label_studio_block``
+            (only read with ``request_review``).
+
+    Returns:
+        A :class:`MonitorResult`. No champion, or no unseen labelled item: a message, no
+        event, nothing flagged.
+
+    Raises:
+        TrainingError: no labels version, or it cannot be joined with the clean data.
+        RegistryError: the champion is missing, corrupt or untrusted.
+    """
+    logger = get_run_logger()
+    target = store or DataStore.named(params.store_block)
+    spec = resolve_spec(params.dataset)
+    name = params.model_name or spec.name
+    report_key = f"{name}-live-accuracy".lower().replace("_", "-")
+
+    champion = load_champion(target, name, params.trusted_types)
+    if champion is None:
+        message = f"model {name} has no champion yet: nothing to monitor"
+        logger.info("%s", message)
+        create_markdown_artifact(
+            key=report_key, markdown=f"# Live accuracy of {name}\n\n{message}.\n"
+        )
+        return MonitorResult(status="no_champion", message=message, model_name=name)
+    card = champion.card
+    holdout = card.metrics.accuracy
+    labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
+
+    unseen = unseen_labels(labels, read_trained_items(target, card))
+    clean, _ = load_clean_rows(target, spec.name)
+    scored = join_labels(unseen, clean, labels_ref.key).rows
+    disputes: list[DisputedLabel] = []
+    if scored.empty:
+        why = _nothing_to_score(labels_ref.version, len(labels), len(unseen))
+        live = live_accuracy(
+            [],
+            [],
+            labels_version=labels_ref.version,
+            model_version=card.version,
+            confidence=params.confidence,
+        ).model_copy(update={"reason": why})
+    else:
+        rows = build_feature_rows(target, spec, scored)
+        classes, proba = predict_probabilities(champion.model, rows)
+        predicted = [classes[i] for i in proba.argmax(axis=1)]
+        live = live_accuracy(
+            scored[LABEL].astype(str).tolist(),
+            predicted,
+            labels_version=labels_ref.version,
+            model_version=card.version,
+            confidence=params.confidence,
+        )
+        disputes = disputed(scored, proba, classes, params.dispute_threshold)
+
+    series = read_live_series(target, name).with_point(live)
+    save_live_series(target, series)
+    decision = degradation(live, holdout, params.margin, len(card.classes))
+    event = degraded_event(live, holdout, params.margin, len(card.classes), model=name)
+    log = read_degraded_log(target, name)
+    announced = log.should_announce(event)
+    if event is not None and announced:
+        announce(event.event, event.resource, {**event.payload, "dataset": spec.name})
+        save_degraded_log(target, log.with_announced(event))
+        logger.warning("Announced %s: %s", event.event, decision.reason)
+    else:
+        logger.info("%s", decision.reason)
+    create_markdown_artifact(
+        key=report_key,
+        markdown=live_report_markdown(series, live, holdout, decision, announced),
+        description=f"{name} {card.version} on labels {labels_ref.version}",
+    )
+
+    write_disputed_labels(target, spec.name, labels_ref.version, flag_disputed(labels, disputes))
+    requested, waiting = _review(
+        params, target, credentials, spec.name, labels, labels_ref.version, card.version, disputes
+    )
+    task_ids = {
+        str(item): int(task) for item, task in zip(labels[ITEM_ID], labels["task_id"], strict=True)
+    }
+    create_markdown_artifact(
+        key=f"{spec.name}-disputed-labels".lower().replace("_", "-"),
+        markdown=disputes_markdown(
+            disputes,
+            task_ids,
+            labels_version=labels_ref.version,
+            model_version=card.version,
+            threshold=params.dispute_threshold,
+            scored=live.n,
+            requested=requested,
+            waiting=waiting,
+        ),
+        description=f"labels of {labels_ref.version} that {name} {card.version} disputes",
+    )
+    status: Literal["scored", "no_unseen_items"] = "scored" if live.n else "no_unseen_items"
+    message = decision.reason if live.n else (live.reason or "nothing to score")
+    return MonitorResult(
+        status=status,
+        message=message,
+        model_name=name,
+        model_version=card.version,
+        labels_version=labels_ref.version,
+        live=live,
+        holdout_accuracy=holdout,
+        degraded=decision.degraded,
+        announced=announced,
+        disputed=len(disputes),
+        review_requested=len(requested),
+        waiting_for_review=waiting,
+    )
+
+
+def _nothing_to_score(labels_version: str, n_labels: int, n_unseen: int) -> str:
+    if n_unseen == 0:
+        return (
+            f"labels version {labels_version} has no items the champion was not trained on "
+            f"(all {n_labels} were in its training data)"
+        )
+    return (
+        f"labels version {labels_version} has {n_unseen} items the champion was not trained "
+        "on, but none has a resolved label and a row in the clean data"
+    )
+
+
+def _review(
+    params: MonitorParams,
+    store: DataStore,
+    credentials: LabelStudioCredentials | None,
+    project: str,
+    labels: pd.DataFrame,
+    labels_version: str,
+    model_version: str,
+    disputes: list[DisputedLabel],
+) -> tuple[list[ReviewRequest], int]:
+    """Send new disputes back to Label Studio (with ``request_review``); count the waiting.
+
+    The ledger is saved after Label Studio has the requests, so a crash in between sends
+    them again on the rerun, which changes nothing a second time.
+    """
+    ledger = read_review_ledger(store, project)
+    if not params.request_review:
+        return [], len(waiting_for_review(ledger, labels))
+    planned = plan_reviews(
+        disputes,
+        labels,
+        ledger,
+        labels_version=labels_version,
+        model_version=model_version,
+        now=utc_now(),
+    )
+    client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
+    project_id = require_project(find_project(client, project), project).id
+    sent = request_reviews(client, project_id, planned, params.extra_annotators) if planned else []
+    if sent:
+        ledger = ledger.with_requests(sent)
+        save_review_ledger(store, ledger)
+    waiting = waiting_for_review(ledger, labels)
+    ensure_review_view(client, project_id, waiting)
+    return sent, len(waiting)
+
+
+def _parse_args(argv: list[str] | None = None) -> MonitorParams:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--model-name", default=None)
+    parser.add_argument("--labels-version", default="latest")
+    parser.add_argument("--margin", type=float, default=0.05)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--dispute-threshold", type=float, default=0.9)
+    parser.add_argument("--request-review", action="store_true")
+    parser.add_argument("--extra-annotators", type=int, default=1)
+    parser.add_argument("--store-block", default=None)
+    parser.add_argument("--label-studio-block", default="local")
+    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
+    parser.add_argument("--reason", default=None)
+    return MonitorParams(**vars(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    outcome = monitor_model(_parse_args())
+    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
