@@ -108,18 +108,18 @@ def _texts(n: int = TEXT_ITEMS, seed: int = 0) -> Dataset:
     for _ in range(n):
         topic = rng.choice(topics)
         other = rng.choice([t for t in topics if t != topic])
-        words = []
+        drawn: list[str] = []
         for _ in range(rng.randint(6, 14)):
             draw = rng.random()
             if draw < 0.22:
-                words.append(rng.choice(own[topic]))
+                drawn.append(rng.choice(own[topic]))
             elif draw < 0.30:
-                words.append(rng.choice(own[other]))
+                drawn.append(rng.choice(own[other]))
             elif draw < 0.40:
-                words.append(rng.choice(shared[topic]))
+                drawn.append(rng.choice(shared[topic]))
             else:
-                words.append(rng.choice(filler))
-        texts.append(" ".join(words))
+                drawn.append(rng.choice(filler))
+        texts.append(" ".join(drawn))
         labels.append(topics.index(topic))
     spec = FeatureSpec(modality="text", text_column="text")
     return Dataset("texts", pd.DataFrame({"text": texts}), np.array(labels), spec)
