@@ -120,6 +120,23 @@ def test_batch_of_duplicates_is_not_all_copies():
     assert all(margin_scores(proba[[ids.index(i)]])[0] >= threshold for i in rest)
 
 
+def test_near_copies_of_one_confusing_item_take_one_slot():
+    # Exact duplicates are dropped before clustering; near-copies (a scanned page twice,
+    # a re-encoded image) are not, so only the diversity step keeps them out of the batch.
+    ids, features, proba = _pool(n=400, seed=3)
+    rng = np.random.default_rng(3)
+    near = [f"near-{i}" for i in range(50)]
+    ids = ids + near
+    features = np.vstack([features, features[:1] + 10.0 + rng.normal(scale=1e-3, size=(50, features.shape[1]))])
+    proba = np.vstack([proba, np.repeat([[0.5, 0.5, 0.0]], 50, axis=0)])
+
+    margin_batch = select_batch("margin", ids, features, proba, 10, seed=0)
+    default_batch = select_batch(DEFAULT_STRATEGY, ids, features, proba, 10, seed=0)
+
+    assert all(i.startswith("near-") for i in margin_batch)
+    assert sum(i.startswith("near-") for i in default_batch) == 1
+
+
 def test_cold_start_is_diverse():
     # Five tight, far-apart clusters; the biggest holds most items.
     rng = np.random.default_rng(0)
