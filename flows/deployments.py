@@ -8,7 +8,8 @@ them from one process, polling every second so a triggered run starts within ~2 
     python -m flows.deployments --file prefect.yaml --poll-seconds 1
 
 `labelloop serve` replaces itself with this command. Prefect's runner starts every
-flow run in a fresh `spawn` subprocess, which imports Prefect, the flow's module and
+flow run in a fresh Python process (`python -m prefect.engine`, or a `spawn`
+subprocess for a flow it holds), which imports Prefect, the flow's module and
 everything it imports (scikit-learn, skops, pandas) before the run is Running: 5 s on
 an idle 2-core machine for the retrain flow, three times that on a busy one. Serve
 instead starts each run's process from a forkserver (`multiprocessing`'s, see
@@ -17,10 +18,10 @@ still gets a process of its own, forked from a parent that holds no thread, no c
 and no connection, so nothing is shared between runs, and it starts in a fraction of a
 second. This module imports little beyond Prefect itself.
 
-When serve stops (Ctrl-C, SIGTERM), Prefect's runner ends the processes of the runs in
-flight but leaves the runs Running: each would hold its deployment's concurrency slot
-until the lease expires (5 minutes) and never run again. So the runs a stopped serve
-leaves Running or Pending are put back on the schedule, and run when serve starts
+When serve stops (Ctrl-C, SIGTERM), it kills the processes of the runs in flight (a
+retrain would otherwise hold the stop for minutes) and puts those runs back on the
+schedule, so they run again when serve starts. Left as they were, they would hold
+their deployments' concurrency slots until the lease expires (5 minutes) and never run
 again. (A serve killed outright leaves its runs' processes alive: they finish.)
 """
 
@@ -28,9 +29,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.forkserver
+import signal
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,10 +52,9 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, StateType
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, FlowRun, StateType
 from prefect.deployments.runner import RunnerDeployment
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
-from prefect.exceptions import TerminationSignal
 from prefect.flows import load_flow_from_entrypoint
 from prefect.logging import get_logger
 from prefect.runner import Runner
@@ -217,6 +219,38 @@ def warm_flow_processes(modules: Sequence[str]) -> Iterator[None]:
         flow_engine.multiprocessing = engine_multiprocessing
 
 
+async def _run_until_stopped(runner: Runner) -> dt.datetime | None:
+    """Run the runner until SIGINT or SIGTERM; then end the runs' processes at once.
+
+    Prefect's runner waits for the processes of flows it runs from memory before it
+    stops (a retrain could hold Ctrl-C for minutes). They are killed instead, as the
+    runner kills a `python -m prefect.engine` process, so their runs stay Running and
+    `serve_all` puts them back on the schedule.
+
+    Returns:
+        When the stop began (None: the runner ended by itself).
+    """
+    loop = asyncio.get_running_loop()
+    serving = asyncio.current_task()
+    assert serving is not None
+    stopped_at: dt.datetime | None = None
+
+    def stop() -> None:
+        nonlocal stopped_at
+        stopped_at = stopped_at or dt.datetime.now(dt.UTC)
+        for child in multiprocessing.active_children():
+            child.kill()
+        serving.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        await runner.start()
+    except asyncio.CancelledError:
+        logger.info("stopping: the runs in flight go back on the schedule")
+    return stopped_at
+
+
 def serve_all(path: Path, poll_seconds: float = 1.0) -> None:
     """Serve every deployment of `path` from this process until interrupted.
 
@@ -227,6 +261,7 @@ def serve_all(path: Path, poll_seconds: float = 1.0) -> None:
     root = path.resolve().parent
     specs = read_deployments(path)
     flows: list[Flow[..., Any]] = []
+    stopped_at: dt.datetime | None = None
     try:
         with (
             # first: the forkserver takes this process's sys.path as it is now
@@ -241,39 +276,41 @@ def serve_all(path: Path, poll_seconds: float = 1.0) -> None:
                 # `python -m prefect.engine` process that imports everything again.
                 runner.add_flow(flow, **deployment_options(spec))
             logger.info("serving %s", ", ".join(f"{f.name}/{s.name}" for s, f in zip(specs, flows)))
-            try:
-                asyncio.run(runner.start())
-            except (KeyboardInterrupt, TerminationSignal):
-                logger.info("stopping: the runs in flight go back on the schedule")
+            stopped_at = asyncio.run(_run_until_stopped(runner))
     finally:
         for child in multiprocessing.active_children():  # what the runner left behind
             child.terminate()
             child.join(timeout=10)
-        reschedule_interrupted(f"{f.name}/{s.name}" for s, f in zip(specs, flows))
+        reschedule_interrupted((f"{f.name}/{s.name}" for s, f in zip(specs, flows)), stopped_at)
 
 
-def reschedule_interrupted(names: Iterable[str]) -> list[UUID]:
-    """Put the runs of these deployments that are Running or Pending back on the schedule.
+def reschedule_interrupted(
+    names: Iterable[str], stopped_at: dt.datetime | None = None
+) -> list[UUID]:
+    """Put the runs a stopped serve interrupted back on the schedule.
 
-    Only for runs whose process is known to be gone (a stopped serve's): a run set back
-    to Scheduled gives up its concurrency slot and runs again from the start.
+    Those are the runs of these deployments that are Running or Pending, and those that
+    crashed since `stopped_at` (serve killed their processes then). Only for runs whose
+    process is known to be gone: a run set back to Scheduled gives up its concurrency
+    slot and runs again from the start.
 
     Args:
         names: deployments as `<flow name>/<deployment name>`.
+        stopped_at: when serve began to stop (None: no run crashed by its stop).
 
     Returns:
         The ids of the runs rescheduled.
     """
+    kinds = [StateType.RUNNING, StateType.PENDING, StateType.CRASHED]
     with get_client(sync_client=True) as client:
         ids = [client.read_deployment_by_name(name).id for name in names]
-        runs = client.read_flow_runs(
+        found = client.read_flow_runs(
             deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
             flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])
-                )
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             ),
         )
+        runs = [run for run in found if _interrupted(run, stopped_at)]
         for run in runs:
             client.set_flow_run_state(
                 run.id,
@@ -285,6 +322,12 @@ def reschedule_interrupted(names: Iterable[str]) -> list[UUID]:
                 force=True,
             )
     return [run.id for run in runs]
+
+
+def _interrupted(run: FlowRun, stopped_at: dt.datetime | None) -> bool:
+    if run.state is None or run.state.type != StateType.CRASHED:
+        return True
+    return stopped_at is not None and run.state.timestamp >= stopped_at
 
 
 def main(argv: list[str] | None = None) -> None:
