@@ -13,7 +13,6 @@ import sys
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import opaque
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
@@ -34,12 +33,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
-from tasks.monitoring import (
-    BatchDrift,
-    DriftMonitoring,
-    check_batch_drift,
-    read_drift_reference,
-)
+from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
 
 
 def cleanse_manifest_key(dataset: str) -> str:
@@ -100,11 +94,10 @@ class CleanseResult(BaseModel):
 @flow(name="cleanse-data", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseResult:
     """Cleanse every raw batch not cleansed yet; one task per batch. Then, with drift
-    monitoring on, compare each clean batch with the champion's reference profile (read
-    once per run, beside the cleansing; one check task per batch): report at
-    ``monitoring/drift/<dataset>/<batch>.json``, markdown artifact ``drift-<dataset>``,
-    event ``labelloop.data.drifted`` when it drifted. No champion, no profile or
-    unreadable images are said in the report; the cleanse stands.
+    monitoring on, compare each clean batch with the champion's reference profile (one
+    task per batch): report at ``monitoring/drift/<dataset>/<batch>.json``, markdown
+    artifact ``drift-<dataset>``, event ``labelloop.data.drifted`` when it drifted. No
+    champion, no profile or unreadable images are said in the report; the cleanse stands.
 
     Args:
         params: data set, schema, options and drift monitoring.
@@ -138,12 +131,6 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         message = f"{params.dataset}: 0 new batches"
         logger.info("%s", message)
         return CleanseResult(dataset=params.dataset, total=total, message=message)
-    # The champion and its profile: read once per run, while the batches are cleansed.
-    reference = (
-        read_drift_reference.submit(target, params.dataset, params.drift)
-        if params.drift.enabled
-        else None
-    )
     known = load_clean_ids(target, params.dataset, sorted(done))
     summaries: list[PartitionSummary] = []
     failed: dict[str, str] = {}
@@ -184,11 +171,10 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
             s.batch_id,
             s.outputs.get("clean"),
             s.report.clean,
-            opaque(reference),  # resolved, not walked through (a model and a profile)
-            params.drift.thresholds,
+            params.drift,
         )
         for s in summaries
-        if reference is not None
+        if params.drift.enabled
     ]
     for summary in summaries:
         announce_batch(params.dataset, summary)
@@ -197,9 +183,6 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     if summaries:
         target.replace_json(cleanse_manifest_key(params.dataset), done)
     drift = [check.result() for check in checks]
-    if reference is not None and not checks:
-        # Every batch failed (raised below): the run still ends after its last task.
-        reference.wait()
     if failed:
         raise BatchesFailedError(params.dataset, failed)
     total.check()

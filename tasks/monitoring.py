@@ -285,29 +285,6 @@ def artifact_key(dataset: str) -> str:
     return f"drift-{dataset}".lower().replace("_", "-")
 
 
-@task(name="read-drift-reference", cache_policy=NO_CACHE, **STORE_RETRIES)
-def read_drift_reference(
-    store: DataStore, dataset: str, settings: DriftMonitoring
-) -> DriftReference:
-    """The champion and profile every clean batch of a cleanse run is compared with: read
-    once per run, while the batches are cleansed (see :func:`read_reference`).
-
-    Args:
-        store: the DataStore of the registry.
-        dataset: the data set name.
-        settings: the model (None = the data set's), how to read its rows, trusted types.
-
-    Returns:
-        The reference, or the reason drift cannot be checked.
-    """
-    return read_reference(
-        store,
-        settings.model_name or dataset,
-        settings.dataset_spec or dataset,
-        settings.trusted_types,
-    )
-
-
 @task(name="check-batch-drift", cache_policy=NO_CACHE, **STORE_RETRIES)
 def check_batch_drift(
     store: DataStore,
@@ -315,25 +292,28 @@ def check_batch_drift(
     batch_id: str,
     clean_key: str | None,
     clean_rows: int,
-    reference: DriftReference,
-    thresholds: DriftThresholds,
+    settings: DriftMonitoring,
 ) -> BatchDrift:
     """Check a cleansed batch for drift: save the report, publish it, announce drift.
 
     Args:
-        store: the DataStore (clean batch, images, reports).
+        store: the DataStore (registry, clean batch, images, reports).
         dataset: the data set name.
         batch_id: the batch.
         clean_key: its clean parquet (None when nothing came out clean).
         clean_rows: its clean row count.
-        reference: the champion and its profile (:func:`read_drift_reference`), or why
-            there are none.
-        thresholds: when a feature counts as drifted.
+        settings: the model (None = the data set's), how to read its rows, thresholds.
 
     Returns:
         The outcome: checked or why not, drifted columns, report key, the event's id.
     """
-    report = batch_report(store, clean_key, clean_rows, reference, thresholds)
+    reference = read_reference(
+        store,
+        settings.model_name or dataset,
+        settings.dataset_spec or dataset,
+        settings.trusted_types,
+    )
+    report = batch_report(store, clean_key, clean_rows, reference, settings.thresholds)
     record = DriftRecord(
         dataset=dataset,
         batch_id=batch_id,
