@@ -20,7 +20,6 @@ from botocore.exceptions import ClientError
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-
 READ_MANY_WORKERS = 16  # concurrent GETs of DataStore.read_many on S3
 READ_MANY_WINDOW = 256  # keys read ahead of the consumer at most
 
@@ -40,7 +39,9 @@ def check_key(key: str) -> str:
         return key  # already a normalised relative path: the common case, without pathlib
     path = PurePosixPath(key)
     if not key or key.endswith("/") or path.is_absolute() or ".." in path.parts or "\\" in key:
-        raise ValueError(f"invalid store key {key!r}: use a relative path like 'raw/name/batch.parquet'")
+        raise ValueError(
+            f"invalid store key {key!r}: use a relative path like 'raw/name/batch.parquet'"
+        )
     return str(path)
 
 
@@ -235,7 +236,9 @@ class DataStore(Block):
         session = boto3.session.Session(
             aws_access_key_id=self.aws_access_key_id,
             aws_secret_access_key=(
-                self.aws_secret_access_key.get_secret_value() if self.aws_secret_access_key else None
+                self.aws_secret_access_key.get_secret_value()
+                if self.aws_secret_access_key
+                else None
             ),
             region_name=self.region_name,
         )

@@ -97,7 +97,9 @@ def test_s3_error_names_the_object(stack: Stack, unique: str) -> None:
         bad.write_bytes("raw/x", b"x")
 
 
-def test_named_resolves_a_saved_block_or_the_local_default(stack: Stack, prefect_server: str) -> None:
+def test_named_resolves_a_saved_block_or_the_local_default(
+    stack: Stack, prefect_server: str
+) -> None:
     assert DataStore.named(None).base_path == DataStore().base_path
     saved = DataStore.named("local-s3")
     assert saved.bucket == stack.settings.s3_bucket
