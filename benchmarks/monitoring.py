@@ -32,8 +32,11 @@ monitoring_overhead_ratio.
 `--form pixels` runs the same on the digits as a table (64 pixel columns in 0-16 and a
 scan id; a tabular spec), where the cleanse validates and hashes every value.
 
-Measured on 2 cores shared with other jobs (load average 6-10), defaults (batches of 300,
-30 interleaved timing pairs), 3 runs of the default form (images), 2 of `--form pixels`:
+Measured on 2 cores shared with other jobs (load average 7-13 during these runs), defaults
+(batches of 300, 30 interleaved timing pairs), 3 runs of the default form (images) and 2 of
+`--form pixels` with the product code of this version; "before" = the previous version
+(`check_key` through pathlib, a converted copy of every grayscale image, one read per file)
+measured the same day on the same machine:
 
 | figure | images (3 runs) | pixels (2 runs) | goal |
 |---|---|---|---|
@@ -41,24 +44,37 @@ Measured on 2 cores shared with other jobs (load average 6-10), defaults (batche
 | false alarms, 200 more batches (no flow) | 0/200 each (Wilson 95% <= 1.9%) | 0/200 each | |
 | detection, 5 shifted batches through the flow | 5/5, 5/5, 5/5 | 5/5, 5/5 | 100% |
 | noise only / class mix only (no flow) | 5/5 / 5/5 | 5/5 / 5/5 | |
-| monitoring_overhead_ratio (wall, median paired) | 0.083, 0.247, 0.245 | 0.083, 0.137 | <= 0.10 |
-| same in CPU time of this process | 0.19, 0.33, 0.27 | 0.11, 0.12 | |
-| cleanse run, monitoring off (medians) | 0.51-0.81 s wall, 0.24-0.27 s CPU | 0.78-0.90 s, 0.40 s | |
-| Prefect server CPU per run, off -> on | 0.19-0.22 -> 0.26-0.28 s | 0.20-0.22 -> 0.24-0.25 s | |
-| reference profile at training | 14-89 ms, 0.6-2.2% of the retrain run | 23-34 ms, 1.6-2.9% | |
+| monitoring_overhead_ratio (wall, median paired) | 0.074, 0.113, 0.231 | 0.048, 0.048 | <= 0.10 |
+| same, before (1 run each) | 0.185 | 0.138 | |
+| same in CPU time of this process | 0.20, 0.17, 0.23 | 0.07, 0.09 | |
+| cleanse run, monitoring off (medians) | 0.54-0.63 s wall, 0.25-0.28 s CPU | 0.76-0.87 s, 0.43-0.49 s | |
+| Prefect server CPU per run, off -> on | 0.195-0.21 -> 0.245-0.28 s | 0.205-0.23 -> 0.255-0.28 s | |
+| reference profile at training | 15-29 ms, 1.2-1.9% of the retrain run | 15-20 ms, 1.1-2.2% | |
 
-The overhead goal is met by the pixel table only at times and missed by the images. Where
-the drift check's time goes (in-flow medians per batch of 300, thread CPU): reading and
-decoding the 300 PNGs 34 ms (the image cleanse never opens an image; the check must, to
-score the batch), the task run itself about 10 ms, reading the champion and its profile
-4 ms (10 ms for the tabular pipeline), `compare` 4 ms, monitored frame 2 ms, predict_proba
-1 ms (5 ms on a frame), the markdown artifact 2.5 ms CPU but about 35-70 ms of waiting for
-the server. The champion is scored once (its probabilities serve the prediction profile),
-the check runs beside the batch's announcement, and the heartbeat wait is off in both arms
-(with Prefect's default heartbeat every run waits up to 1 s more, which would halve the
-ratios without changing the work). An earlier version read the champion in a task of its
-own, once per run: 14 ms more CPU per single-batch run than reading it in the check. With
-a batch of image files added per run the cleanse's own listing of raw/ grows (0.3 s per
+Earlier versions measured 0.083, 0.247, 0.245 (images) and 0.083, 0.137 (pixels). The
+ratio of one run swings by a factor of 3 with the load of the other jobs, so the images
+meet the overhead goal in some runs and not in others; the pixel table met it in both runs
+here. Where the drift check's time goes (per batch of 300): reading and decoding the 300
+PNGs 19 ms of CPU measured alone (28 ms before: the grayscale file used as decoded instead
+of a converted copy -3 ms, the store's key check and local read without pathlib -5.5 ms;
+the pixels are identical), 40-50 ms of wall in the flow beside the announcement; reading
+the champion and its profile 8-11 ms; `compare` 5-7 ms; monitored frame 2-3 ms;
+predict_proba 1 ms; the markdown artifact 2.5 ms of CPU but 22-42 ms of waiting for the
+server, which also spends 30-60 ms of its own CPU on an artifact created in a task
+(measured alone). With no idle core, the CPU the check adds in this process and in the
+server is what the wall clock shows: work moved beside other work does not shorten a run.
+Tried and dropped: reading the champion and profile once per run in a task of its own,
+started beside `load-clean-ids` (+11 ms CPU here, +10 ms in the server and +38 ms wall per
+single-batch run over 15 pairs: one more task run costs more than the overlap saves), and
+creating the artifact from the flow instead of the check task (no difference beyond the
+noise in 2 x 12 pairs). On S3 the images are now fetched 16 at a time
+(`DataStore.read_many`); this benchmark uses a local folder, where that changes nothing.
+The champion is scored once (its probabilities serve the prediction profile), the check
+runs beside the batch's announcement, and the heartbeat wait is off in both arms (with
+Prefect's default heartbeat every run waits up to 1 s more, which would halve the ratios
+without changing the work). An earlier version read the champion in a task of its own,
+once per run: 14 ms more CPU per single-batch run than reading it in the check. With a
+batch of image files added per run the cleanse's own listing of raw/ grows (0.3 s per
 listing at 15,000 files), which is why the timing runs delete their files.
 """
 

@@ -165,7 +165,8 @@ def decode_image(data: bytes, size: tuple[int, int], where: str) -> NDArray[np.u
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
-            gray = image.convert("L")
+            # An 8-bit grayscale file (most scans) is used as decoded: no converted copy.
+            gray = image if image.mode == "L" else image.convert("L")
             if gray.size != tuple(size):
                 gray = gray.resize(tuple(size), Image.Resampling.BILINEAR)
             return np.asarray(gray, dtype=np.uint8).reshape(-1)

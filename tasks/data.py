@@ -73,10 +73,12 @@ def feature_rows(store: DataStore, spec: DatasetSpec, rows: pd.DataFrame) -> Row
         raise TrainingError(f"clean rows of {spec.name!r} have no image key column {column!r}")
     width, height = spec.image_size
     pixels = np.zeros((len(rows), width * height), dtype=np.uint8)
-    for n, (item_id, key) in enumerate(zip(rows[ITEM_ID], rows[column], strict=True)):
+    keys = [str(key) for key in rows[column]]
+    files = store.read_many(keys)  # concurrent reads on S3
+    for n, (item_id, key) in enumerate(zip(rows[ITEM_ID], keys, strict=True)):
         where = f"item {item_id} (image {key})"
         try:
-            data = store.read_bytes(str(key))
+            data = next(files)
         except MissingKeyError:
             raise TrainingError(f"{where}: the image is not in {store.describe()}") from None
         pixels[n] = decode_image(data, (width, height), where)

@@ -56,10 +56,29 @@ def test_replace_json_and_missing_keys(store: DataStore) -> None:
         store.read_parquet("nothing.parquet")
 
 
-@pytest.mark.parametrize("key", ["", "/abs/key", "a/../b", "dir/"])
+@pytest.mark.parametrize("key", ["", "/abs/key", "a/../b", "dir/", "a\\b"])
 def test_bad_keys_are_refused(store: DataStore, key: str) -> None:
     with pytest.raises(ValueError, match="invalid store key"):
         store.write_bytes(key, b"x")
+
+
+@pytest.mark.parametrize("written", ["a//b.json", "./a/b.json", "a/./b.json"])
+def test_keys_are_normalised(store: DataStore, written: str) -> None:
+    store.write_bytes(written, b"x")
+    assert store.list_keys("a/") == ["a/b.json"]
+    assert store.read_bytes("a/b.json") == b"x"
+
+
+def test_read_many_keeps_the_order_and_names_a_missing_key(store: DataStore) -> None:
+    keys = [f"raw/d/files/{n}.png" for n in range(300)]  # more than one S3 read window
+    for n, key in enumerate(keys):
+        store.write_bytes(key, str(n).encode())
+    assert [int(data) for data in store.read_many(list(reversed(keys)))] == list(range(299, -1, -1))
+    assert list(store.read_many([])) == []
+    files = store.read_many([keys[0], "raw/d/files/none.png", keys[1]])
+    assert next(files) == b"0"
+    with pytest.raises(MissingKeyError, match="none.png"):
+        next(files)
 
 
 def test_s3_objects_are_really_on_the_server(stack: Stack, unique: str) -> None:
@@ -78,7 +97,9 @@ def test_s3_error_names_the_object(stack: Stack, unique: str) -> None:
         bad.write_bytes("raw/x", b"x")
 
 
-def test_named_resolves_a_saved_block_or_the_local_default(stack: Stack, prefect_server: str) -> None:
+def test_named_resolves_a_saved_block_or_the_local_default(
+    stack: Stack, prefect_server: str
+) -> None:
     assert DataStore.named(None).base_path == DataStore().base_path
     saved = DataStore.named("local-s3")
     assert saved.bucket == stack.settings.s3_bucket

@@ -53,5 +53,22 @@ def test_images_are_grayscale_and_resized() -> None:
         decode_image(b"not an image", (8, 8), "item a")
 
 
+def test_grayscale_and_color_files_of_one_image_give_the_same_pixels() -> None:
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    files = []
+    for image in (Image.fromarray(gray), Image.fromarray(gray).convert("RGB")):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        files.append(decode_image(buffer.getvalue(), (8, 8), "item a"))
+    np.testing.assert_array_equal(files[0], gray.reshape(-1))
+    np.testing.assert_array_equal(files[1], gray.reshape(-1))
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    truncated = data[: data.index(b"IDAT") + 10]  # a grayscale file is decoded as it is read
+    with pytest.raises(TrainingError, match="item a is not a readable image"):
+        decode_image(truncated, (8, 8), "item a")
+
+
 def test_comparison_excludes_the_champions_training_items() -> None:
     assert comparison_positions([0, 2, 3], ["a", "b", "c", "d"], {"a", "d"}) == [2]
