@@ -224,8 +224,8 @@ async def _run_until_stopped(runner: Runner) -> dt.datetime | None:
 
     Prefect's runner waits for the processes of flows it runs from memory before it
     stops (a retrain could hold Ctrl-C for minutes). They are killed instead, as the
-    runner kills a `python -m prefect.engine` process, so their runs stay Running and
-    `serve_all` puts them back on the schedule.
+    runner kills a `python -m prefect.engine` process; `serve_all` then puts their
+    runs (left Running, or marked Crashed by the runner) back on the schedule.
 
     Returns:
         When the stop began (None: the runner ended by itself).
