@@ -25,7 +25,7 @@ Strategies:
   not on seeds 20-59: a 20-seed mean moves by about +-8 labels with the selection's
   randomness alone. Those comparisons used the earlier image model, logistic regression
   on pixels; the kernel model that replaced it, :class:`learning.pipelines.KernelLogisticRegression`,
-  took the load_digits ratio from 0.316 to 0.256 on seeds 0-19 with this selection unchanged.)
+  took the load_digits ratio from 0.316 to 0.251 on seeds 0-19 with this selection unchanged.)
 
 Cold start (``proba`` is None, no champion yet): every strategy except ``random`` takes a
 diverse sample: k-means on the features (k-means++ seeding from ``seed``) and, per
