@@ -2,7 +2,8 @@
 
 - text: TF-IDF on one text column, then the estimator (LogisticRegression by default).
 - image: pixels scaled to [0, 1] by a fixed maximum (:class:`PixelScaler`), then the
-  estimator. Input: a 2-D array (items x pixels) or a frame of pixel columns.
+  estimator (:class:`KernelLogisticRegression` by default: an RBF kernel map, then
+  logistic regression). Input: a 2-D array (items x pixels) or a frame of pixel columns.
 - tabular: a ``ColumnTransformer`` (numeric: median impute + standard scale;
   categorical: most-frequent impute + one-hot, unknown categories ignored), then the
   estimator.
@@ -12,16 +13,18 @@ it can be chosen from a flow's parameters without code changes.
 """
 
 import importlib
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
+from sklearn.kernel_approximation import Nystroem
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -37,7 +40,7 @@ class PipelineConfigError(ValueError):
 
 DEFAULT_ESTIMATORS: dict[Modality, EstimatorSpec] = {
     "text": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000, "C": 10.0}),
-    "image": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
+    "image": EstimatorSpec(import_path="learning.pipelines.KernelLogisticRegression"),
     "tabular": EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000}),
 }
 
@@ -79,6 +82,100 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         if pixels.shape[1] != expected:
             raise PipelineConfigError(f"images have {pixels.shape[1]} pixels, the model was fitted on {expected}")
         return np.clip(pixels / self.pixel_max, 0.0, 1.0)
+
+
+class KernelLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic regression on an RBF kernel map: the default image estimator.
+
+    The map is scikit-learn's ``Nystroem`` (an RBF kernel approximated with up to
+    ``n_components`` of the training rows as landmarks, chosen with ``random_state``),
+    so with fewer training rows than ``n_components`` it is an exact kernel logistic
+    regression on them. Deterministic for a given ``random_state``.
+
+    Args:
+        gamma: RBF kernel coefficient, or ``"scale"`` (as scikit-learn's SVC):
+            ``1 / (n_features * variance of the training features)``, so the kernel's
+            width follows the number of pixels and their contrast (0.11 for
+            load_digits scaled to [0, 1]). The value used is ``gamma_``.
+        n_components: most landmarks of the kernel map.
+        C: inverse regularisation strength of the logistic regression. 30 by default:
+            with C=100 the model was overconfident (on 10 random 300-row splits of
+            load_digits, 13 of 14,970 wrong predictions had p >= 0.9, which the monitor
+            flow disputes as mislabelled; C=30, C=10 and logistic regression on the
+            pixels had none), and C=30 needed fewer labels than C=10 (label-efficiency
+            ratio on load_digits seeds 0-4: 0.263 against 0.299).
+        max_iter: iterations of the logistic regression's solver.
+        random_state: seed of the landmark choice.
+    """
+
+    def __init__(
+        self,
+        gamma: float | Literal["scale"] = "scale",
+        n_components: int = 300,
+        C: float = 30.0,
+        max_iter: int = 1000,
+        random_state: int = 0,
+    ) -> None:
+        self.gamma = gamma
+        self.n_components = n_components
+        self.C = C
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> "KernelLogisticRegression":
+        """Choose the landmarks and fit the logistic regression on the mapped rows.
+
+        Args:
+            X: (n_items, n_features) numeric features.
+            y: (n_items,) labels, at least two classes.
+
+        Returns:
+            self.
+        """
+        rows = np.asarray(X, dtype=np.float64)
+        self.gamma_ = _kernel_gamma(self.gamma, rows)
+        self.kernel_map_ = Nystroem(
+            kernel="rbf",
+            gamma=self.gamma_,
+            n_components=min(self.n_components, len(rows)),
+            random_state=self.random_state,
+        ).fit(rows)
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter).fit(self.kernel_map_.transform(rows), y)
+        self.classes_ = self.model_.classes_
+        self.n_features_in_ = rows.shape[1]
+        return self
+
+    def predict_proba(self, X: Any) -> NDArray[np.float64]:
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Args:
+            X: (n_items, n_features) numeric features.
+
+        Returns:
+            (n_items, n_classes) probabilities.
+        """
+        return self.model_.predict_proba(self.kernel_map_.transform(np.asarray(X, dtype=np.float64)))
+
+    def predict(self, X: Any) -> NDArray[Any]:
+        """The most probable class of each row.
+
+        Args:
+            X: (n_items, n_features) numeric features.
+
+        Returns:
+            (n_items,) labels from ``classes_``.
+        """
+        return self.model_.predict(self.kernel_map_.transform(np.asarray(X, dtype=np.float64)))
+
+
+def _kernel_gamma(gamma: float | str, rows: NDArray[np.float64]) -> float:
+    """The RBF coefficient: ``gamma`` itself, or for "scale" 1 / (n_features * variance)."""
+    if gamma == "scale":
+        variance = float(rows.var())
+        return 1.0 / (rows.shape[1] * variance) if variance > 0 else 1.0
+    if isinstance(gamma, str) or gamma <= 0:
+        raise PipelineConfigError(f'KernelLogisticRegression: gamma must be a positive number or "scale", got {gamma!r}')
+    return float(gamma)
 
 
 def _as_pixels(X: Any) -> NDArray[np.float64]:

@@ -43,6 +43,7 @@ from learning.pipelines import EstimatorSpec, FeatureSpec
 # Types skops does not trust by default that labelloop's own pipelines contain.
 TRUSTED_TYPES: tuple[str, ...] = (
     "learning.pipelines.PixelScaler",
+    "learning.pipelines.KernelLogisticRegression",
     "numpy.dtype",
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

@@ -2,12 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 
 from learning.pipelines import (
+    DEFAULT_ESTIMATORS,
     EstimatorSpec,
     FeatureSpec,
+    KernelLogisticRegression,
     PipelineConfigError,
     PixelScaler,
     build_pipeline,
@@ -57,6 +60,38 @@ def test_image_pipeline_on_digits():
     spec = FeatureSpec(modality="image", pixel_max=16.0)
     pipe = build_pipeline(spec).fit(digits.data[:1000], digits.target[:1000])
     assert np.mean(pipe.predict(digits.data[1000:]) == digits.target[1000:]) > 0.85
+
+
+@pytest.mark.parametrize("n_train", [200, 1000])
+def test_default_image_model_beats_logistic_regression_on_pixels(n_train):
+    digits = load_digits()
+    spec = FeatureSpec(modality="image", pixel_max=16.0)
+    pixels_lr = EstimatorSpec(import_path="sklearn.linear_model.LogisticRegression", params={"max_iter": 1000})
+    accuracy = {}
+    for name, estimator in [("default", None), ("pixels_lr", pixels_lr)]:
+        pipe = build_pipeline(spec, estimator).fit(digits.data[:n_train], digits.target[:n_train])
+        accuracy[name] = np.mean(pipe.predict(digits.data[1000:]) == digits.target[1000:])
+    assert accuracy["default"] > accuracy["pixels_lr"]
+
+
+def test_kernel_model_with_fewer_rows_than_landmarks_gives_probabilities():
+    digits = load_digits()
+    rows, labels = digits.data[:12] / 16.0, digits.target[:12].astype(str)
+    model = KernelLogisticRegression(n_components=300).fit(rows, labels)
+    proba = model.predict_proba(digits.data[12:20] / 16.0)
+    assert proba.shape == (8, len(set(labels)))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert list(model.classes_) == sorted(set(labels))
+    assert model.predict(rows).tolist() == labels.tolist()
+
+
+def test_kernel_model_is_deterministic_and_clonable():
+    digits = load_digits()
+    rows, labels = digits.data[:300] / 16.0, digits.target[:300]
+    first = KernelLogisticRegression().fit(rows, labels).predict_proba(digits.data[300:400] / 16.0)
+    again = clone(KernelLogisticRegression()).fit(rows, labels).predict_proba(digits.data[300:400] / 16.0)
+    assert np.array_equal(first, again)
+    assert DEFAULT_ESTIMATORS["image"].import_path == "learning.pipelines.KernelLogisticRegression"
 
 
 def test_image_pipeline_accepts_2d_images():
