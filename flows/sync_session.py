@@ -2,8 +2,9 @@
 
     python flows/sync_session.py --dataset digits --quiet-seconds 30
 
-Starting a flow run costs a fresh process (seconds of imports; far more on a busy
-machine), and Label Studio sends one webhook per annotation. So the `sync` deployment
+Starting a flow run costs a process and a round of the server's automation, queue and
+state changes (seconds on a busy machine; with a worker, also the imports), and Label
+Studio sends one webhook per annotation. So the `sync` deployment
 runs this flow: it syncs the triggering project at once, then stays subscribed to
 `labelloop.annotations.changed` events and syncs again, in the same process, each
 project whose annotations changed since its last pass, within a fraction of a second

@@ -133,9 +133,10 @@ def serve(
 ) -> None:
     """Serve every deployment of prefect.yaml (schedules and triggers) from this process.
 
-    The process becomes `python -m flows.deployments` (same pid): each flow run starts in
-    a subprocess that re-imports the serving process's main module, and that module
-    imports little beyond Prefect, this command everything.
+    The process becomes `python -m flows.deployments` (same pid), whose forkserver
+    imports the flows once and forks each run's process; every run's process re-runs
+    the serving process's main module, and that module imports little beyond Prefect,
+    this command everything.
     """
     command = [sys.executable, "-m", "flows.deployments", "--file", str(file)]
     os.execv(sys.executable, [*command, "--poll-seconds", str(poll_seconds)])
