@@ -310,7 +310,7 @@ def reschedule_interrupted(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             ),
         )
-        runs = [run for run in found if _interrupted(run, stopped_at)]
+        runs = [run for run in found if was_interrupted(run, stopped_at)]
         for run in runs:
             client.set_flow_run_state(
                 run.id,
@@ -324,7 +324,12 @@ def reschedule_interrupted(
     return [run.id for run in runs]
 
 
-def _interrupted(run: FlowRun, stopped_at: dt.datetime | None) -> bool:
+def was_interrupted(run: FlowRun, stopped_at: dt.datetime | None) -> bool:
+    """Whether a stopped serve left this Running, Pending or Crashed run without a process.
+
+    Running and Pending always; Crashed only when it crashed once the stop began (serve
+    killed its process then), not a run that crashed on its own before.
+    """
     if run.state is None or run.state.type != StateType.CRASHED:
         return True
     return stopped_at is not None and run.state.timestamp >= stopped_at

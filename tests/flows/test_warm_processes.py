@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import uuid4
 
 import cloudpickle
 import psutil
 from prefect import flow, flow_engine
+from prefect.client.schemas.objects import FlowRun, State
 from prefect.flow_engine import run_flow_in_subprocess
+from prefect.states import Crashed, Pending, Running
 
 from flows.deployments import (
     flow_modules,
@@ -22,6 +26,7 @@ from flows.deployments import (
     module_name_of,
     read_deployments,
     warm_flow_processes,
+    was_interrupted,
 )
 from stack.serving import PROJECT_ROOT
 
@@ -88,3 +93,17 @@ def test_every_served_flow_validates_its_parameters_after_the_trip_to_its_proces
         parameters = spec.parameters or {"params": {"dataset": "digits"}}
         validated = arrived.validate_parameters(parameters)
         assert type(validated["params"]).__name__.endswith("Params"), spec.name
+
+
+def _run_in(state: State) -> FlowRun:
+    return FlowRun(flow_id=uuid4(), state=state)
+
+
+def test_a_stop_reschedules_runs_in_flight_and_those_it_crashed_not_earlier_crashes() -> None:
+    stopped_at = datetime.now(UTC)
+    before, after = stopped_at - timedelta(minutes=5), stopped_at + timedelta(seconds=1)
+    assert was_interrupted(_run_in(Running()), None)
+    assert was_interrupted(_run_in(Pending()), stopped_at)
+    assert was_interrupted(_run_in(Crashed(timestamp=after)), stopped_at)
+    assert not was_interrupted(_run_in(Crashed(timestamp=before)), stopped_at)
+    assert not was_interrupted(_run_in(Crashed(timestamp=after)), None)
