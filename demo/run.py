@@ -1,37 +1,55 @@
-"""The main job on local defaults: the whole loop on scikit-learn's digits, round by round.
+"""The main job on local defaults: the loop on scikit-learn's digits, running by itself.
 
-It brings the local stack up, drops the digits into the landing folder and runs the
-loop's own flows against the stack's servers: collect -> cleanse -> push a batch (with
-the champion's predictions) -> a team of annotator bots labels it through the Label
-Studio API -> sync labels -> retrain, gate, promote -> refresh predictions -> next
-batch. It ends with the next batch waiting in Label Studio for a person.
+It brings the local stack up, starts `labelloop serve` on the project's `prefect.yaml`
+(as a server of the stack, so it outlives this command), drops the digits into the
+landing folder and starts the collect deployment. From there on only events move the
+loop: collect -> cleanse -> push a batch with the champion's predictions -> (a team of
+annotator bots labels it through the Label Studio API, as people would) -> webhook ->
+sync -> labels ready -> retrain -> gate -> promoted (refreshed predictions) or rejected
+-> push of the next batch. This command only labels and watches: one line per round.
+It ends with the stack and serve still up and the next batch waiting for a person,
+whose labels start the next retrain with no command typed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
-from prefect import flow
+from label_studio_sdk import LabelStudio
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventOrder,
+    EventResourceFilter,
+)
+from prefect.events.schemas.events import ReceivedEvent
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, Field
 
-from blocks import DataStore, LabelStudioCredentials
-from collection.sources import LocalSource
+from annotation.models import LSTask
+from blocks import LabelStudioCredentials
 from demo.bot import TeamConfig, annotate, ensure_team
 from demo.digits import checksum_of_task_image, drop_digits
-from flows.annotate import PushParams, PushResult, push_batch
-from flows.cleanse import CleanseParams, cleanse
-from flows.collect import CollectParams, collect
-from flows.preannotate import RefreshParams, refresh_predictions
-from flows.sync import SyncParams, sync_labels
-from flows.train import TrainParams, retrain_model
+from flows.collect import collect
 from specs import DIGITS
 from stack import control
 from stack.control import LOCAL_BLOCK
+from stack.process import StackError
+from stack.serving import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
-from tasks.label_studio import find_project, require_project
+from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
+from tasks.label_studio import ProjectConfig, find_project
 from tasks.refresh import list_unlabelled_tasks
+
+T = TypeVar("T")
 
 
 class DemoParams(BaseModel):
@@ -39,81 +57,206 @@ class DemoParams(BaseModel):
 
     rounds: int = Field(default=3, ge=0, le=50, description="Label-train rounds the bots play.")
     batch_size: int = Field(default=60, ge=10, le=1797, description="Items pushed per round.")
+    ready_threshold: int | None = Field(
+        default=None, ge=1, description="New labels that start a retrain (default: half a batch)."
+    )
     bot: bool = Field(default=True, description="False: leave the labelling to people.")
     team: TeamConfig = Field(
-        default_factory=lambda: TeamConfig(annotators=3, accuracy=0.95, skip_rate=0.03)
+        default_factory=lambda: TeamConfig(annotators=3, per_task=2, accuracy=0.95, skip_rate=0.03)
+    )
+    round_timeout_s: float = Field(
+        default=900, gt=0, description="How long one hop of the loop may take before the demo gives up."
+    )
+
+    @property
+    def threshold(self) -> int:
+        return self.ready_threshold or self.batch_size // 2
+
+
+class RoundOutcome(BaseModel):
+    """What a round's retrain did, from its `model.promoted` or `model.rejected` event."""
+
+    status: str  # promoted, not_promoted or skipped (too few usable labels)
+    version: str | None
+    accuracy: float | None
+    labels: int | None
+    champion: str | None
+    message: str
+
+
+def demo_document(landing: Path, params: DemoParams) -> dict[str, Any]:
+    """The project's `prefect.yaml` as the demo serves it.
+
+    Every deployment, names and schedules kept; collect reads `landing`; every run of
+    push (scheduled or triggered) uses the demo's batch size and every sync its ready
+    threshold. A trigger's parameters replace the deployment's own `params` as a whole,
+    so the values go into both.
+    """
+    document = served_document(
+        PROJECT_ROOT / "prefect.yaml",
+        ["collect", "cleanse", "push", "sync", "retrain", "monitor", "refresh-predictions"],
+        suffix=None,
+        keep_schedules=True,
+        changes={
+            "collect": {
+                "parameters": {
+                    "params": {
+                        "dataset": DIGITS.name,
+                        "sources": [{"kind": "local", "path": str(landing)}],
+                    }
+                }
+            }
+        },
+    )
+    extra = {
+        "push": {"batch_size": params.batch_size},
+        "sync": {"ready_threshold": params.threshold},
+    }
+    document["deployments"] = [
+        with_params(entry, extra.get(entry["name"], {})) for entry in document["deployments"]
+    ]
+    return document
+
+
+def with_params(entry: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A deployment entry whose own `params` and every trigger's carry `values` too."""
+    if not values:
+        return dict(entry)
+
+    def merged(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+        parameters = dict(parameters or {})
+        return {**parameters, "params": {**(parameters.get("params") or {}), **values}}
+
+    return {
+        **entry,
+        "parameters": merged(entry.get("parameters")),
+        "triggers": [
+            {**trigger, "parameters": merged(trigger.get("parameters"))}
+            for trigger in entry.get("triggers") or []
+        ],
+    }
+
+
+def outcome_of(event: ReceivedEvent) -> RoundOutcome:
+    """A round's outcome from the retrain's event."""
+    payload = event.payload
+    return RoundOutcome(
+        status=payload.get("status") or ("promoted" if event.event == MODEL_PROMOTED else "?"),
+        version=payload.get("version"),
+        accuracy=(payload.get("metrics") or {}).get("accuracy"),
+        labels=payload.get("labels"),
+        champion=payload.get("champion"),
+        message=str(payload.get("message") or ""),
+    )
+
+
+def round_line(number: int, outcome: RoundOutcome) -> str:
+    """One printed line per round: labels so far, model, holdout accuracy, the gate."""
+    labels = "-" if outcome.labels is None else str(outcome.labels)
+    if outcome.status == "skipped":
+        return f"round {number}: {labels} labels, no model trained ({outcome.message})"
+    accuracy = "-" if outcome.accuracy is None else f"{outcome.accuracy:.3f}"
+    verdict = (
+        "promoted"
+        if outcome.status == "promoted"
+        else f"not promoted, {outcome.champion or 'no champion'} stays"
+    )
+    return (
+        f"round {number}: {labels} labels, model {outcome.version}, "
+        f"holdout accuracy {accuracy}, {verdict}"
     )
 
 
 def run_demo(settings: StackSettings, params: DemoParams) -> None:
-    """Bring the stack up and run the loop on it; print one line per round."""
+    """Bring the stack and the loop up, play the rounds, leave the next batch waiting."""
     for state in control.up(settings):
         typer.echo(f"{state.name:<13} {state.state:<8} {state.url}")
+    landing = settings.root / "landing" / DIGITS.name
+    truth = drop_digits(landing)
+    typer.echo(f"dropped {len(truth)} digit images into {landing}")
+    served = control.serve(settings, demo_document(landing, params))
+    typer.echo(f"{served.name:<13} {served.state:<8} every deployment of {served.url}")
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
-        waiting = demo_loop(params, str(settings.root / "landing" / DIGITS.name))
+        run_deployment(f"{collect.name}/collect", timeout=0)  # the schedule would, within 30 s
+        client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
+        team = ensure_team(client, params.team.annotators) if params.bot else []
+        seen: set[int] = set()  # tasks the bots worked on (a task both skipped stays unlabelled)
+        for number in range(1, (params.rounds if params.bot else 0) + 1):
+            started = dt.datetime.now(dt.UTC)
+            project, batch = wait_for_batch(client, seen, params.round_timeout_s)
+            annotate(
+                client,
+                project.config,
+                {
+                    task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
+                    for task in batch
+                },
+                team,
+                params.team.model_copy(update={"seed": number}),
+            )
+            seen |= {task.id for task in batch}
+            typer.echo(round_line(number, wait_for_outcome(started, params.round_timeout_s)))
+        project, batch = wait_for_batch(client, seen, params.round_timeout_s)
+    shown = sorted({p.model_version or "-" for task in batch for p in task.predictions})
     typer.echo(
-        f"\nThe next batch ({waiting.imported} tasks, predictions by "
-        f"{waiting.model_version or 'no model yet'}) waits in Label Studio: "
-        f"{settings.label_studio_url}/projects/{waiting.project_id}\n"
-        "Log in with the email and password from `.venv/bin/labelloop stack login`.\n"
-        f"Prefect UI: {settings.prefect_api_url.removesuffix('/api')}. Stop everything with `make down`."
+        f"\nThe next batch ({len(batch)} tasks, predictions by {', '.join(shown) or 'no model yet'}) "
+        f"waits in Label Studio: {settings.label_studio_url}/projects/{project.id}\n"
+        "Log in with the email and password from `.venv/bin/labelloop stack login`. "
+        f"Label {params.threshold} of its tasks and a retrain starts by itself: watch it in "
+        f"the Prefect UI, {settings.prefect_api_url.removesuffix('/api')}/runs.\n"
+        "The loop keeps running in the background; stop everything with `make down`."
     )
 
 
-@flow(name="labelloop-demo")
-def demo_loop(params: DemoParams, landing: str) -> PushResult:
-    """The loop's flows, round by round, with the annotator bots; returns the waiting batch."""
-    truth = drop_digits(Path(landing))
-    store = DataStore.load(LOCAL_BLOCK)
-    credentials = LabelStudioCredentials.load(LOCAL_BLOCK)
-    collected = collect(
-        CollectParams(dataset=DIGITS.name, sources=[LocalSource(path=landing)]), store=store
-    )
-    cleansed = cleanse(CleanseParams(dataset=DIGITS.name), store=store)
-    typer.echo(
-        f"\ncollected {collected.new_files} new files ({collected.new_rows} rows); "
-        f"cleansed {len(cleansed.batches)} new batches of {DIGITS.name}"
-    )
-    push = PushParams(dataset=DIGITS.name, batch_size=params.batch_size, store_block=LOCAL_BLOCK)
-    sync = SyncParams(
-        dataset=DIGITS.name, ready_threshold=params.batch_size // 2, store_block=LOCAL_BLOCK
-    )
-    client = credentials.get_client()
-    team = ensure_team(client, params.team.annotators) if params.bot else []
-    rounds = params.rounds if params.bot else 0
-    for round_ in range(1, rounds + 1):
-        pushed = push_batch(push, store=store, credentials=credentials)
-        project = require_project(find_project(client, DIGITS.name), DIGITS.name)
-        task_truth = {
-            task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
-            for task in list_unlabelled_tasks(client, project.id)
-        }
-        annotate(
-            client,
-            project.config,
-            task_truth,
-            team,
-            params.team.model_copy(update={"seed": round_}),
-        )
-        synced = sync_labels(sync, store=store, credentials=credentials)
-        line = f"round {round_}: pushed {pushed.imported}, labels {synced.labels}"
-        if synced.announced:
-            trained = retrain_model(
-                TrainParams(
-                    dataset=DIGITS.name, store_block=LOCAL_BLOCK, reason=f"demo round {round_}"
+def wait_for_batch(
+    client: LabelStudio, seen: set[int], timeout_s: float
+) -> tuple[ProjectConfig, list[LSTask]]:
+    """The digits project and its unlabelled tasks not in `seen`, once there are any."""
+
+    def probe() -> tuple[ProjectConfig, list[LSTask]] | None:
+        project = find_project.fn(client, DIGITS.name)
+        if project is None:
+            return None
+        fresh = [t for t in list_unlabelled_tasks.fn(client, project.id) if t.id not in seen]
+        return (project, fresh) if fresh else None
+
+    return poll("new batch of unlabelled tasks in Label Studio", probe, timeout_s)
+
+
+def wait_for_outcome(since: dt.datetime, timeout_s: float) -> RoundOutcome:
+    """The outcome of the first retrain whose event occurred after `since`."""
+    resource = model_resource(DIGITS.name)["prefect.resource.id"]
+
+    def probe() -> RoundOutcome | None:
+        with get_client(sync_client=True) as prefect:
+            found = prefect.read_events(
+                filter=EventFilter(
+                    event=EventNameFilter(name=[MODEL_PROMOTED, MODEL_REJECTED]),
+                    resource=EventResourceFilter(id=[resource]),
+                    occurred=EventOccurredFilter(since=since),
+                    order=EventOrder.ASC,
                 ),
-                store=store,
+                limit=1,
+            ).events
+        return outcome_of(found[0]) if found else None
+
+    return poll("a retrain (labels.ready -> retrain -> gate)", probe, timeout_s)
+
+
+def poll(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 1.0) -> T:
+    """Call `probe` until it returns something.
+
+    Raises:
+        StackError: nothing within `timeout_s` (names what was awaited and where to look).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"no {what} within {timeout_s:.0f} s: see the flow runs in the Prefect UI "
+                "and the serve log (`labelloop stack status`)"
             )
-            accuracy = f"{trained.metrics.accuracy:.3f}" if trained.metrics else "-"
-            line += (
-                f", model {trained.version or '-'} ({trained.status}), accuracy {accuracy}, "
-                f"champion {trained.champion or '-'}"
-            )
-            if trained.status == "promoted":
-                refresh_predictions(
-                    RefreshParams(dataset=DIGITS.name, store_block=LOCAL_BLOCK),
-                    store=store,
-                    label_studio=credentials,
-                )
-        typer.echo(line)
-    return push_batch(push, store=store, credentials=credentials)
+        time.sleep(every_s)

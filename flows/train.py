@@ -45,7 +45,7 @@ from learning.training import (
 from monitoring.review import hold_for_review
 from specs import DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
-from tasks.events import MODEL_PROMOTED, announce, model_resource
+from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
 from tasks.registry import (
     list_model_history,
@@ -183,7 +183,9 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         logger.warning("%s", message)
         _report_skip(name, message, counts)
         record_trained_labels(target, name, labels_ref.key)
-        return TrainResult(status="skipped", message=message, **base, **counts)
+        result = TrainResult(status="skipped", message=message, **base, **counts)
+        _announce_outcome(result, champion_version)
+        return result
 
     comparison = gate_candidate(
         candidate,
@@ -234,19 +236,6 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
             target, name, version, champion_version, params.reason, params.trusted_types
         )
         serving = pointer.version
-        announce(
-            MODEL_PROMOTED,
-            model_resource(name),
-            {
-                "version": version,
-                "metrics": {
-                    "accuracy": candidate.metrics.accuracy,
-                    "macro_f1": candidate.metrics.macro_f1,
-                },
-                "labels_version": labels_ref.version,
-                "previous_version": champion_version,
-            },
-        )
     status: Literal["promoted", "not_promoted"] = (
         "promoted" if comparison.decision.promote else "not_promoted"
     )
@@ -258,7 +247,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     )
     logger.info("%s", message)
     _report(name, card, comparison.decision, list_model_history(target, name), serving, counts)
-    return TrainResult(
+    result = TrainResult(
         status=status,
         message=message,
         model_name=name,
@@ -269,6 +258,37 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         decision=comparison.decision,
         **counts,
     )
+    _announce_outcome(result, champion_version)
+    return result
+
+
+def _announce_outcome(result: TrainResult, previous: str | None) -> None:
+    """`model.promoted` for a new champion, else `model.rejected` (a worse candidate, or
+    too few usable labels to train one).
+
+    Either way the labels were used: the push deployment follows both events with the
+    next batch, so annotators never wait on a model the gate kept out.
+
+    Args:
+        result: what the run did.
+        previous: the champion before the run.
+    """
+    payload = {
+        "version": result.version,
+        "status": result.status,
+        "message": result.message,
+        "metrics": (
+            {"accuracy": result.metrics.accuracy, "macro_f1": result.metrics.macro_f1}
+            if result.metrics
+            else {}
+        ),
+        "labels_version": result.labels_version,
+        "labels": result.used,
+        "previous_version": previous,
+        "champion": result.champion,
+    }
+    event = MODEL_PROMOTED if result.status == "promoted" else MODEL_REJECTED
+    announce(event, model_resource(result.model_name), payload)
 
 
 def _artifact_key(name: str, what: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 import uvicorn
 from prefect.blocks.system import Secret
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from blocks import DataStore
 from demo.run import DemoParams, run_demo
@@ -102,12 +102,24 @@ def blocks() -> None:
 def demo(
     rounds: int = typer.Option(3, help="Label-train rounds the annotator bots play."),
     batch_size: int = typer.Option(60, help="Items pushed to Label Studio per round."),
+    ready_threshold: int = typer.Option(
+        None, help="New labels that start a retrain (default: half a batch)."
+    ),
+    accuracy: float = typer.Option(None, help="Chance a bot picks the true label [0.95]."),
+    skip_rate: float = typer.Option(None, help="Chance a bot skips a task [0.03]."),
     bot: bool = typer.Option(True, help="--no-bot leaves the labelling to people."),
 ) -> None:
-    """The main job on local defaults: the whole loop on scikit-learn's digits."""
+    """The main job on local defaults: the loop on scikit-learn's digits, running by itself."""
     try:
-        run_demo(StackSettings(), DemoParams(rounds=rounds, batch_size=batch_size, bot=bot))
-    except StackError as error:
+        params = DemoParams(
+            rounds=rounds, batch_size=batch_size, ready_threshold=ready_threshold, bot=bot
+        )
+        behaviour = {"accuracy": accuracy, "skip_rate": skip_rate}
+        team = params.team.model_validate(
+            params.team.model_dump() | {k: v for k, v in behaviour.items() if v is not None}
+        )
+        run_demo(StackSettings(), params.model_copy(update={"team": team}))
+    except (StackError, ValidationError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
 

@@ -9,9 +9,10 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import boto3
+import yaml
 from botocore.exceptions import ClientError
 from prefect.blocks.system import Secret
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -26,7 +27,15 @@ from stack.credentials import (
     save_credentials,
 )
 from stack.process import StackError
-from stack.servers import ServerSpec, label_studio_spec, prefect_spec, receiver_spec, s3_spec
+from stack.servers import (
+    ServerSpec,
+    label_studio_spec,
+    prefect_spec,
+    receiver_spec,
+    s3_spec,
+    serve_spec,
+)
+from stack.serving import automation_ids, wait_until_served
 from stack.settings import LABEL_STUDIO_VERSION, StackSettings
 
 # Names of the block documents that `save_blocks` writes for the local stack.
@@ -172,8 +181,51 @@ def status(settings: StackSettings) -> list[ServerState]:
     return states
 
 
+def serve(settings: StackSettings, document: Mapping[str, Any]) -> ServerState:
+    """(Re)start the stack's `labelloop serve` on `document`; return once it serves.
+
+    A serve already running is stopped first (its runs in flight go back on the
+    schedule), since its file may differ. The document is written to
+    `settings.served_file`; the call returns when the runner answers its health check
+    and every deployment is unpaused with automations of its own, so an event sent
+    afterwards starts its runs. `down` stops it with the servers.
+
+    Args:
+        settings: the stack.
+        document: a `prefect.yaml` document (see `stack.serving.served_document`).
+
+    Raises:
+        StackError: serve exited, or did not serve everything in time (names its log).
+    """
+    spec = serve_spec(settings, os.environ)
+    names = [d["name"] for d in document["deployments"]]
+    process.stop(spec)
+    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+        earlier = automation_ids(names)
+        settings.served_file.write_text(yaml.safe_dump(dict(document), sort_keys=False))
+        running = process.start(spec)
+        try:
+            process.wait_healthy(spec, running)
+            wait_until_served(
+                names,
+                earlier,
+                spec.ready_timeout_s,
+                lambda: process.read_pid_file(spec) is not None,
+                lambda: process.tail(spec.log_path),
+            )
+        except BaseException:
+            process.stop(spec)
+            raise
+    return ServerState(
+        name=spec.name, url=spec.url, state="started", pid=running.pid, log=str(spec.log_path)
+    )
+
+
 def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
-    """Specs for stopping or inspecting; no credentials are needed or created."""
+    """Specs for stopping or inspecting; no credentials are needed or created.
+
+    The stack's `labelloop serve` comes first: it stops before the servers it uses.
+    """
     placeholder = StackCredentials(
         label_studio_username="",
         label_studio_password=SecretStr(""),
@@ -182,7 +234,7 @@ def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
         s3_secret_access_key=SecretStr(""),
         webhook_secret=SecretStr(""),
     )
-    return server_specs(settings, placeholder, {})
+    return [serve_spec(settings, {}), *server_specs(settings, placeholder, {})]
 
 
 def shell_env(settings: StackSettings) -> dict[str, str]:

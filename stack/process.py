@@ -138,7 +138,7 @@ def wait_healthy(spec: ServerSpec, running: RunningServer) -> None:
 
 
 def stop(spec: ServerSpec, timeout_s: float = 20.0) -> bool:
-    """Stop the server's whole process group: SIGTERM, then SIGKILL after the timeout.
+    """Stop the server's whole process group: its stop signal, then SIGKILL after the timeout.
 
     Returns:
         True if a running server was stopped, False if none was running.
@@ -151,7 +151,7 @@ def stop(spec: ServerSpec, timeout_s: float = 20.0) -> bool:
     except ProcessLookupError:
         spec.pid_path.unlink(missing_ok=True)
         return False
-    _signal_group(pgid, signal.SIGTERM)
+    _signal_group(pgid, spec.stop_signal)
     deadline = time.monotonic() + timeout_s
     while _group_alive(pgid, running.pid) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -5,6 +5,7 @@ Pure: building a spec starts nothing.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,9 @@ class ServerSpec(BaseModel):
     ready_timeout_s: float = Field(gt=0)
     install_hint: str | None = Field(
         default=None, description="What to run when the command's executable is missing."
+    )
+    stop_signal: signal.Signals = Field(
+        default=signal.SIGTERM, description="Sent to the process group to stop it."
     )
 
 
@@ -154,4 +158,34 @@ def receiver_spec(settings: StackSettings, environ: Mapping[str, str]) -> Server
         health_url=f"http://127.0.0.1:{port}/health",
         url=f"http://127.0.0.1:{port}/label-studio",
         ready_timeout_s=60,
+    )
+
+
+def serve_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
+    """`labelloop serve` of the stack's `prefect.yaml` (the demo's loop), as a server.
+
+    Its health is the runner's own webserver (`/health` answers while the runner polls
+    for runs). It stops on SIGINT, as on Ctrl-C: the runs in flight go back on the
+    schedule and its deployments are paused.
+    """
+    env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
+    port = settings.serve_port
+    env |= {
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_RUNNER_SERVER_ENABLE": "true",
+        "PREFECT_RUNNER_SERVER_HOST": "127.0.0.1",
+        "PREFECT_RUNNER_SERVER_PORT": str(port),
+        # one poll may lag on a loaded machine; /health turns 503 after this many
+        "PREFECT_RUNNER_SERVER_MISSED_POLLS_TOLERANCE": "10",
+    }
+    return _spec(
+        settings,
+        "serve",
+        port,
+        command=[_bin("labelloop"), "serve", "--file", str(settings.served_file)],
+        env=env,
+        health_url=f"http://127.0.0.1:{port}/health",
+        url=str(settings.served_file),
+        ready_timeout_s=300,
+        stop_signal=signal.SIGINT,
     )

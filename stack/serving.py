@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -28,13 +28,15 @@ from prefect.client.schemas.filters import (
     DeploymentFilterName,
 )
 
+from stack.process import StackError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def served_document(
     source: Path,
     names: Iterable[str],
-    suffix: str,
+    suffix: str | None,
     extra: Iterable[Mapping[str, Any]] = (),
     keep_schedules: bool = False,
     changes: Mapping[str, Mapping[str, Any]] | None = None,
@@ -44,7 +46,8 @@ def served_document(
     Args:
         source: the `prefect.yaml` to copy.
         names: the deployments to keep.
-        suffix: appended to every deployment name (and to those of `extra`).
+        suffix: appended to every deployment name (and to those of `extra`); None keeps
+            the names.
         extra: more deployment entries to serve beside them (entrypoints relative to
             `source`'s folder, like the file's own).
         keep_schedules: keep the deployments' schedules (dropped by default, so only
@@ -68,7 +71,7 @@ def served_document(
     document["deployments"] = [
         {
             **entry,
-            "name": f"{entry['name']}-{suffix}",
+            "name": entry["name"] if suffix is None else f"{entry['name']}-{suffix}",
             "entrypoint": str(root / entry["entrypoint"]),
             **({} if keep_schedules else {"schedules": []}),
             **(changes or {}).get(entry["name"], {}),
@@ -76,6 +79,68 @@ def served_document(
         for entry in [*kept, *extra]
     ]
     return document
+
+
+def automation_ids(names: Iterable[str]) -> dict[str, set[UUID]]:
+    """The automations each named deployment has now (the ones its triggers made), by name."""
+    with get_client(sync_client=True) as client:
+        return {
+            name: {
+                a.id
+                for a in client.read_resource_related_automations(
+                    f"prefect.deployment.{deployment_id}"
+                )
+            }
+            for name, deployment_id in deployment_ids(names).items()
+        }
+
+
+def wait_until_served(
+    names: Iterable[str],
+    earlier: Mapping[str, set[UUID]],
+    timeout_s: float,
+    alive: Callable[[], bool],
+    log_tail: Callable[[], str],
+) -> None:
+    """Poll until every deployment is unpaused and has automations this serve made.
+
+    Events sent before a deployment's automation exists start nothing. A restarted
+    serve re-applies its deployments: it unpauses them, deletes their automations and
+    creates new ones; only automations not in `earlier` count.
+
+    Args:
+        names: the deployments served.
+        earlier: `automation_ids(names)` from before the serve process started.
+        timeout_s: how long to wait.
+        alive: whether the serve process still runs.
+        log_tail: the end of its log, for the error.
+
+    Raises:
+        StackError: the process exited or did not register everything in time.
+    """
+    wanted = set(names)
+    deadline = time.monotonic() + timeout_s
+    ready: set[str] = set()
+    while time.monotonic() < deadline:
+        if not alive():
+            raise StackError(f"labelloop serve exited before serving; log:\n{log_tail()}")
+        with get_client(sync_client=True) as client:
+            deployments = client.read_deployments(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(wanted)))
+            )
+        unpaused = {d.name for d in deployments if not d.paused}
+        ready = {
+            name
+            for name, ids in automation_ids(wanted).items()
+            if name in unpaused and ids and not ids & earlier.get(name, set())
+        }
+        if ready == wanted:
+            return
+        time.sleep(0.5)
+    raise StackError(
+        f"labelloop serve registered only {sorted(ready)} of {sorted(wanted)} in "
+        f"{timeout_s:.0f} s; log:\n{log_tail()}"
+    )
 
 
 def deployment_ids(names: Iterable[str]) -> dict[str, UUID]:
@@ -157,11 +222,11 @@ class ServedDeployments:
 
         Raises:
             RuntimeError: already running.
-            AssertionError: the process exited or did not register everything in time.
+            StackError: the process exited or did not register everything in time.
         """
         if self.running():
             raise RuntimeError(f"labelloop serve of {self.path} is already running")
-        earlier = self._automation_ids()
+        earlier = automation_ids(self.served_names)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -180,7 +245,7 @@ class ServedDeployments:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait_until_served(earlier, timeout_s)
+        wait_until_served(self.served_names, earlier, timeout_s, self.running, self.log_tail)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -225,50 +290,3 @@ class ServedDeployments:
     ) -> None:
         self.stop()
         self.remove()
-
-    def _automation_ids(self) -> dict[str, set[UUID]]:
-        """The automations each served deployment has now, by served name."""
-        with get_client(sync_client=True) as client:
-            return {
-                name: {
-                    a.id
-                    for a in client.read_resource_related_automations(
-                        f"prefect.deployment.{deployment_id}"
-                    )
-                }
-                for name, deployment_id in deployment_ids(self.served_names).items()
-            }
-
-    def _wait_until_served(self, earlier: dict[str, set[UUID]], timeout_s: float) -> None:
-        """Poll until every deployment is unpaused and has automations this start made.
-
-        A restarted serve re-applies its deployments: it unpauses them, deletes their
-        automations and creates new ones; only the new ones count.
-        """
-        deadline = time.monotonic() + timeout_s
-        names = self.served_names
-        ready: set[str] = set()
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise AssertionError(
-                    f"labelloop serve exited before serving; log:\n{self.log_tail()}"
-                )
-            with get_client(sync_client=True) as client:
-                deployments = client.read_deployments(
-                    deployment_filter=DeploymentFilter(
-                        name=DeploymentFilterName(any_=sorted(names))
-                    )
-                )
-            unpaused = {d.name for d in deployments if not d.paused}
-            ready = {
-                name
-                for name, ids in self._automation_ids().items()
-                if name in unpaused and ids and not ids & earlier.get(name, set())
-            }
-            if ready == names:
-                return
-            time.sleep(0.5)
-        raise AssertionError(
-            f"labelloop serve registered only {sorted(ready)} of {sorted(names)} in "
-            f"{timeout_s:.0f} s; log:\n{self.log_tail()}"
-        )

@@ -29,7 +29,10 @@ class StackSettings(BaseSettings):
         default=18400,
         ge=1024,
         le=65530,
-        description="Prefect listens here, Label Studio on +1, S3 on +2, the webhook receiver on +3.",
+        description=(
+            "Prefect listens here, Label Studio on +1, S3 on +2, the webhook receiver on +3, "
+            "the health check of the demo's `labelloop serve` on +4."
+        ),
     )
     ls_venv: Path | None = Field(
         default=None,
@@ -61,6 +64,15 @@ class StackSettings(BaseSettings):
     @property
     def receiver_port(self) -> int:
         return self.port_base + 3
+
+    @property
+    def serve_port(self) -> int:
+        return self.port_base + 4
+
+    @property
+    def served_file(self) -> Path:
+        """The `prefect.yaml` that the stack's `labelloop serve` serves (written by the demo)."""
+        return self.root / "prefect.yaml"
 
     @property
     def prefect_api_url(self) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from label_studio_sdk import LabelStudio
@@ -11,7 +13,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, ConfigDict
 
 from blocks import DataStore, LabelStudioCredentials
-from stack import control
+from stack import control, process
 from stack.credentials import StackCredentials
 from stack.settings import StackSettings
 
@@ -77,3 +79,30 @@ def ls(stack: Stack) -> LabelStudio:
 def unique() -> str:
     """A name no other test (or earlier run) uses."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+def free_port_base(ports: int = 5) -> int:
+    """A port base whose `ports` consecutive ports are free (a stack uses base to +4)."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, 10)  # below the ephemeral range (32768+)
+        if not any(process.port_in_use(base + i) for i in range(ports)):
+            return base
+    raise RuntimeError(f"no {ports} free consecutive ports found")
+
+
+@pytest.fixture
+def other(tmp_path: Path, stack: Stack) -> Iterator[StackSettings]:
+    """Settings of a second, throwaway stack in a temporary home on free ports.
+
+    Nothing is started; whatever the test starts is stopped afterwards, so the session's
+    stack is never disturbed. Label Studio comes from the session stack's venv.
+    """
+    settings = StackSettings(
+        home=tmp_path / "stack",
+        port_base=free_port_base(),
+        ls_venv=stack.settings.label_studio_venv,
+    )
+    try:
+        yield settings
+    finally:
+        control.down(settings)

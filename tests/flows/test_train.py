@@ -15,6 +15,7 @@ from blocks import DataStore
 from flows.train import TrainParams, retrain_model
 from learning.pipelines import EstimatorSpec
 from learning.registry import RegistryError, champion_key, model_key
+from tasks.events import MODEL_PROMOTED, MODEL_REJECTED
 from tasks.registry import list_history, read_pointer
 from tests.flows.digits_store import label_records, write_digits, write_labels
 
@@ -87,7 +88,12 @@ def test_trains_twice_and_promotes_the_better_model(store, clean, events) -> Non
     pointer = read_pointer(store, "digits")
     assert (pointer.version, pointer.previous_version) == (second.version, first.version)
 
-    assert [e["payload"]["version"] for e in events] == [first.version, second.version]
+    assert [(e["event"], e["payload"]["version"]) for e in events] == [
+        (MODEL_PROMOTED, first.version),
+        (MODEL_PROMOTED, second.version),
+    ]
+    assert events[-1]["payload"]["champion"] == second.version
+    assert events[-1]["payload"]["labels"] == 885
     assert events[-1]["resource"]["prefect.resource.id"] == "labelloop.model.digits"
     assert events[-1]["payload"]["labels_version"] == "v2"
     assert set(events[-1]["payload"]["metrics"]) == {"accuracy", "macro_f1"}
@@ -119,7 +125,12 @@ def test_a_worse_model_is_saved_but_not_promoted(store, clean, events) -> None:
     assert any("does not beat the champion" in r for r in worse.decision.reasons)
     assert store.read_bytes(champion_key("digits")) == before
     assert store.exists(model_key("digits", worse.version))  # kept in the history
-    assert [e["payload"]["version"] for e in events] == [good.version]
+    # the rejection is announced too: the push deployment follows it with the next batch
+    assert [(e["event"], e["payload"]["version"]) for e in events] == [
+        (MODEL_PROMOTED, good.version),
+        (MODEL_REJECTED, worse.version),
+    ]
+    assert events[-1]["payload"]["champion"] == good.version
 
 
 def test_same_labels_again_is_not_comparable(store, clean) -> None:
@@ -138,7 +149,9 @@ def test_same_labels_again_is_not_comparable(store, clean) -> None:
     ],
     ids=["too-few", "one-class"],
 )
-def test_bad_labels_skip_without_touching_the_champion(store, clean, n, truth, expected) -> None:
+def test_bad_labels_skip_without_touching_the_champion(
+    store, clean, events, n, truth, expected
+) -> None:
     _label(store, clean, "v1", 200)
     champion = retrain_model(TrainParams(), store=store)
     before = store.read_bytes(champion_key("digits"))
@@ -151,6 +164,11 @@ def test_bad_labels_skip_without_touching_the_champion(store, clean, n, truth, e
     assert expected in result.message or "too few labels" in result.message
     assert result.champion == champion.version
     assert store.read_bytes(champion_key("digits")) == before
+    # no model, but the labels were used: announced, so the next batch is pushed
+    assert events[-1]["event"] == MODEL_REJECTED
+    assert events[-1]["payload"]["status"] == "skipped"
+    assert events[-1]["payload"]["message"] == result.message
+    assert events[-1]["payload"]["champion"] == champion.version
 
 
 def test_labels_for_unknown_items_are_counted(store, clean) -> None:

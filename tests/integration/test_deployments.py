@@ -52,6 +52,11 @@ def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[
         (events.MODEL_PROMOTED, events.model_resource(unique), {"version": version, "metrics": {}},
          {"push": {"dataset": unique, "reason": f"model {version} promoted"},
           "refresh-predictions": {"dataset": unique}}),
+        (events.MODEL_REJECTED, events.model_resource(unique),
+         {"version": None, "status": "skipped", "champion": version, "metrics": {},
+          "message": "not trained on v2 (3 usable labels): need at least 2 classes"},
+         {"push": {"dataset": unique, "reason": "no new champion: not trained on v2 (3 usable "
+                   "labels): need at least 2 classes"}}),
         (events.LABELS_UPDATED, events.project_resource(unique),
          {"dataset": unique, "labels_version": version, "labels": 40, "added": 3},
          {"monitor": {"dataset": unique, "labels_version": version,
@@ -108,6 +113,8 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
         params = [run.parameters["params"] for run in got[name]]
         for expected in want:
             assert any(expected.items() <= p.items() for p in params), (name, expected, params)
+        # every run reads the stack's DataStore block, not a folder under its cwd
+        assert {p.get("store_block") for p in params} == {"local"}, (name, params)
 
     with get_client(sync_client=True) as client:
         failed = client.read_events(

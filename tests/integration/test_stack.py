@@ -6,10 +6,8 @@ session's stack is never disturbed.
 
 from __future__ import annotations
 
-import random
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -19,17 +17,8 @@ from stack import control, process
 from stack.process import StackError
 from stack.servers import ServerSpec
 from stack.settings import StackSettings
-from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port_base() -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 32000, 10)  # below the ephemeral range (32768+)
-        if not any(process.port_in_use(base + i) for i in range(4)):
-            return base
-    raise RuntimeError("no four free consecutive ports found")
 
 
 def _processes_under(home: Path) -> list[psutil.Process]:
@@ -46,19 +35,6 @@ def _processes_under(home: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture
-def other(tmp_path: Path, stack: Stack) -> Iterator[StackSettings]:
-    settings = StackSettings(
-        home=tmp_path / "stack",
-        port_base=_free_port_base(),
-        ls_venv=stack.settings.label_studio_venv,
-    )
-    try:
-        yield settings
-    finally:
-        control.down(settings)
-
-
 def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
     first = control.up(other)
     assert [s.state for s in first] == ["started"] * 4
@@ -73,7 +49,11 @@ def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
     assert [s.pid for s in second] == [s.pid for s in first]
 
     stopped = control.down(other)
-    assert [s.state for s in stopped] == ["stopped"] * 4
+    # the demo's `labelloop serve` was never started: only the four servers stop
+    assert {s.name: s.state for s in stopped} == {
+        "serve": "down",
+        **{s.name: "stopped" for s in first},
+    }
     alive = [
         pid
         for pid in group_members
@@ -81,8 +61,8 @@ def test_up_twice_reuses_and_down_leaves_nothing(other: StackSettings) -> None:
     ]
     assert alive == []
     assert _processes_under(other.root) == []
-    assert not any(process.port_in_use(other.port_base + i) for i in range(4))
-    assert [s.state for s in control.status(other)] == ["down"] * 4
+    assert not any(process.port_in_use(other.port_base + i) for i in range(5))
+    assert [s.state for s in control.status(other)] == ["down"] * 5
 
 
 def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) -> None:
@@ -92,7 +72,7 @@ def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) 
         with pytest.raises(StackError, match=rf"s3: port {other.s3_port} is already taken"):
             control.up(other)
     assert _processes_under(other.root) == []
-    assert [s.state for s in control.status(other)] == ["down"] * 4
+    assert [s.state for s in control.status(other)] == ["down"] * 5
 
 
 def test_missing_label_studio_venv_says_how_to_install(other: StackSettings, tmp_path: Path) -> None:

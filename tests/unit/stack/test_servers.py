@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from stack.credentials import StackCredentials, generate_credentials, load_credentials, save_credentials
-from stack.servers import label_studio_spec, prefect_spec, s3_spec
+from stack.servers import label_studio_spec, prefect_spec, s3_spec, serve_spec
 from stack.settings import StackSettings
 
 
@@ -73,7 +74,22 @@ def test_every_server_listens_on_loopback_only(settings: StackSettings) -> None:
     for spec in specs:
         assert "127.0.0.1" in spec.command
         assert spec.health_url.startswith("http://127.0.0.1:")
-    assert len({spec.port for spec in specs}) == 3
+    served = serve_spec(settings, {})
+    assert served.env["PREFECT_RUNNER_SERVER_HOST"] == "127.0.0.1"
+    assert served.health_url == f"http://127.0.0.1:{settings.serve_port}/health"
+    assert len({spec.port for spec in [*specs, served]}) == 4
+
+
+def test_the_demo_serve_reports_to_the_stack_and_stops_as_on_ctrl_c(
+    settings: StackSettings,
+) -> None:
+    spec = serve_spec(settings, {"PREFECT_API_URL": "http://elsewhere/api", "PATH": "/bin"})
+    assert spec.env["PREFECT_API_URL"] == settings.prefect_api_url
+    assert spec.env["PREFECT_RUNNER_SERVER_PORT"] == str(settings.port_base + 4)
+    assert spec.command[-3:] == ["serve", "--file", str(settings.root / "prefect.yaml")]
+    # SIGINT: serve puts the runs in flight back on the schedule (SIGTERM goes to
+    # Prefect's runner, which exits without doing so)
+    assert spec.stop_signal == signal.SIGINT
 
 
 def test_credentials_file_is_private_and_round_trips(tmp_path: Path) -> None:

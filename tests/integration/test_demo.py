@@ -1,0 +1,85 @@
+"""The main job: `labelloop demo` on a throwaway stack of its own, end to end.
+
+The demo's loop moves by events alone (serve, automations, webhooks); after it returns,
+the test labels the waiting batch as a person would and a retrain starts with no
+further call: what the README promises a user who opens Label Studio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterCreatedBy,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from blocks import DataStore, LabelStudioCredentials
+from demo.bot import TeamConfig, annotate, ensure_team
+from demo.digits import checksum_of_task_image, drop_digits
+from demo.run import DemoParams, run_demo, wait_for_batch, wait_for_outcome
+from specs import DIGITS
+from stack import control
+from stack.control import LOCAL_BLOCK
+from stack.settings import StackSettings
+from tasks.registry import read_pointer
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_runs_the_loop_by_itself_and_leaves_a_batch_for_a_person(
+    other: StackSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = DemoParams(rounds=2, batch_size=40)
+    run_demo(other, params)
+    out = capsys.readouterr().out
+    rounds = [line for line in out.splitlines() if line.startswith("round ")]
+    assert [line.split(":")[0] for line in rounds] == ["round 1", "round 2"], out
+    assert f"{other.label_studio_url}/projects/" in out
+
+    states = {s.name: s.state for s in control.status(other)}
+    assert states["serve"] == "running", "the loop goes on after the demo returns"
+
+    with temporary_settings(updates={PREFECT_API_URL: other.prefect_api_url}):
+        client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
+        champion = read_pointer(DataStore.load(LOCAL_BLOCK), DIGITS.name)
+        # the bots labelled every task they were given: the waiting batch is the next one
+        project, batch = wait_for_batch(client, set(), 60)
+        labelled_before = _automation_runs("retrain-model")
+        assert len(labelled_before) >= 2, "each round's retrain was started by an automation"
+        if champion is not None:  # a round promoted a model: the new batch shows its guesses
+            fresh = [task for task in batch if not task.annotations]  # not skipped earlier
+            shown = {p.model_version for task in fresh for p in task.predictions}
+            assert shown == {champion.version}, (shown, champion.version)
+
+        # a person labels half a batch in the browser; nothing else is called
+        truth = drop_digits(other.root / "landing" / DIGITS.name)
+        started = dt.datetime.now(dt.UTC)
+        annotate(
+            client,
+            project.config,
+            {
+                task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
+                for task in batch[: params.threshold]
+            },
+            ensure_team(client, 1, prefix="person"),
+            TeamConfig(annotators=1, accuracy=1.0, skip_rate=0.0),
+        )
+        outcome = wait_for_outcome(started, params.round_timeout_s)
+        assert outcome.labels is not None and outcome.labels > 0
+        assert len(_automation_runs("retrain-model")) > len(labelled_before)
+
+
+def _automation_runs(flow_name: str) -> list[FlowRun]:
+    """Runs of the flow that automations created (no command, no schedule)."""
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(created_by=FlowRunFilterCreatedBy(type_=["AUTOMATION"])),
+        )

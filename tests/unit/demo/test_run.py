@@ -1,0 +1,96 @@
+"""The demo's served prefect.yaml and its round lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from uuid import uuid4
+
+import yaml
+from prefect.events.schemas.events import ReceivedEvent, Resource
+
+from demo.run import DemoParams, demo_document, outcome_of, round_line
+from flows.deployments import read_deployments
+from stack.serving import PROJECT_ROOT
+from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
+
+
+def _served(tmp_path: Path, params: DemoParams) -> dict[str, object]:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml.safe_dump(demo_document(tmp_path / "landing", params)))
+    return {spec.name: spec for spec in read_deployments(path)}
+
+
+def test_every_run_of_push_and_sync_gets_the_demo_settings(tmp_path: Path) -> None:
+    specs = _served(tmp_path, DemoParams(batch_size=40, ready_threshold=12))
+    project = {spec.name for spec in read_deployments(PROJECT_ROOT / "prefect.yaml")}
+    assert set(specs) == project, "the demo serves every deployment under its own name"
+
+    push = specs["push"]
+    assert push.parameters["params"]["batch_size"] == 40
+    assert len(push.triggers) == 3
+    for trigger in push.triggers:
+        # a trigger's params replace the deployment's whole: the batch size is in each
+        assert trigger["parameters"]["params"]["batch_size"] == 40
+        assert trigger["parameters"]["params"]["dataset"] == "{{ event.resource.name }}"
+
+    sync = specs["sync"]
+    assert sync.schedules, "the scheduled sync makes up a lost webhook"
+    assert sync.parameters["params"] == {"dataset": "digits", "ready_threshold": 12}
+    assert sync.triggers[0]["parameters"]["params"]["ready_threshold"] == 12
+
+    assert specs["collect"].parameters["params"]["sources"] == [
+        {"kind": "local", "path": str(tmp_path / "landing")}
+    ]
+    assert specs["retrain"].triggers == [
+        spec.triggers for spec in read_deployments(PROJECT_ROOT / "prefect.yaml")
+        if spec.name == "retrain"
+    ][0], "deployments the demo does not tune are served as declared"
+
+
+def test_the_threshold_defaults_to_half_a_batch(tmp_path: Path) -> None:
+    specs = _served(tmp_path, DemoParams(batch_size=30))
+    assert specs["sync"].parameters["params"]["ready_threshold"] == 15
+
+
+def _event(name: str, payload: dict[str, object]) -> ReceivedEvent:
+    return ReceivedEvent(
+        occurred=dt.datetime.now(dt.UTC),
+        received=dt.datetime.now(dt.UTC),
+        event=name,
+        resource=Resource(model_resource("digits")),
+        payload=payload,
+        id=uuid4(),
+    )
+
+
+def test_a_round_line_says_labels_model_accuracy_and_the_gate() -> None:
+    promoted = outcome_of(
+        _event(
+            MODEL_PROMOTED,
+            {"version": "v2", "status": "promoted", "metrics": {"accuracy": 0.9312},
+             "labels": 118, "champion": "v2"},
+        )
+    )
+    assert round_line(2, promoted) == (
+        "round 2: 118 labels, model v2, holdout accuracy 0.931, promoted"
+    )
+    rejected = outcome_of(
+        _event(
+            MODEL_REJECTED,
+            {"version": "v3", "status": "not_promoted", "metrics": {"accuracy": 0.9},
+             "champion": "v2"},
+        )
+    )
+    assert round_line(3, rejected).endswith("holdout accuracy 0.900, not promoted, v2 stays")
+    skipped = outcome_of(
+        _event(
+            MODEL_REJECTED,
+            {"version": None, "status": "skipped", "metrics": {}, "labels": 9, "champion": None,
+             "message": "not trained on v1 (9 usable labels): a class with fewer than 2"},
+        )
+    )
+    assert round_line(1, skipped) == (
+        "round 1: 9 labels, no model trained "
+        "(not trained on v1 (9 usable labels): a class with fewer than 2)"
+    )
