@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
 from learning.registry import ModelCard, RegistryError
+from learning.threads import one_blas_thread
 from learning.training import TrainingError
 from monitoring.decisions import drift_event
 from monitoring.inputs import monitored_frame
@@ -230,7 +231,8 @@ def batch_report(
         note = f"the champion's predictions were not checked: the batch lacks its inputs {lacking}"
     else:
         try:
-            classes, proba = probabilities(reference.champion.model, model_input)
+            with one_blas_thread():  # a batch is small: see learning.threads
+                classes, proba = probabilities(reference.champion.model, model_input)
             predictions = pd.DataFrame(proba, columns=classes)
         except ValueError as exc:  # e.g. a column of another type than the champion's
             note = f"the champion cannot score this batch ({exc}): its predictions were not checked"
