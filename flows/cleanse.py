@@ -33,7 +33,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
-from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
+from tasks.monitoring import BatchDrift, DriftMonitoring
 
 
 def cleanse_manifest_key(dataset: str) -> str:
@@ -94,10 +94,11 @@ class CleanseResult(BaseModel):
 @flow(name="cleanse-data", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseResult:
     """Cleanse every raw batch not cleansed yet; one task per batch. Then, with drift
-    monitoring on, compare each clean batch with the champion's reference profile (one
-    task per batch): report at ``monitoring/drift/<dataset>/<batch>.json``, markdown
-    artifact ``drift-<dataset>``, event ``labelloop.data.drifted`` when it drifted. No
-    champion, no profile or unreadable images are said in the report; the cleanse stands.
+    monitoring on, compare each clean batch with the champion's reference profile in the
+    task announcing it: report at ``monitoring/drift/<dataset>/<batch>.json`` and in the
+    batch's markdown artifact ``cleanse-<dataset>-<batch>``, event
+    ``labelloop.data.drifted`` when it drifted. No champion, no profile or unreadable
+    images are said in the report; the cleanse stands.
 
     Args:
         params: data set, schema, options and drift monitoring.
@@ -163,26 +164,19 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     summaries = [f.result() if f is not None else s for f, s in zip(fixed, summaries, strict=True)]
     for summary in summaries:
         summary.report.check()
-    # Each clean batch is final: its drift check runs beside the announcements.
-    checks = [
-        check_batch_drift.submit(
-            target,
-            params.dataset,
-            s.batch_id,
-            s.outputs.get("clean"),
-            s.report.clean,
-            params.drift,
-        )
-        for s in summaries
-        if params.drift.enabled
+    # Each clean batch is final: its drift check runs in its announcement.
+    announced = [
+        announce_batch.submit(target, params.dataset, s, params.drift) for s in summaries
     ]
-    for summary in summaries:
-        announce_batch(params.dataset, summary)
+    drift: list[BatchDrift] = []
+    for summary, future in zip(summaries, announced, strict=True):
+        checked = future.result()
+        if checked is not None:
+            drift.append(checked)
         done[summary.batch_id] = summary.report.model_dump(mode="json")
         total = total.merge(summary.report)
     if summaries:
         target.replace_json(cleanse_manifest_key(params.dataset), done)
-    drift = [check.result() for check in checks]
     if failed:
         raise BatchesFailedError(params.dataset, failed)
     total.check()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,7 +22,10 @@ from cleansing.partition import CROSS_PARTITION, cleanse_partition, move_duplica
 from cleansing.pipeline import ID_COLUMN, BatchReport
 from cleansing.schemas import load_schema
 from collection.batches import raw_key
+from monitoring.profile import record_markdown
 from tasks.events import BATCH_CLEANSED, announce, dataset_resource
+from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
+from tasks.registry import STORE_RETRIES
 
 
 def output_key(kind: str, dataset: str, batch_id: str) -> str:
@@ -236,18 +239,72 @@ def report_table(report: BatchReport) -> list[dict[str, object]]:
     return rows
 
 
-@task(name="announce-cleansed-batch")
-def announce_batch(dataset: str, summary: PartitionSummary) -> None:
-    """Publish a batch's table artifact and the ``labelloop.batch.cleansed`` event.
+def batch_markdown(dataset: str, batch_id: str, report: BatchReport, drift: str | None) -> str:
+    """A batch's artifact: its counts, then its drift report when it was checked.
 
     Args:
         dataset: data set name.
+        batch_id: the batch.
+        report: the batch report.
+        drift: the drift record as markdown (``monitoring.profile.record_markdown``), or None.
+
+    Returns:
+        Markdown text.
+    """
+    lines = [
+        f"# Cleanse: {dataset} batch {batch_id}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {row['metric']} | {row['value']} |" for row in report_table(report)),
+    ]
+    if drift is not None:
+        lines += ["", drift]
+    return "\n".join(lines) + "\n"
+
+
+def batch_artifact_key(dataset: str, batch_id: str) -> str:
+    """The key of a batch's artifact (lower-case letters, digits and dashes).
+
+    Args:
+        dataset: data set name.
+        batch_id: the batch.
+
+    Returns:
+        ``cleanse-<dataset>-<batch>``.
+    """
+    return f"cleanse-{dataset}-{batch_id}".lower().replace("_", "-")
+
+
+@task(name="announce-cleansed-batch", cache_policy=NO_CACHE, **STORE_RETRIES)
+def announce_batch(
+    store: DataStore, dataset: str, summary: PartitionSummary, drift: DriftMonitoring
+) -> BatchDrift | None:
+    """Check the batch for drift (when ``drift.enabled``), then publish its artifact (counts
+    and drift report) and the ``labelloop.batch.cleansed`` event.
+
+    Args:
+        store: the DataStore (registry, clean batch, images, drift reports).
+        dataset: data set name.
         summary: the final partition summary.
+        drift: drift monitoring settings.
+
+    Returns:
+        The drift check (see :func:`tasks.monitoring.check_batch_drift`); None when off.
     """
     report = summary.report
-    create_table_artifact(
-        table=report_table(report),
-        key=f"cleanse-{dataset}-{summary.batch_id}".lower().replace("_", "-"),
+    checked, record = (
+        check_batch_drift(
+            store, dataset, summary.batch_id, summary.outputs.get("clean"), report.clean, drift
+        )
+        if drift.enabled
+        else (None, None)
+    )
+    create_markdown_artifact(
+        markdown=batch_markdown(
+            dataset, summary.batch_id, report, record_markdown(record) if record else None
+        ),
+        key=batch_artifact_key(dataset, summary.batch_id),
         description=f"cleanse {dataset} batch {summary.batch_id}",
     )
     announce(
@@ -261,3 +318,4 @@ def announce_batch(dataset: str, summary: PartitionSummary) -> None:
             "duplicates": report.duplicates,
         },
     )
+    return checked

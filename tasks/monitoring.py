@@ -2,8 +2,9 @@
 check of each cleansed batch against the champion's profile.
 
 Statistics and decisions are pure (`monitoring`); these tasks read and write the
-DataStore, score the batch with the champion (`tasks.predict.probabilities`), publish the
-report and emit `labelloop.data.drifted`.
+DataStore, score the batch with the champion (`tasks.predict.probabilities`), save the
+report and emit `labelloop.data.drifted`. The check runs in the task announcing the batch
+(`tasks.cleanse.announce_batch`), whose artifact shows the report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,7 +34,6 @@ from monitoring.profile import (
     compare,
     not_checked,
     prediction_profile,
-    record_markdown,
 )
 from specs import DatasetSpec, SpecError, resolve_spec
 from tasks.data import Rows, feature_rows
@@ -282,12 +281,6 @@ class DriftMonitoring(BaseModel):
     )
 
 
-def artifact_key(dataset: str) -> str:
-    """The key of a data set's drift artifact (lower-case letters, digits and dashes)."""
-    return f"drift-{dataset}".lower().replace("_", "-")
-
-
-@task(name="check-batch-drift", cache_policy=NO_CACHE, **STORE_RETRIES)
 def check_batch_drift(
     store: DataStore,
     dataset: str,
@@ -295,8 +288,12 @@ def check_batch_drift(
     clean_key: str | None,
     clean_rows: int,
     settings: DriftMonitoring,
-) -> BatchDrift:
-    """Check a cleansed batch for drift: save the report, publish it, announce drift.
+) -> tuple[BatchDrift, DriftRecord]:
+    """Check a cleansed batch for drift: save the report, announce drift, log the verdict.
+
+    Runs inside the task publishing the batch (``tasks.cleanse.announce_batch``), whose
+    artifact shows the report: a task run and an artifact of its own per batch cost the
+    Prefect server more than the check itself.
 
     Args:
         store: the DataStore (registry, clean batch, images, reports).
@@ -307,7 +304,8 @@ def check_batch_drift(
         settings: the model (None = the data set's), how to read its rows, thresholds.
 
     Returns:
-        The outcome: checked or why not, drifted columns, report key, the event's id.
+        The outcome (checked or why not, drifted columns, report key, the event's id)
+        and the record saved.
     """
     reference = read_reference(
         store,
@@ -326,11 +324,6 @@ def check_batch_drift(
     )
     key = drift_report_key(dataset, batch_id)
     store.write_bytes(key, record.model_dump_json(indent=1).encode())
-    create_markdown_artifact(
-        key=artifact_key(dataset),
-        markdown=record_markdown(record),
-        description=f"drift of {dataset} batch {batch_id}",
-    )
     event = drift_event(report, dataset, batch_id, model_version=reference.version, report_key=key)
     event_id = announce(event.event, event.resource, event.payload) if event else None
     if report.drifted:
@@ -342,7 +335,7 @@ def check_batch_drift(
     notes = "".join(f"; {m}" for m in report.messages)
     log = get_run_logger().warning if report.drifted else get_run_logger().info
     log("%s batch %s: %s%s", dataset, batch_id, verdict, notes)
-    return BatchDrift(
+    outcome = BatchDrift(
         batch_id=batch_id,
         checked=report.checked,
         drifted=report.drifted,
@@ -352,3 +345,4 @@ def check_batch_drift(
         event_id=event_id,
         messages=report.messages,
     )
+    return outcome, record

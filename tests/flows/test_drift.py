@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.testing.utilities import prefect_test_harness
 
 import tasks.monitoring as monitoring_tasks
@@ -19,6 +21,7 @@ from flows.collect import CollectParams, collect
 from flows.train import TrainParams, retrain_model
 from monitoring.layout import drift_report_key, profile_key
 from monitoring.profile import DriftRecord, ReferenceProfile
+from tasks.cleanse import batch_artifact_key
 from tasks.events import DATA_DRIFTED
 from tests.flows.digits_store import (
     label_records,
@@ -90,6 +93,17 @@ def _collect_and_cleanse(store: DataStore, folder: Path, **drift: Any):  # type:
     return cleanse(CleanseParams(dataset="digits", drift=DriftMonitoring(**drift)), store=store)
 
 
+def _batch_artifact(batch_id: str) -> str:
+    """The markdown of a cleansed batch's artifact (its latest version)."""
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_latest_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[batch_artifact_key("digits", batch_id)])
+            )
+        )
+    return str(artifact.data)
+
+
 def test_training_saves_the_reference_profile(store: DataStore, trained) -> None:
     _, version, _ = trained
     profile = ReferenceProfile.model_validate_json(store.read_bytes(profile_key("digits", version)))
@@ -127,6 +141,12 @@ def test_a_shifted_batch_emits_data_drifted(store: DataStore, trained, events, n
     assert record.model_version == version and record.report.drifted
     assert record.report.drifted_columns == drift.drifted_columns
 
+    # A person reads the batch's counts and its drift table in the batch's artifact.
+    shown = _batch_artifact(drift.batch_id)
+    assert "| clean | 300 |" in shown
+    assert "# Drift report: **drifted**" in shown and f"champion digits {version}" in shown
+    assert any(f"| {column} |" in shown for column in drift.drifted_columns)
+
 
 def test_an_unshifted_batch_emits_nothing(store: DataStore, events, new_digits) -> None:
     result = _collect_and_cleanse(store, new_digits(shifted=False, seed=1))
@@ -157,3 +177,7 @@ def test_monitoring_off_checks_nothing(store: DataStore, events, new_digits) -> 
     result = _collect_and_cleanse(store, new_digits(shifted=True), enabled=False)
     assert result.total.clean == 300 and result.drift == [] and events == []
     assert store.list_keys("monitoring/") == []
+    [batch] = result.batches
+    batch_id = batch.source.rsplit("/", 1)[1].removesuffix(".parquet")
+    shown = _batch_artifact(batch_id)
+    assert "| clean | 300 |" in shown and "Drift report" not in shown
