@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import skops.io as sio
+from skops.io.exceptions import UntrustedTypesFoundException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.pipeline import Pipeline
 
@@ -338,16 +339,16 @@ def load_model(
         UntrustedModelError: the file holds a type outside the trusted list.
         CorruptModelError: the bytes are not a loadable skops file or not a pipeline.
     """
-    found = _types_in(data, where)
-    trusted = set(TRUSTED_TYPES) | set(extra_trusted)
-    refused = sorted(t for t in found if t not in trusted)
-    if refused:
+    # skops audits every type against the list before it builds anything; the types
+    # refused are listed again only when it refuses (one parse of the file, not two).
+    try:
+        model = sio.loads(data, trusted=sorted({*TRUSTED_TYPES, *extra_trusted}))
+    except UntrustedTypesFoundException:
+        refused = untrusted_types(data, extra_trusted, where)
         raise UntrustedModelError(
             f"{where} holds types outside the trusted list, refusing to load it: {refused}. "
             "If you wrote this model with your own estimator, add its types to the trusted types."
-        )
-    try:
-        model = sio.loads(data, trusted=sorted(found))
+        ) from None
     except (
         zipfile.BadZipFile,
         KeyError,
