@@ -165,9 +165,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     for summary in summaries:
         summary.report.check()
     # Each clean batch is final: its drift check runs in its announcement.
-    announced = [
-        announce_batch.submit(target, params.dataset, s, params.drift) for s in summaries
-    ]
+    announced = [announce_batch.submit(target, params.dataset, s, params.drift) for s in summaries]
     drift: list[BatchDrift] = []
     for summary, future in zip(summaries, announced, strict=True):
         checked = future.result()

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import skops.io as sio
-from skops.io.exceptions import UntrustedTypesFoundException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sklearn.pipeline import Pipeline
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from learning.evaluation import Metrics
 from learning.gate import GateDecision

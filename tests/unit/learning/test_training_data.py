@@ -1,4 +1,5 @@
 import io
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,43 @@ def test_grayscale_and_color_files_of_one_image_give_the_same_pixels() -> None:
     truncated = data[: data.index(b"IDAT") + 10]  # a grayscale file is decoded as it is read
     with pytest.raises(TrainingError, match="item a is not a readable image"):
         decode_image(truncated, (8, 8), "item a")
+
+
+def _png_rows_filters(data: bytes) -> set[int]:
+    """The filter type of every row of a grayscale PNG (first byte of each row)."""
+    start = data.index(b"IDAT") + 4
+    length = int.from_bytes(data[start - 8 : start - 4], "big")
+    raw = zlib.decompress(data[start : start + length])
+    width = int.from_bytes(data[16:20], "big")
+    return {raw[r] for r in range(0, len(raw), width + 1)}
+
+
+def test_small_grayscale_pngs_decode_to_the_pixels_pillow_reads() -> None:
+    # Small 8-bit grayscale files skip Pillow; every PNG row filter must give its pixels.
+    rng = np.random.default_rng(0)
+    filters: set[int] = set()
+    for n in range(120):
+        width, height = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+        noise = rng.integers(0, 256, (height, width))
+        ramps = np.cumsum(rng.integers(0, 9, (height, width)), axis=1) % 256
+        gray = (noise if n % 2 else ramps).astype(np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(gray).save(buffer, format="PNG", optimize=n % 3 == 0)
+        data = buffer.getvalue()
+        filters |= _png_rows_filters(data)
+        with Image.open(io.BytesIO(data)) as image:
+            expected = np.asarray(image, dtype=np.uint8).reshape(-1)
+        np.testing.assert_array_equal(decode_image(data, (width, height), "item a"), expected)
+    assert filters == {0, 1, 2, 3, 4}
+
+
+def test_a_damaged_small_png_is_named() -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[data.index(b"IDAT") + 6] ^= 0xFF  # a flipped byte: the chunk's checksum fails
+    with pytest.raises(TrainingError, match="item a is not a readable image"):
+        decode_image(bytes(data), (8, 8), "item a")
 
 
 def test_comparison_excludes_the_champions_training_items() -> None:
