@@ -22,9 +22,10 @@ Run from the repository root:  PYTHONPATH=. python -m benchmarks.monitoring
 - Overhead: pairs of cleanse flow runs on fresh unshifted batches, one with monitoring off
   and one with it on (order alternating), each run timed from the call to its return (wall
   clock; the process's CPU time too). Ratio = median over pairs of (on - off) / median off.
-  Monitoring in a run: one task reading the champion and its profile, one task per batch
-  (read the clean batch and its images, the champion's predict_proba once, `compare`,
-  report JSON, markdown artifact, the event when drifted).
+  Monitoring in a run, inside the task that announces each batch (no task of its own):
+  read the champion and its profile, the clean batch and its images, the champion's
+  predict_proba once (on one BLAS thread), `compare`, report JSON, the drift table in the
+  batch's one markdown artifact, the event when drifted.
 
 Ends with JSON lines: drift_false_alarm_rate, drift_detection_rate,
 monitoring_overhead_ratio.
@@ -32,50 +33,71 @@ monitoring_overhead_ratio.
 `--form pixels` runs the same on the digits as a table (64 pixel columns in 0-16 and a
 scan id; a tabular spec), where the cleanse validates and hashes every value.
 
-Measured on 2 cores shared with other jobs (load average 7-13 during these runs), defaults
-(batches of 300, 30 interleaved timing pairs), 3 runs of the default form (images) and 2 of
-`--form pixels` with the product code of this version; "before" = the previous version
-(`check_key` through pathlib, a converted copy of every grayscale image, one read per file)
-measured the same day on the same machine:
+Measured on 2 cores shared with other jobs (load average 2-4), defaults (batches of 300,
+30 interleaved timing pairs), with the default image model (`KernelLogisticRegression`,
+an RBF Nystroem map on 300 landmarks): 3 runs of the default form (images) and 2 of
+`--form pixels` (a logistic regression on the table) with the product code of this
+version; "before" = the previous version (a check task and a drift artifact of its own
+per batch, predict_proba on all BLAS threads, Pillow for every PNG, two skops parses per
+champion load): for the images the same day with the same model (one full run, and two
+runs of 10 and 16 pairs instrumented with `time.thread_time` around each call), for the
+pixels on an earlier day:
 
 | figure | images (3 runs) | pixels (2 runs) | goal |
 |---|---|---|---|
 | false alarms, 20 unshifted batches through the flow | 0/20, 0/20, 0/20 | 0/20, 0/20 | <= 5% |
-| false alarms, 200 more batches (no flow) | 0/200 each (Wilson 95% <= 1.9%) | 0/200 each | |
+| false alarms, 200 more batches (no flow) | 1/200 each (Wilson 95% <= 2.8%) | 0/200 each | |
 | detection, 5 shifted batches through the flow | 5/5, 5/5, 5/5 | 5/5, 5/5 | 100% |
 | noise only / class mix only (no flow) | 5/5 / 5/5 | 5/5 / 5/5 | |
-| monitoring_overhead_ratio (wall, median paired) | 0.074, 0.113, 0.231 | 0.048, 0.048 | <= 0.10 |
-| same, before (1 run each) | 0.185 | 0.138 | |
-| same in CPU time of this process | 0.20, 0.17, 0.23 | 0.07, 0.09 | |
-| cleanse run, monitoring off (medians) | 0.54-0.63 s wall, 0.25-0.28 s CPU | 0.76-0.87 s, 0.43-0.49 s | |
-| Prefect server CPU per run, off -> on | 0.195-0.21 -> 0.245-0.28 s | 0.205-0.23 -> 0.255-0.28 s | |
-| reference profile at training | 15-29 ms, 1.2-1.9% of the retrain run | 15-20 ms, 1.1-2.2% | |
+| monitoring_overhead_ratio (wall, median paired) | 0.095, 0.038, 0.037 | 0.075, 0.050 | <= 0.10 |
+| same, before | 0.217 (1 run), 0.34 / 0.23 (10-16 pairs) | 0.048, 0.048 | |
+| same in CPU time of this process | 0.14, 0.13, 0.10 | 0.08, 0.10 | |
+| same, before | 0.46 (1 run), 0.74 / 0.63 (10-16 pairs) | 0.07, 0.09 | |
+| cleanse run, monitoring off (medians) | 0.35-0.37 s wall, 0.23-0.24 s CPU | 0.61-0.71 s, 0.40-0.43 s | |
+| Prefect server CPU per run, off -> on | 0.18 -> 0.18-0.19 s (before 0.165-0.185 -> 0.205-0.245) | 0.195-0.205 -> the same | |
+| reference profile at training | 13-18 ms, 0.6-0.9% of the retrain run | 16 ms, 2.2-2.5% | |
 
-Earlier versions measured 0.083, 0.247, 0.245 (images) and 0.083, 0.137 (pixels). The
-ratio of one run swings by a factor of 3 with the load of the other jobs, so the images
-meet the overhead goal in some runs and not in others; the pixel table met it in both runs
-here. Where the drift check's time goes (per batch of 300): reading and decoding the 300
-PNGs 19 ms of CPU measured alone (28 ms before: the grayscale file used as decoded instead
-of a converted copy -3 ms, the store's key check and local read without pathlib -5.5 ms;
-the pixels are identical), 40-50 ms of wall in the flow beside the announcement; reading
-the champion and its profile 8-11 ms; `compare` 5-7 ms; monitored frame 2-3 ms;
-predict_proba 1 ms; the markdown artifact 2.5 ms of CPU but 22-42 ms of waiting for the
-server, which also spends 30-60 ms of its own CPU on an artifact created in a task
-(measured alone). With no idle core, the CPU the check adds in this process and in the
-server is what the wall clock shows: work moved beside other work does not shorten a run.
-Tried and dropped: reading the champion and profile once per run in a task of its own,
-started beside `load-clean-ids` (+11 ms CPU here, +10 ms in the server and +38 ms wall per
-single-batch run over 15 pairs: one more task run costs more than the overlap saves), and
-creating the artifact from the flow instead of the check task (no difference beyond the
-noise in 2 x 12 pairs). On S3 the images are now fetched 16 at a time
-(`DataStore.read_many`); this benchmark uses a local folder, where that changes nothing.
-The champion is scored once (its probabilities serve the prediction profile), the check
-runs beside the batch's announcement, and the heartbeat wait is off in both arms (with
-Prefect's default heartbeat every run waits up to 1 s more, which would halve the ratios
-without changing the work). An earlier version read the champion in a task of its own,
-once per run: 14 ms more CPU per single-batch run than reading it in the check. With a
-batch of image files added per run the cleanse's own listing of raw/ grows (0.3 s per
-listing at 15,000 files), which is why the timing runs delete their files.
+Earlier versions (before the kernel model): 0.074, 0.113, 0.231 and 0.083, 0.247, 0.245
+(images), 0.048, 0.048 and 0.083, 0.137 (pixels). One run's ratio still swings with the
+load of the other jobs (0.037-0.095 here), but it met the goal in every run of this version.
+
+Where a monitored run's extra time went with the kernel model, before this version (per
+batch of 300, 10-16 instrumented pairs, thread CPU of the check; `time.thread_time`
+around each call, py-spy for the rest): `predict_proba` 4-8 ms in the calling thread,
+but OpenBLAS ran the 300 x 300 kernel products on both cores and its helper thread then
+spun for ~0.1 s: 100-140 ms of process CPU per check (measured alone: 4-6 ms of CPU on one
+thread, 100-140 ms on two), the largest item by far, taken from the flow run and the
+server; reading and decoding the 300 PNGs 22-25 ms (Pillow's Python ~40 us a file);
+reading the champion and its profile 6-7 ms (two skops parses of the 0.9 MB file);
+`compare` 4 ms; monitored frame 2 ms; the check's own task run and its markdown artifact:
++10-25 ms of CPU here, +30-35 ms of server CPU, 0.09-0.10 of the run in wall time
+measured with the check's work stubbed out (the artifact alone: 2 ms of CPU, 30-45 ms of
+waiting, 15 ms of server CPU). What this version does: the champion scores the batch on
+one BLAS thread (`learning.threads.one_blas_thread`; 4 ms, no spin); the check runs in
+the task that already announces each batch, whose one markdown artifact now shows the
+counts and the drift table (no task run, no artifact call of its own: the server's CPU
+per run is the same with monitoring on and off); small 8-bit grayscale PNGs at the spec's
+size are decoded without Pillow (`learning.training.decode_image`: 23 us against 59 us a
+digit, identical pixels, Pillow for every other file); `load_model` parses the skops file
+once (3 ms against 5). What is left per batch (thread CPU, 12 instrumented pairs): the
+images 15 ms, the champion and profile 6 ms, predict_proba 5 ms, `compare` 4.5 ms, the
+monitored frame 2 ms, reading the clean batch 2 ms, the report JSON (fsynced) and the log
+line 2-4 ms.
+Not tried: creating the drift artifact without waiting. Prefect's `Artifact.create` is one
+blocking POST on a sync client (`acreate` the same POST on an async one); in the
+background the server would spend the same CPU and the run would still have to wait for
+it before it ends, whereas folded into the batch's artifact the call is gone. Tried and
+dropped earlier: reading the champion and profile once per run in a task of its own (+38
+ms wall per single-batch run: one more task run costs more than the overlap saves). Left
+for later: the kernel map scored with the logistic regression folded into its landmark
+weights (300 x 300 x 10 instead of 300 x 300 x 300: ~2 ms less of predict_proba); pixels
+stored at collect time so the check reads no image file (a change of the raw batch
+format).
+On S3 the images are fetched 16 at a time (`DataStore.read_many`); this benchmark uses a
+local folder. The heartbeat wait is off in both arms (with Prefect's default heartbeat
+every run waits up to 1 s more, which would halve the ratios without changing the work).
+With a batch of image files added per run the cleanse's own listing of raw/ grows (0.3 s
+per listing at 15,000 files), which is why the timing runs delete their files.
 """
 
 from __future__ import annotations
