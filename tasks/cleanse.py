@@ -24,7 +24,7 @@ from cleansing.schemas import load_schema
 from collection.batches import raw_key
 from monitoring.profile import record_markdown
 from tasks.events import BATCH_CLEANSED, announce, dataset_resource
-from tasks.monitoring import BatchDrift, DriftMonitoring, check_batch_drift
+from tasks.monitoring import BatchDrift, DriftMonitoring, announce_drift, check_batch_drift
 from tasks.registry import STORE_RETRIES
 
 
@@ -281,7 +281,8 @@ def announce_batch(
     store: DataStore, dataset: str, summary: PartitionSummary, drift: DriftMonitoring
 ) -> BatchDrift | None:
     """Check the batch for drift (when ``drift.enabled``), then publish its artifact (counts
-    and drift report) and the ``labelloop.batch.cleansed`` event.
+    and drift report), ``labelloop.data.drifted`` when it drifted and
+    ``labelloop.batch.cleansed``.
 
     Args:
         store: the DataStore (registry, clean batch, images, drift reports).
@@ -290,16 +291,17 @@ def announce_batch(
         drift: drift monitoring settings.
 
     Returns:
-        The drift check (see :func:`tasks.monitoring.check_batch_drift`); None when off.
+        The drift check (see :func:`tasks.monitoring.announce_drift`); None when off.
     """
     report = summary.report
-    checked, record = (
+    record = (
         check_batch_drift(
             store, dataset, summary.batch_id, summary.outputs.get("clean"), report.clean, drift
         )
         if drift.enabled
-        else (None, None)
+        else None
     )
+    # The events last: a retry after a failed store or artifact call emits nothing twice.
     create_markdown_artifact(
         markdown=batch_markdown(
             dataset, summary.batch_id, report, record_markdown(record) if record else None
@@ -307,6 +309,7 @@ def announce_batch(
         key=batch_artifact_key(dataset, summary.batch_id),
         description=f"cleanse {dataset} batch {summary.batch_id}",
     )
+    checked = announce_drift(record) if record else None
     announce(
         BATCH_CLEANSED,
         dataset_resource(dataset),

@@ -288,12 +288,13 @@ def check_batch_drift(
     clean_key: str | None,
     clean_rows: int,
     settings: DriftMonitoring,
-) -> tuple[BatchDrift, DriftRecord]:
-    """Check a cleansed batch for drift: save the report, announce drift, log the verdict.
+) -> DriftRecord:
+    """Check a cleansed batch for drift and save the report
+    (``monitoring/drift/<dataset>/<batch>.json``).
 
     Runs inside the task publishing the batch (``tasks.cleanse.announce_batch``), whose
-    artifact shows the report: a task run and an artifact of its own per batch cost the
-    Prefect server more than the check itself.
+    artifact shows the report and which then calls :func:`announce_drift`: a task run and
+    an artifact of its own per batch cost the Prefect server more than the check itself.
 
     Args:
         store: the DataStore (registry, clean batch, images, reports).
@@ -304,8 +305,7 @@ def check_batch_drift(
         settings: the model (None = the data set's), how to read its rows, thresholds.
 
     Returns:
-        The outcome (checked or why not, drifted columns, report key, the event's id)
-        and the record saved.
+        The record saved: the report, checked or why not, and the champion compared with.
     """
     reference = read_reference(
         store,
@@ -324,25 +324,39 @@ def check_batch_drift(
     )
     key = drift_report_key(dataset, batch_id)
     store.write_bytes(key, record.model_dump_json(indent=1).encode())
-    event = drift_event(report, dataset, batch_id, model_version=reference.version, report_key=key)
+    return record
+
+
+def announce_drift(record: DriftRecord) -> BatchDrift:
+    """Emit ``labelloop.data.drifted`` when the batch drifted, and log the verdict.
+
+    Args:
+        record: the batch's saved record (:func:`check_batch_drift`).
+
+    Returns:
+        The outcome: checked or why not, drifted columns, report key, the event's id.
+    """
+    report, version = record.report, record.model_version
+    dataset, batch_id = record.dataset, record.batch_id
+    key = drift_report_key(dataset, batch_id)
+    event = drift_event(report, dataset, batch_id, model_version=version, report_key=key)
     event_id = announce(event.event, event.resource, event.payload) if event else None
     if report.drifted:
-        verdict = f"drifted from champion {reference.version}: {', '.join(report.drifted_columns)}"
+        verdict = f"drifted from champion {version}: {', '.join(report.drifted_columns)}"
     elif report.checked:
-        verdict = f"no drift from champion {reference.version} ({len(report.features)} features)"
+        verdict = f"no drift from champion {version} ({len(report.features)} features)"
     else:
         verdict = "drift not checked"
     notes = "".join(f"; {m}" for m in report.messages)
     log = get_run_logger().warning if report.drifted else get_run_logger().info
     log("%s batch %s: %s%s", dataset, batch_id, verdict, notes)
-    outcome = BatchDrift(
+    return BatchDrift(
         batch_id=batch_id,
         checked=report.checked,
         drifted=report.drifted,
         drifted_columns=report.drifted_columns,
-        model_version=reference.version,
+        model_version=version,
         report_key=key,
         event_id=event_id,
         messages=report.messages,
     )
-    return outcome, record
