@@ -94,21 +94,12 @@ def demo_document(landing: Path, params: DemoParams) -> dict[str, Any]:
     """
     document = served_document(
         PROJECT_ROOT / "prefect.yaml",
-        ["collect", "cleanse", "push", "sync", "retrain", "monitor", "refresh-predictions"],
+        names=None,
         suffix=None,
         keep_schedules=True,
-        changes={
-            "collect": {
-                "parameters": {
-                    "params": {
-                        "dataset": DIGITS.name,
-                        "sources": [{"kind": "local", "path": str(landing)}],
-                    }
-                }
-            }
-        },
     )
     extra = {
+        "collect": {"sources": [{"kind": "local", "path": str(landing)}]},
         "push": {"batch_size": params.batch_size},
         "sync": {"ready_threshold": params.threshold},
     }
