@@ -63,7 +63,7 @@ def _fired(unique: str) -> list[tuple[str, dict[str, str], dict[str, Any], dict[
                       "reason": f"labels version {version}"}}),
         (events.MODEL_DEGRADED, events.model_resource(unique),
          {"dataset": "digits", "model_version": version, "reason": DEGRADED_REASON},
-         {"retrain": {"dataset": "digits", "model_name": unique,
+         {"retrain": {"dataset": "digits", "model_name": unique, "only_new_labels": True,
                       "reason": f"model {version} degraded: {DEGRADED_REASON}"}}),
     ]
 
