@@ -35,7 +35,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, Field
 
 from annotation.models import LSTask
-from blocks import LabelStudioCredentials
+from annotation.refresh import unlabelled_tasks
+from blocks import DataStore, LabelStudioCredentials
 from demo.bot import TeamConfig, annotate, ensure_team
 from demo.digits import checksum_of_task_image, drop_digits
 from flows.collect import collect
@@ -47,7 +48,8 @@ from stack.serving import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 from tasks.label_studio import ProjectConfig, find_project
-from tasks.refresh import list_unlabelled_tasks
+from tasks.refresh import read_tasks_with_annotations
+from tasks.registry import read_pointer
 
 T = TypeVar("T")
 
@@ -77,6 +79,7 @@ class RoundOutcome(BaseModel):
     """What a round's retrain did, from its `model.promoted` or `model.rejected` event."""
 
     status: str  # promoted, not_promoted or skipped (too few usable labels)
+    labels_version: str | None
     version: str | None
     accuracy: float | None
     labels: int | None
@@ -94,21 +97,12 @@ def demo_document(landing: Path, params: DemoParams) -> dict[str, Any]:
     """
     document = served_document(
         PROJECT_ROOT / "prefect.yaml",
-        ["collect", "cleanse", "push", "sync", "retrain", "monitor", "refresh-predictions"],
+        names=None,
         suffix=None,
         keep_schedules=True,
-        changes={
-            "collect": {
-                "parameters": {
-                    "params": {
-                        "dataset": DIGITS.name,
-                        "sources": [{"kind": "local", "path": str(landing)}],
-                    }
-                }
-            }
-        },
     )
     extra = {
+        "collect": {"sources": [{"kind": "local", "path": str(landing)}]},
         "push": {"batch_size": params.batch_size},
         "sync": {"ready_threshold": params.threshold},
     }
@@ -142,6 +136,7 @@ def outcome_of(event: ReceivedEvent) -> RoundOutcome:
     payload = event.payload
     return RoundOutcome(
         status=payload.get("status") or ("promoted" if event.event == MODEL_PROMOTED else "?"),
+        labels_version=payload.get("labels_version"),
         version=payload.get("version"),
         accuracy=(payload.get("metrics") or {}).get("accuracy"),
         labels=payload.get("labels"),
@@ -181,6 +176,7 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
         client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
         team = ensure_team(client, params.team.annotators) if params.bot else []
         seen: set[int] = set()  # tasks the bots worked on (a task both skipped stays unlabelled)
+        reported: set[str] = set()  # labels versions whose retrain a round line reported
         for number in range(1, (params.rounds if params.bot else 0) + 1):
             started = dt.datetime.now(dt.UTC)
             project, batch = wait_for_batch(client, seen, params.round_timeout_s)
@@ -195,11 +191,16 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
                 params.team.model_copy(update={"seed": number}),
             )
             seen |= {task.id for task in batch}
-            typer.echo(round_line(number, wait_for_outcome(started, params.round_timeout_s)))
-        project, batch = wait_for_batch(client, seen, params.round_timeout_s)
-    shown = sorted({p.model_version or "-" for task in batch for p in task.predictions})
+            outcome = wait_for_outcome(started, reported, params.round_timeout_s)
+            reported.add(outcome.labels_version or "")
+            typer.echo(round_line(number, outcome))
+        champion = read_pointer(DataStore.load(LOCAL_BLOCK), DIGITS.name)
+        project, batch = wait_for_batch(
+            client, seen, params.round_timeout_s, champion.version if champion else None
+        )
+    guesses = f"the champion {champion.version}'s predictions" if champion else "no model yet"
     typer.echo(
-        f"\nThe next batch ({len(batch)} tasks, predictions by {', '.join(shown) or 'no model yet'}) "
+        f"\nThe next batch ({len(batch)} tasks, {guesses}) "
         f"waits in Label Studio: {settings.label_studio_url}/projects/{project.id}\n"
         "Log in with the email and password from `.venv/bin/labelloop stack login`. "
         f"Label {params.threshold} of its tasks and a retrain starts by itself: watch it in "
@@ -209,22 +210,39 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
 
 
 def wait_for_batch(
-    client: LabelStudio, seen: set[int], timeout_s: float
+    client: LabelStudio, seen: set[int], timeout_s: float, shown: str | None = None
 ) -> tuple[ProjectConfig, list[LSTask]]:
-    """The digits project and its unlabelled tasks not in `seen`, once there are any."""
+    """The digits project and its unlabelled tasks not in `seen`, once there are any.
+
+    With `shown`, only once every one of them shows that model version's prediction
+    (a push imports its tasks first, then their predictions; a refresh follows a
+    promotion).
+    """
 
     def probe() -> tuple[ProjectConfig, list[LSTask]] | None:
         project = find_project.fn(client, DIGITS.name)
         if project is None:
             return None
-        fresh = [t for t in list_unlabelled_tasks.fn(client, project.id) if t.id not in seen]
-        return (project, fresh) if fresh else None
+        waiting = unlabelled_tasks(read_tasks_with_annotations(client, project.id))
+        fresh = [task for task in waiting if task.id not in seen]
+        if not fresh or (shown and not all(_shows(task, shown) for task in fresh)):
+            return None
+        return project, fresh
 
-    return poll("new batch of unlabelled tasks in Label Studio", probe, timeout_s)
+    what = "new batch of unlabelled tasks in Label Studio"
+    return poll(what + (f" showing {shown}'s predictions" if shown else ""), probe, timeout_s)
 
 
-def wait_for_outcome(since: dt.datetime, timeout_s: float) -> RoundOutcome:
-    """The outcome of the first retrain whose event occurred after `since`."""
+def _shows(task: LSTask, version: str) -> bool:
+    return any(prediction.model_version == version for prediction in task.predictions)
+
+
+def wait_for_outcome(since: dt.datetime, reported: set[str], timeout_s: float) -> RoundOutcome:
+    """The first retrain since `since` on a labels version not in `reported`.
+
+    A degraded champion is retrained at once on the labels version just trained on
+    (`model.degraded`, see Monitoring): that retrain is not a round of its own.
+    """
     resource = model_resource(DIGITS.name)["prefect.resource.id"]
 
     def probe() -> RoundOutcome | None:
@@ -236,11 +254,13 @@ def wait_for_outcome(since: dt.datetime, timeout_s: float) -> RoundOutcome:
                     occurred=EventOccurredFilter(since=since),
                     order=EventOrder.ASC,
                 ),
-                limit=1,
+                limit=50,
             ).events
-        return outcome_of(found[0]) if found else None
+        outcomes = [outcome_of(event) for event in found]
+        fresh = [o for o in outcomes if (o.labels_version or "") not in reported]
+        return fresh[0] if fresh else None
 
-    return poll("a retrain (labels.ready -> retrain -> gate)", probe, timeout_s)
+    return poll("retrain (labels.ready -> retrain -> gate)", probe, timeout_s)
 
 
 def poll(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 1.0) -> T:

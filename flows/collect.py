@@ -227,7 +227,7 @@ def _summarise(
     failed = {o.entry.uri: o.entry.error or "" for o in outcomes if o.entry.status == "failed"}
     failed.update(listing_errors)
     new = [o for o in outcomes if o.new_batches]
-    batches = [b for o in new for b in o.new_batches]
+    batches = sorted({b for o in new for b in o.new_batches})  # images share a batch
     rows = sum(o.new_rows for o in new)
     message = f"{dataset}: {len(new)} new file(s), {len(batches)} new batch(es), {rows} new row(s)"
     if not new:
@@ -239,7 +239,7 @@ def _summarise(
         new_files=len(new),
         unchanged_files=sum(o.unchanged for o in outcomes),
         failed=failed,
-        new_batches=sorted(set(batches)),
+        new_batches=batches,
         new_rows=rows,
         message=message,
     )

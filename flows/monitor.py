@@ -39,6 +39,7 @@ from monitoring.decisions import (
     degradation,
     degraded_event,
     disputed,
+    expected_accuracy,
     flag_disputed,
     live_accuracy,
     unseen_labels,
@@ -60,6 +61,7 @@ from tasks.label_studio import (
     require_project,
 )
 from tasks.live import read_live_series, save_live_series, write_disputed_labels
+from tasks.monitoring import read_reliability
 from tasks.predict import predict_probabilities
 from tasks.registry import load_champion, read_trained_items
 from tasks.state import (
@@ -186,6 +188,7 @@ def monitor_model(
     clean, _ = load_clean_rows(target, spec.name)
     scored = join_labels(unseen, clean, labels_ref.key).rows
     disputes: list[DisputedLabel] = []
+    expected: float | None = None  # accuracy at training at the scored items' confidence
     if scored.empty:
         why = _nothing_to_score(labels_ref.version, len(labels), len(unseen))
         live = live_accuracy(
@@ -207,11 +210,16 @@ def monitor_model(
             confidence=params.confidence,
         )
         disputes = disputed(scored, proba, classes, params.dispute_threshold)
+        expected = expected_accuracy(
+            proba.max(axis=1), read_reliability(target, name, card.version)
+        )
 
     series = read_live_series(target, name).with_point(live)
     save_live_series(target, series)
-    decision = degradation(live, holdout, params.margin, len(card.classes))
-    event = degraded_event(live, holdout, params.margin, len(card.classes), model=name)
+    decision = degradation(live, holdout, params.margin, len(card.classes), expected)
+    event = degraded_event(
+        live, holdout, params.margin, len(card.classes), model=name, expected=expected
+    )
     log = read_degraded_log(target, name)
     announced = log.should_announce(event)
     if event is not None and announced:

@@ -54,7 +54,7 @@ from tasks.registry import (
     read_trained_items,
     save_model_version,
 )
-from tasks.state import read_review_ledger, record_trained_labels
+from tasks.state import read_review_ledger, read_trained_version, record_trained_labels
 from tasks.training import (
     build_feature_rows,
     gate_candidate,
@@ -102,6 +102,12 @@ class TrainParams(BaseModel):
         default=True,
         description="Leave out items sent back to Label Studio as disputed until someone "
         "has looked at them again (see the monitor flow's request_review).",
+    )
+    only_new_labels: bool = Field(
+        default=False,
+        description="Skip, announcing nothing, when the last training already used this "
+        "labels version (a degraded champion's retrain that a labels.ready retrain beat "
+        "to it would train the same model again).",
     )
 
 
@@ -151,6 +157,16 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     champion_version = champion.card.version if champion else None
 
     labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
+    if params.only_new_labels and read_trained_version(target, name) == labels_ref.version:
+        message = f"{name}: labels version {labels_ref.version} already trained on; nothing to do"
+        logger.info("%s", message)
+        return TrainResult(
+            status="skipped",
+            message=message,
+            model_name=name,
+            labels_version=labels_ref.version,
+            champion=champion_version,
+        )
     held: list[str] = []
     if params.hold_disputed:
         labels, held = hold_for_review(labels, read_review_ledger(target, spec.name))

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from monitoring.profile import DriftReport
+from monitoring.profile import DriftReport, ReliabilityBin
 from monitoring.stats import bootstrap_macro_f1_interval, macro_f1, wilson_interval
 
 DATA_DRIFTED = "labelloop.data.drifted"
@@ -222,20 +222,55 @@ class Degradation(BaseModel):
     reason: str
 
 
+def expected_accuracy(
+    confidence: Sequence[float], reliability: Sequence[ReliabilityBin]
+) -> float | None:
+    """The accuracy the champion had at training on items as sure as these.
+
+    People label the items the push selected, the ones the champion is least sure of,
+    where it is less accurate than on its random holdout. Each item counts with the
+    accuracy of the reliability bin its confidence falls in (out-of-fold rows at
+    training), so a change of which items are labelled is not read as a degraded model.
+
+    Args:
+        confidence: The champion's top class probability on each scored item.
+        reliability: The bins of its reference profile (see `reliability_bins`).
+
+    Returns:
+        The mean expected accuracy; None without bins or items.
+    """
+    if not reliability or not len(confidence):
+        return None
+    uppers = np.array([b.upper for b in reliability])
+    rates = np.array([b.correct / b.n for b in reliability])
+    which = np.minimum(
+        np.searchsorted(uppers, np.asarray(confidence, dtype=np.float64), side="left"),
+        len(uppers) - 1,
+    )
+    return float(rates[which].mean())
+
+
 def degradation(
-    live: LiveAccuracy, holdout_accuracy: float, margin: float, n_classes: int
+    live: LiveAccuracy,
+    holdout_accuracy: float,
+    margin: float,
+    n_classes: int,
+    expected: float | None = None,
 ) -> Degradation:
     """Decide whether live accuracy shows a degraded champion.
 
-    Degraded when live accuracy is below ``holdout_accuracy - margin`` AND the Wilson
+    Degraded when live accuracy is below ``reference - margin`` AND the Wilson
     interval of the live accuracy excludes chance (``1 / n_classes``), so a handful of
-    items whose interval spans chance cannot raise the alarm.
+    items whose interval spans chance cannot raise the alarm. The reference is the
+    accuracy expected on these items at their confidence (`expected_accuracy`) when
+    known, else the holdout accuracy.
 
     Args:
         live: The live accuracy of one labels version.
         holdout_accuracy: The champion's accuracy on its holdout at training time.
-        margin: How far below holdout live accuracy may fall before it counts.
+        margin: How far below the reference live accuracy may fall before it counts.
         n_classes: Number of classes (chance level is 1 / n_classes).
+        expected: `expected_accuracy` of the scored items (None: unknown).
 
     Returns:
         The decision with a sentence a person can read on the retrain run.
@@ -246,10 +281,15 @@ def degradation(
         return Degradation(degraded=False, reason=live.reason or "no live items scored")
     chance = 1 / n_classes
     low, high = live.accuracy_interval
-    floor = holdout_accuracy - margin
+    floor = (holdout_accuracy if expected is None else expected) - margin
+    against = (
+        f"holdout {holdout_accuracy:.3f}"
+        if expected is None
+        else f"expected {expected:.3f} at these confidences (holdout {holdout_accuracy:.3f})"
+    )
     summary = (
         f"live accuracy {live.accuracy:.3f} [{low:.3f}, {high:.3f}] on {live.n} items of labels "
-        f"version {live.labels_version}, holdout {holdout_accuracy:.3f}, margin {margin:.3f}"
+        f"version {live.labels_version}, {against}, margin {margin:.3f}"
     )
     if live.accuracy >= floor:
         return Degradation(degraded=False, reason=f"{summary}: within the margin")
@@ -262,7 +302,13 @@ def degradation(
 
 
 def degraded_event(
-    live: LiveAccuracy, holdout_accuracy: float, margin: float, n_classes: int, *, model: str
+    live: LiveAccuracy,
+    holdout_accuracy: float,
+    margin: float,
+    n_classes: int,
+    *,
+    model: str,
+    expected: float | None = None,
 ) -> MonitoringEvent | None:
     """The `labelloop.model.degraded` event when `degradation` says so, None otherwise.
 
@@ -272,12 +318,13 @@ def degraded_event(
         margin: Allowed drop below holdout.
         n_classes: Number of classes.
         model: Model name (resource ``labelloop.model.<model>``).
+        expected: `expected_accuracy` of the scored items (None: unknown).
 
     Returns:
         The event (payload: reason, version, labels version, accuracy, interval,
         macro-F1, holdout, margin, n) or None.
     """
-    decision = degradation(live, holdout_accuracy, margin, n_classes)
+    decision = degradation(live, holdout_accuracy, margin, n_classes, expected)
     if not decision.degraded:
         return None
     return MonitoringEvent(
@@ -292,6 +339,7 @@ def degraded_event(
             "accuracy_interval": list(live.accuracy_interval or ()),
             "macro_f1": live.macro_f1,
             "holdout_accuracy": holdout_accuracy,
+            "expected_accuracy": expected,
             "margin": margin,
         },
     )

@@ -77,12 +77,53 @@ class FeatureProfile(BaseModel):
     )
 
 
+class ReliabilityBin(BaseModel):
+    """How often the model was right on evaluated rows of one confidence range."""
+
+    upper: float = Field(description="Highest confidence in the bin (the bins are ordered).")
+    n: int = Field(ge=1)
+    correct: int = Field(ge=0)
+
+
 class PredictionProfile(BaseModel):
     """The model's predictions on reference data: class mix and confidence."""
 
     classes: list[str]
     class_mix: FeatureProfile
     confidence: FeatureProfile
+    reliability: list[ReliabilityBin] = Field(
+        default_factory=list,
+        description="Accuracy by confidence on the evaluated rows (empty in profiles saved "
+        "without their labels, or before it existed).",
+    )
+
+
+def reliability_bins(
+    confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 5
+) -> list[ReliabilityBin]:
+    """Accuracy of a model's out-of-fold predictions by confidence: quantile bins.
+
+    Args:
+        confidence: the top class probability of each evaluated row.
+        correct: whether the top class was the row's label.
+        n_bins: at most this many bins (equal counts; ties merge bins).
+
+    Returns:
+        The bins, by increasing confidence; empty with no rows.
+    """
+    if len(confidence) != len(correct):
+        raise ValueError(f"{len(confidence)} confidences but {len(correct)} outcomes")
+    if not len(confidence):
+        return []
+    values = np.asarray(confidence, dtype=np.float64)
+    right = np.asarray(correct, dtype=bool)
+    uppers = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:]))
+    which = np.minimum(np.searchsorted(uppers, values, side="left"), len(uppers) - 1)
+    return [
+        ReliabilityBin(upper=float(upper), n=int(n), correct=int(right[which == i].sum()))
+        for i, upper in enumerate(uppers)
+        if (n := int((which == i).sum()))
+    ]
 
 
 class ReferenceProfile(BaseModel):
@@ -417,7 +458,9 @@ def build_profile(
     )
 
 
-def prediction_profile(predictions: pd.DataFrame, n_bins: int = 10) -> PredictionProfile:
+def prediction_profile(
+    predictions: pd.DataFrame, n_bins: int = 10, labels: Sequence[str] | None = None
+) -> PredictionProfile:
     """The prediction section of a profile: class mix and confidence of the model's
     probabilities.
 
@@ -427,19 +470,31 @@ def prediction_profile(predictions: pd.DataFrame, n_bins: int = 10) -> Predictio
     Args:
         predictions: Class probabilities, one column per class in the model's order.
         n_bins: Quantile bins of the confidence.
+        labels: The rows' labels, in the same order: the section then also says how
+            often the model was right at each confidence (`reliability_bins`).
 
     Returns:
         The section, ready for ``ReferenceProfile(predictions=...)``.
     """
     if predictions.empty:
         raise ValueError("cannot profile predictions from an empty frame")
+    if labels is not None and len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels for {len(predictions)} predicted rows")
     n_rows = len(predictions)
     classes, mix, confidence = _prediction_values(predictions)
+    reliability = (
+        reliability_bins(
+            confidence.values, [str(p) == str(t) for p, t in zip(mix.values, labels, strict=True)]
+        )
+        if labels is not None
+        else []
+    )
     return PredictionProfile(
         classes=classes,
         # Every class, predicted or not, in the model's order.
         class_mix=_profile_feature(mix, n_rows, n_bins, len(classes), categories=classes),
         confidence=_profile_feature(confidence, n_rows, n_bins, len(classes)),
+        reliability=reliability,
     )
 
 

@@ -35,7 +35,7 @@ from stack.servers import (
     s3_spec,
     serve_spec,
 )
-from stack.serving import automation_ids, wait_until_served
+from stack.serving import automation_ids, triggered_names, wait_until_served
 from stack.settings import LABEL_STUDIO_VERSION, StackSettings
 
 # Names of the block documents that `save_blocks` writes for the local stack.
@@ -208,6 +208,7 @@ def serve(settings: StackSettings, document: Mapping[str, Any]) -> ServerState:
             process.wait_healthy(spec, running)
             wait_until_served(
                 names,
+                triggered_names(document),
                 earlier,
                 spec.ready_timeout_s,
                 lambda: process.read_pid_file(spec) is not None,

@@ -35,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def served_document(
     source: Path,
-    names: Iterable[str],
+    names: Iterable[str] | None,
     suffix: str | None,
     extra: Iterable[Mapping[str, Any]] = (),
     keep_schedules: bool = False,
@@ -45,7 +45,7 @@ def served_document(
 
     Args:
         source: the `prefect.yaml` to copy.
-        names: the deployments to keep.
+        names: the deployments to keep (None: all).
         suffix: appended to every deployment name (and to those of `extra`); None keeps
             the names.
         extra: more deployment entries to serve beside them (entrypoints relative to
@@ -63,8 +63,9 @@ def served_document(
     """
     document = yaml.safe_load(source.read_text()) or {}
     root = source.resolve().parent
-    wanted = set(names)
-    kept = [d for d in document.get("deployments") or [] if d["name"] in wanted]
+    declared = document.get("deployments") or []
+    wanted = {d["name"] for d in declared} if names is None else set(names)
+    kept = [d for d in declared if d["name"] in wanted]
     missing = wanted - {d["name"] for d in kept}
     if missing:
         raise ValueError(f"{source} has no deployment named {sorted(missing)}")
@@ -95,14 +96,21 @@ def automation_ids(names: Iterable[str]) -> dict[str, set[UUID]]:
         }
 
 
+def triggered_names(document: Mapping[str, Any]) -> set[str]:
+    """The deployments of a `prefect.yaml` document that have triggers (automations)."""
+    return {d["name"] for d in document["deployments"] if d.get("triggers")}
+
+
 def wait_until_served(
     names: Iterable[str],
+    triggered: Iterable[str],
     earlier: Mapping[str, set[UUID]],
     timeout_s: float,
     alive: Callable[[], bool],
     log_tail: Callable[[], str],
 ) -> None:
-    """Poll until every deployment is unpaused and has automations this serve made.
+    """Poll until every deployment is unpaused and each triggered one has automations
+    this serve made.
 
     Events sent before a deployment's automation exists start nothing. A restarted
     serve re-applies its deployments: it unpauses them, deletes their automations and
@@ -110,6 +118,7 @@ def wait_until_served(
 
     Args:
         names: the deployments served.
+        triggered: those of them with triggers (see `triggered_names`).
         earlier: `automation_ids(names)` from before the serve process started.
         timeout_s: how long to wait.
         alive: whether the serve process still runs.
@@ -119,6 +128,7 @@ def wait_until_served(
         StackError: the process exited or did not register everything in time.
     """
     wanted = set(names)
+    with_automations = set(triggered)
     deadline = time.monotonic() + timeout_s
     ready: set[str] = set()
     while time.monotonic() < deadline:
@@ -129,11 +139,12 @@ def wait_until_served(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=sorted(wanted)))
             )
         unpaused = {d.name for d in deployments if not d.paused}
-        ready = {
+        automated = {
             name
-            for name, ids in automation_ids(wanted).items()
-            if name in unpaused and ids and not ids & earlier.get(name, set())
+            for name, ids in automation_ids(wanted & with_automations).items()
+            if ids and not ids & earlier.get(name, set())
         }
+        ready = {name for name in unpaused if name not in with_automations or name in automated}
         if ready == wanted:
             return
         time.sleep(0.5)
@@ -245,7 +256,14 @@ class ServedDeployments:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_until_served(self.served_names, earlier, timeout_s, self.running, self.log_tail)
+        wait_until_served(
+            self.served_names,
+            triggered_names(self.document),
+            earlier,
+            timeout_s,
+            self.running,
+            self.log_tail,
+        )
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

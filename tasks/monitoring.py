@@ -21,7 +21,7 @@ from blocks import DataStore
 from blocks.data_store import MissingKeyError
 from learning.registry import ModelCard, RegistryError
 from learning.threads import one_blas_thread
-from learning.training import TrainingError
+from learning.training import LABEL, TrainingError
 from monitoring.decisions import drift_event
 from monitoring.inputs import monitored_frame
 from monitoring.layout import drift_report_key, profile_key
@@ -30,6 +30,7 @@ from monitoring.profile import (
     DriftReport,
     DriftThresholds,
     ReferenceProfile,
+    ReliabilityBin,
     build_profile,
     compare,
     not_checked,
@@ -56,14 +57,19 @@ def build_reference_profile(
 
     Returns:
         The data section from every training row; the prediction section from the
-        evaluated rows (a model is over-confident on the rows it was fitted on).
+        evaluated rows (a model is over-confident on the rows it was fitted on), with
+        how often the model was right at each confidence there (the expectation that
+        live accuracy is judged against).
     """
     pixels = model_input if card.features.modality == "image" else None
     monitored = monitored_frame(card.features, rows, pixels)
     profile = build_profile(monitored.frame, kinds=monitored.kinds)
     if evaluated is None or evaluated.empty:
         return profile
-    return profile.model_copy(update={"predictions": prediction_profile(evaluated)})
+    labels = rows[LABEL].astype(str).iloc[evaluated.index.to_numpy()].tolist()
+    return profile.model_copy(
+        update={"predictions": prediction_profile(evaluated, labels=labels)}
+    )
 
 
 @task(name="save-reference-profile", cache_policy=NO_CACHE, **STORE_RETRIES)
@@ -360,3 +366,33 @@ def announce_drift(record: DriftRecord) -> BatchDrift:
         event_id=event_id,
         messages=report.messages,
     )
+
+
+@task(name="read-reliability", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_reliability(store: DataStore, model_name: str, version: str) -> list[ReliabilityBin]:
+    """The champion's accuracy by confidence at training, from its reference profile.
+
+    Empty when the version has no profile, an unreadable one, or one saved before the
+    profile kept it: live accuracy is then judged against the holdout accuracy.
+
+    Args:
+        store: the DataStore of the registry.
+        model_name: the model.
+        version: the champion's version.
+
+    Returns:
+        The reliability bins (see `monitoring.profile.reliability_bins`).
+    """
+    try:
+        profile = ReferenceProfile.model_validate_json(
+            store.read_bytes(profile_key(model_name, version))
+        )
+    except (MissingKeyError, ValidationError) as exc:
+        get_run_logger().info(
+            "no reliability of %s %s (%s): live accuracy is judged against the holdout",
+            model_name,
+            version,
+            type(exc).__name__,
+        )
+        return []
+    return profile.predictions.reliability if profile.predictions else []

@@ -36,14 +36,7 @@ def list_unlabelled_tasks(client: LabelStudio, project_id: int) -> list[LSTask]:
     Returns:
         The parsed tasks (id, data, predictions, annotations: cancelled ones only).
     """
-    pager = client.tasks.list(
-        project=project_id,
-        fields="all",
-        include=UNLABELLED_INCLUDE,
-        query=json.dumps(unlabelled_query()),
-        page_size=PAGE_SIZE,
-    )
-    read = parse_tasks(ls_task.model_dump(mode="json") for ls_task in pager)
+    read = read_tasks_with_annotations(client, project_id)
     tasks = unlabelled_tasks(read)
     get_run_logger().info(
         "Project %s: %d unlabelled tasks (%d read; %d hold an annotation)",
@@ -53,3 +46,27 @@ def list_unlabelled_tasks(client: LabelStudio, project_id: int) -> list[LSTask]:
         len(read) - len(tasks),
     )
     return tasks
+
+
+def read_tasks_with_annotations(client: LabelStudio, project_id: int) -> list[LSTask]:
+    """The project's tasks that may be unlabelled, with what `is_unlabelled` decides on.
+
+    One paged read filtered by Label Studio's counters (a superset of the unlabelled
+    tasks), with each task's annotations (id, `was_cancelled`) and predictions' model
+    versions. No logging or retries: usable outside a flow (the demo watches with it).
+
+    Args:
+        client: a Label Studio client.
+        project_id: the project.
+
+    Returns:
+        The parsed tasks; `annotation.refresh.unlabelled_tasks` keeps the unlabelled ones.
+    """
+    pager = client.tasks.list(
+        project=project_id,
+        fields="all",
+        include=UNLABELLED_INCLUDE,
+        query=json.dumps(unlabelled_query()),
+        page_size=PAGE_SIZE,
+    )
+    return parse_tasks(ls_task.model_dump(mode="json") for ls_task in pager)

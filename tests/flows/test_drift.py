@@ -23,6 +23,7 @@ from monitoring.layout import drift_report_key, profile_key
 from monitoring.profile import DriftRecord, ReferenceProfile
 from tasks.cleanse import batch_artifact_key
 from tasks.events import DATA_DRIFTED
+from tasks.registry import list_history
 from tests.flows.digits_store import (
     label_records,
     new_digit_pngs,
@@ -112,6 +113,14 @@ def test_training_saves_the_reference_profile(store: DataStore, trained) -> None
     assert profile.predictions is not None
     assert profile.predictions.classes == [str(d) for d in range(10)]
     assert profile.predictions.class_mix.n == TRAINED // 5  # out-of-fold: the holdout
+    # how often the champion was right by confidence, on the same evaluated rows: the
+    # bins add up to its holdout accuracy, and it is surer where it is right
+    bins = profile.predictions.reliability
+    assert sum(b.n for b in bins) == TRAINED // 5
+    card = list_history(store, "digits")[-1]
+    assert sum(b.correct for b in bins) / (TRAINED // 5) == pytest.approx(card.metrics.accuracy)
+    assert [b.upper for b in bins] == sorted(b.upper for b in bins)
+    assert bins[0].correct / bins[0].n < bins[-1].correct / bins[-1].n
 
 
 def test_a_shifted_batch_emits_data_drifted(store: DataStore, trained, events, new_digits) -> None:

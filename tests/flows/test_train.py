@@ -141,6 +141,23 @@ def test_same_labels_again_is_not_comparable(store, clean) -> None:
     assert "not comparable" in again.decision.reasons[0]
 
 
+def test_only_new_labels_skips_a_version_already_trained_on(store, clean, events) -> None:
+    _label(store, clean, "v1", 300)
+    first = retrain_model(TrainParams(), store=store)
+    sent = len(events)
+    again = retrain_model(TrainParams(only_new_labels=True), store=store)
+    assert again.status == "skipped"
+    assert "already trained on" in again.message
+    assert again.champion == first.version
+    assert len(events) == sent, "nothing announced: no next batch is pushed for it"
+    assert len(list_history(store, "digits")) == 1, "no model trained"
+
+    _label(store, clean, "v2", 320)
+    newer = retrain_model(TrainParams(only_new_labels=True), store=store)
+    assert newer.status in {"promoted", "not_promoted"}
+    assert newer.labels_version == "v2"
+
+
 @pytest.mark.parametrize(
     ("n", "truth", "expected"),
     [

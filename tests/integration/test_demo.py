@@ -54,9 +54,11 @@ def test_the_demo_runs_the_loop_by_itself_and_leaves_a_batch_for_a_person(
         labelled_before = _automation_runs("retrain-model")
         assert len(labelled_before) >= 2, "each round's retrain was started by an automation"
         if champion is not None:  # a round promoted a model: the new batch shows its guesses
+            assert f"the champion {champion.version}'s predictions" in out
             fresh = [task for task in batch if not task.annotations]  # not skipped earlier
-            shown = {p.model_version for task in fresh for p in task.predictions}
-            assert shown == {champion.version}, (shown, champion.version)
+            assert all(
+                champion.version in {p.model_version for p in task.predictions} for task in fresh
+            )
 
         # a person labels half a batch in the browser; nothing else is called
         truth = drop_digits(other.root / "landing" / DIGITS.name)
@@ -71,8 +73,15 @@ def test_the_demo_runs_the_loop_by_itself_and_leaves_a_batch_for_a_person(
             ensure_team(client, 1, prefix="person"),
             TeamConfig(annotators=1, accuracy=1.0, skip_rate=0.0),
         )
-        outcome = wait_for_outcome(started, params.round_timeout_s)
-        assert outcome.labels is not None and outcome.labels > 0
+        # the retrain on the person's labels (one on an older version, a degraded
+        # champion's, may come first)
+        last_round = int(rounds[-1].split(": ")[1].split()[0])
+        reported: set[str] = set()
+        while True:
+            outcome = wait_for_outcome(started, reported, params.round_timeout_s)
+            if outcome.labels is not None and outcome.labels >= last_round + params.threshold:
+                break
+            reported.add(outcome.labels_version or "")
         assert len(_automation_runs("retrain-model")) > len(labelled_before)
 
 

@@ -38,6 +38,7 @@ from blocks import DataStore
 from demo.bot import TeamConfig, annotate, ensure_team
 from specs import TEXTS
 from stack import control
+from stack.control import LOCAL_BLOCK
 from stack.serving import PROJECT_ROOT, ServedDeployments, deployment_ids
 from tasks.events import LABELS_READY, MODEL_PROMOTED
 from tests.conftest import Stack
@@ -56,12 +57,17 @@ pytestmark = pytest.mark.integration
 CHANGES: dict[str, dict[str, Any]] = {
     "sync": {
         "parameters": {
-            "params": {"dataset": TEXTS.name, "quiet_seconds": 5, "reannounce_seconds": 30}
+            "params": {
+                "dataset": TEXTS.name,
+                "store_block": LOCAL_BLOCK,
+                "quiet_seconds": 5,
+                "reannounce_seconds": 30,
+            }
         },
         "schedules": [{"interval": 20}],
     },
     "refresh-predictions": {
-        "parameters": {"params": {"dataset": TEXTS.name}},
+        "parameters": {"params": {"dataset": TEXTS.name, "store_block": LOCAL_BLOCK}},
         "schedules": [{"interval": 30}],
     },
 }

@@ -17,6 +17,7 @@ from stack import control, process
 from stack.process import StackError
 from stack.servers import ServerSpec
 from stack.settings import StackSettings
+from tests.conftest import free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +85,7 @@ def test_missing_label_studio_venv_says_how_to_install(other: StackSettings, tmp
 
 
 def test_server_that_never_gets_healthy_names_its_log(tmp_path: Path) -> None:
-    port = _free_port_base()
+    port = free_port_base()
     spec = ServerSpec(
         name="sleeper",
         port=port,

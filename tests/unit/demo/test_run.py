@@ -36,12 +36,20 @@ def test_every_run_of_push_and_sync_gets_the_demo_settings(tmp_path: Path) -> No
 
     sync = specs["sync"]
     assert sync.schedules, "the scheduled sync makes up a lost webhook"
-    assert sync.parameters["params"] == {"dataset": "digits", "ready_threshold": 12}
+    assert sync.parameters["params"] == {
+        "store_block": "local", "dataset": "digits", "ready_threshold": 12
+    }
     assert sync.triggers[0]["parameters"]["params"]["ready_threshold"] == 12
 
-    assert specs["collect"].parameters["params"]["sources"] == [
-        {"kind": "local", "path": str(tmp_path / "landing")}
-    ]
+    assert specs["collect"].parameters["params"] == {
+        "store_block": "local",
+        "dataset": "digits",
+        "sources": [{"kind": "local", "path": str(tmp_path / "landing")}],
+    }
+    for spec in specs.values():  # every run of every deployment uses the stack's store
+        assert spec.parameters.get("params", {}).get("store_block", "local") == "local"
+        for trigger in spec.triggers:
+            assert trigger["parameters"]["params"]["store_block"] == "local"
     assert specs["retrain"].triggers == [
         spec.triggers for spec in read_deployments(PROJECT_ROOT / "prefect.yaml")
         if spec.name == "retrain"

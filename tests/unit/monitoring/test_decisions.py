@@ -15,12 +15,19 @@ from monitoring.decisions import (
     degraded_event,
     disputed,
     drift_event,
+    expected_accuracy,
     flag_disputed,
     live_accuracy,
     trend_markdown,
     unseen_labels,
 )
-from monitoring.profile import DriftReport, DriftThresholds, FeatureDrift
+from monitoring.profile import (
+    DriftReport,
+    DriftThresholds,
+    FeatureDrift,
+    ReliabilityBin,
+    reliability_bins,
+)
 
 
 def _feature(name: str, column: str, psi: float, drifted: bool) -> FeatureDrift:
@@ -231,3 +238,41 @@ def test_series_rerun_replaces_its_point() -> None:
     assert [p.labels_version for p in series.points] == ["v9", "v10"]
     restored = LiveAccuracySeries.model_validate_json(series.model_dump_json())
     assert restored == series
+
+
+def test_reliability_bins_hold_every_row_once_by_confidence() -> None:
+    rng = np.random.default_rng(0)
+    confidence = rng.uniform(0.2, 1.0, 500)
+    correct = rng.uniform(size=500) < confidence  # a calibrated model
+    bins = reliability_bins(confidence, correct, n_bins=5)
+    assert len(bins) == 5 and sum(b.n for b in bins) == 500
+    assert sum(b.correct for b in bins) == int(correct.sum())
+    assert bins[-1].upper == confidence.max()
+    rates = [b.correct / b.n for b in bins]
+    assert rates == sorted(rates)
+    assert reliability_bins([], []) == []
+    with pytest.raises(ValueError, match="3 confidences but 2 outcomes"):
+        reliability_bins([0.1, 0.2, 0.3], [True, False])
+
+
+def test_expected_accuracy_weighs_each_item_by_its_confidence_bin() -> None:
+    bins = [ReliabilityBin(upper=0.6, n=10, correct=5), ReliabilityBin(upper=0.95, n=20, correct=18)]
+    assert expected_accuracy([0.4, 0.9], bins) == pytest.approx((0.5 + 0.9) / 2)
+    assert expected_accuracy([0.99], bins) == pytest.approx(0.9)  # above every bin: the last
+    assert expected_accuracy([0.6], bins) == pytest.approx(0.5)  # an upper edge is in its bin
+    assert expected_accuracy([0.5], []) is None
+    assert expected_accuracy([], bins) is None
+
+
+def test_hard_items_labelled_are_not_a_degraded_model() -> None:
+    # what the demo showed: the push selects the items the champion is least sure of
+    live = live_accuracy(["1"] * 97 + ["2"] * 15, ["1"] * 112, labels_version="v9")
+    assert live.accuracy == pytest.approx(0.866, abs=1e-3)
+    against_holdout = degradation(live, 0.979, 0.05, 10)
+    assert against_holdout.degraded
+    fair = degradation(live, 0.979, 0.05, 10, expected=0.88)
+    assert not fair.degraded
+    assert "expected 0.880 at these confidences (holdout 0.979)" in fair.reason
+    assert degradation(live, 0.979, 0.05, 10, expected=0.97).degraded
+    event = degraded_event(live, 0.979, 0.05, 10, model="digits", expected=0.97)
+    assert event is not None and event.payload["expected_accuracy"] == 0.97
