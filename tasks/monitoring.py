@@ -66,7 +66,11 @@ def build_reference_profile(
     profile = build_profile(monitored.frame, kinds=monitored.kinds)
     if evaluated is None or evaluated.empty:
         return profile
-    labels = rows[LABEL].astype(str).iloc[evaluated.index.to_numpy()].tolist()
+    labels = (  # training rows carry their labels; without them, no reliability bins
+        rows[LABEL].astype(str).iloc[evaluated.index.to_numpy()].tolist()
+        if LABEL in rows.columns
+        else None
+    )
     return profile.model_copy(
         update={"predictions": prediction_profile(evaluated, labels=labels)}
     )
