@@ -202,7 +202,8 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
     typer.echo(
         f"\nThe next batch ({len(batch)} tasks, {guesses}) "
         f"waits in Label Studio: {settings.label_studio_url}/projects/{project.id}\n"
-        "Log in with the email and password from `.venv/bin/labelloop stack login`. "
+        f"Log in as {control.stack_credentials(settings).label_studio_username} (the "
+        "password: `.venv/bin/labelloop stack login`, never printed unasked). "
         f"Label {params.threshold} of its tasks and a retrain starts by itself: watch it in "
         f"the Prefect UI, {settings.prefect_api_url.removesuffix('/api')}/runs.\n"
         "The loop keeps running in the background; stop everything with `make down`."
