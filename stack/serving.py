@@ -5,6 +5,8 @@ stack: they serve the real deployments (same entrypoints, parameters, triggers a
 concurrency limits) under names no other run uses, wait until the runner has registered
 every deployment and its automations, and remove them afterwards. The process can be
 stopped and started again under the same names, as a user restarts `labelloop serve`.
+The demo serves every deployment under its own name (`served_document` with no suffix,
+`wait_until_served`) through `stack.control.serve`.
 """
 
 from __future__ import annotations
