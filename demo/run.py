@@ -14,10 +14,9 @@ whose labels start the next retrain with no command typed.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from label_studio_sdk import LabelStudio
@@ -43,15 +42,13 @@ from flows.collect import collect
 from specs import DIGITS
 from stack import control
 from stack.control import LOCAL_BLOCK
-from stack.process import StackError
+from stack.process import poll
 from stack.serving import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 from tasks.label_studio import ProjectConfig, find_project
 from tasks.refresh import read_tasks_with_annotations
 from tasks.registry import read_pointer
-
-T = TypeVar("T")
 
 
 class DemoParams(BaseModel):
@@ -262,22 +259,3 @@ def wait_for_outcome(since: dt.datetime, reported: set[str], timeout_s: float) -
         return fresh[0] if fresh else None
 
     return poll("retrain (labels.ready -> retrain -> gate)", probe, timeout_s)
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 1.0) -> T:
-    """Call `probe` until it returns something.
-
-    Raises:
-        StackError: nothing within `timeout_s` (names what was awaited and where to look).
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise StackError(
-                f"no {what} within {timeout_s:.0f} s: see the flow runs in the Prefect UI "
-                "and the serve log (`labelloop stack status`)"
-            )
-        time.sleep(every_s)

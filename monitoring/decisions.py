@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from monitoring.profile import DriftReport, ReliabilityBin
+from monitoring.profile import DriftReport, ReliabilityBin, reliability_bin_of
 from monitoring.stats import bootstrap_macro_f1_interval, macro_f1, wilson_interval
 
 DATA_DRIFTED = "labelloop.data.drifted"
@@ -243,11 +243,7 @@ def expected_accuracy(
         return None
     uppers = np.array([b.upper for b in reliability])
     rates = np.array([b.correct / b.n for b in reliability])
-    which = np.minimum(
-        np.searchsorted(uppers, np.asarray(confidence, dtype=np.float64), side="left"),
-        len(uppers) - 1,
-    )
-    return float(rates[which].mean())
+    return float(rates[reliability_bin_of(uppers, confidence)].mean())
 
 
 def degradation(

@@ -98,6 +98,16 @@ class PredictionProfile(BaseModel):
     )
 
 
+def reliability_bin_of(
+    uppers: npt.NDArray[np.float64], confidence: Sequence[float] | npt.NDArray[np.float64]
+) -> npt.NDArray[np.intp]:
+    """The bin of each confidence: the first whose upper edge it does not pass; the last
+    bin for anything above (how bins are built and how they are read).
+    """
+    found = np.searchsorted(uppers, np.asarray(confidence, dtype=np.float64), side="left")
+    return np.minimum(found, len(uppers) - 1)
+
+
 def reliability_bins(
     confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 5
 ) -> list[ReliabilityBin]:
@@ -118,7 +128,7 @@ def reliability_bins(
     values = np.asarray(confidence, dtype=np.float64)
     right = np.asarray(correct, dtype=bool)
     uppers = np.unique(np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:]))
-    which = np.minimum(np.searchsorted(uppers, values, side="left"), len(uppers) - 1)
+    which = reliability_bin_of(uppers, values)
     return [
         ReliabilityBin(upper=float(upper), n=int(n), correct=int(right[which == i].sum()))
         for i, upper in enumerate(uppers)

@@ -10,11 +10,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from stack.servers import ServerSpec
+
+T = TypeVar("T")
 
 
 class StackError(RuntimeError):
@@ -185,3 +189,22 @@ def _group_alive(pgid: int, leader: int) -> bool:
 def describe(running: RunningServer) -> str:
     """One line for logs: no environment, so no secret."""
     return json.dumps({"pid": running.pid, "port": running.port})
+
+
+def poll(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 1.0) -> T:
+    """Call `probe` until it returns something other than None.
+
+    Raises:
+        StackError: nothing within `timeout_s` (names what was awaited and where to look).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = probe()
+        if found is not None:
+            return found
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"no {what} within {timeout_s:.0f} s: see the flow runs in the Prefect UI "
+                "and the serve log (`labelloop stack status`)"
+            )
+        time.sleep(every_s)

@@ -12,10 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 from uuid import UUID
 
 import pytest
@@ -33,6 +31,7 @@ from blocks import DataStore
 from demo.digits import drop_digits
 from flows.deployments import read_deployments
 from stack import process
+from stack.process import poll
 from stack.servers import prefect_spec
 from stack.serving import PROJECT_ROOT
 from stack.settings import StackSettings
@@ -40,7 +39,6 @@ from stack.settings import StackSettings
 pytestmark = pytest.mark.integration
 
 PREFECT = str(Path(sys.executable).parent / "prefect")
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -63,16 +61,6 @@ def _prefect(settings: StackSettings, *args: str) -> str:
     )
     assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-def _poll(what: str, probe: Callable[[], T | None], timeout_s: float = 300) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"no {what} within {timeout_s:.0f} s")
 
 
 def _ended(client: SyncPrefectClient, run_id: UUID) -> FlowRun | None:
@@ -128,7 +116,7 @@ def test_deploy_all_then_a_worker_runs_collect_and_the_triggered_cleanse(
             start_new_session=True,
         )
         try:
-            collected = _poll("collect run end", lambda: _ended(client, collect_run.id))
+            collected = poll("collect run end", lambda: _ended(client, collect_run.id), 300)
             assert collected.state_type == StateType.COMPLETED, _log(tmp_path)
 
             def triggered_cleanse() -> FlowRun | None:
@@ -143,7 +131,7 @@ def test_deploy_all_then_a_worker_runs_collect_and_the_triggered_cleanse(
                 done = [r for r in runs if r.state is not None and r.state.is_final()]
                 return done[0] if done else None
 
-            cleansed = _poll("cleanse run started by batch.collected", triggered_cleanse)
+            cleansed = poll("cleanse run started by batch.collected", triggered_cleanse, 300)
             assert cleansed.state_type == StateType.COMPLETED, _log(tmp_path)
         finally:
             os.killpg(worker.pid, signal.SIGTERM)
