@@ -56,19 +56,34 @@ def _spec(settings: StackSettings, name: str, port: int, **fields: object) -> Se
 
 
 def prefect_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
-    """The Prefect server, with its own PREFECT_HOME under the stack's home."""
+    """The Prefect server, with its own PREFECT_HOME under the stack's home.
+
+    It is `prefect server start` run by `stack.prefect_server`, whose SQLite write
+    transactions take the write lock when they begin (see that module).
+    """
     env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
     env |= {
         "PREFECT_HOME": str(settings.root / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        # A request answered 503 ("database is locked", retried by the client 2 s
+        # later) leaves its traceback in logs/prefect.log instead of nothing.
+        "PREFECT_SERVER_LOG_RETRYABLE_ERRORS": "true",
     }
     port = settings.prefect_port
     return _spec(
         settings,
         "prefect",
         port,
-        command=[_bin("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        command=[
+            sys.executable,
+            "-m",
+            "stack.prefect_server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         health_url=f"http://127.0.0.1:{port}/api/health",
         url=f"http://127.0.0.1:{port}",
