@@ -31,9 +31,9 @@ import json
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 from label_studio_sdk import LabelStudio
@@ -64,6 +64,7 @@ from demo.bot import TeamConfig, annotate, ensure_team
 from flows.sync import SyncParams
 from specs import TEXTS
 from stack import control
+from stack.process import poll
 from stack.serving import PROJECT_ROOT, ServedDeployments
 from stack.settings import StackSettings
 from tasks.events import ANNOTATIONS_CHANGED, LABELS_READY, MODEL_PROMOTED, project_resource
@@ -74,7 +75,6 @@ from tests.integration.loop import LOOP, TextsProject, push_texts, shown_version
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 STARTED = {StateType.RUNNING, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}
-T = TypeVar("T")
 
 
 class Round(BaseModel):
@@ -91,17 +91,6 @@ def _now() -> dt.datetime:
 
 def _since(start: dt.datetime, moment: dt.datetime | None) -> float:
     return float("nan") if moment is None else (moment - start).total_seconds()
-
-
-def _wait(what: str, probe: Callable[[], T | None], timeout_s: float, every_s: float = 0.5) -> T:
-    """Poll `probe` until it returns something other than None; fail after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found is not None:
-            return found
-        time.sleep(every_s)
-    raise TimeoutError(f"{what}: not within {timeout_s:.0f} s")
 
 
 def _runs(
@@ -165,7 +154,7 @@ def _wait_idle(served: ServedDeployments, store: DataStore, labels: int, timeout
                 return None
         return True
 
-    _wait(f"the sync merging {labels} labels and every run ending", probe, timeout_s, 1.0)
+    poll(f"sync merging {labels} labels with every run ended", probe, timeout_s)
 
 
 def ping(served: ServedDeployments, timeout_s: float) -> dict[str, float]:
@@ -188,7 +177,7 @@ def ping(served: ServedDeployments, timeout_s: float) -> dict[str, float]:
                         return times
             return None
 
-        times = _wait("the noop run to start", started, timeout_s)
+        times = poll("noop run started", started, timeout_s, every_s=0.5)
     return {
         state: round(_since(start, times[state]), 2)
         for state in ("SCHEDULED", "PENDING", "RUNNING")
@@ -230,8 +219,8 @@ def play_round(
                     return run.id, _state_times(client, run.id)["RUNNING"]
             return None
 
-        retrain_id, retrain_running_at = _wait(
-            "the retrain run to start", retrain_running, timeout_s
+        retrain_id, retrain_running_at = poll(
+            "retrain run started", retrain_running, timeout_s, every_s=0.5
         )
 
         def refreshed() -> dt.datetime | None:
@@ -241,7 +230,9 @@ def play_round(
             seen = _now()
             return seen if shown_versions(ls, project.id, labelled) == {pointer.version} else None
 
-        refreshed_at = _wait("the new champion's predictions in Label Studio", refreshed, timeout_s)
+        refreshed_at = poll(
+            "new champion's predictions in Label Studio", refreshed, timeout_s, every_s=0.5
+        )
         hops = _hops(client, served, start, posted, vote.annotation_id, retrain_id, refreshed_at)
     _wait_idle(served, store, len(labelled), timeout_s)
     return Round(
