@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 from blocks import DataStore
 from demo.run import DemoParams, run_demo
 from stack import control
+from stack.install import install_label_studio
 from stack.process import StackError
 from stack.settings import StackSettings
 from tasks.registry import rollback_champion
@@ -34,15 +35,18 @@ def _print_states(states: list[control.ServerState]) -> None:
 
 @stack_app.command("install")
 def install() -> None:
-    """Create Label Studio's own virtual environment (skipped when already there)."""
+    """Make Label Studio's own virtual environment match its lock, then check it."""
     settings = StackSettings()
     try:
-        installed = control.install_label_studio(settings)
+        report = install_label_studio(settings)
     except StackError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    verb = "installed" if installed else "already installed"
-    typer.echo(f"label-studio {verb} in {settings.label_studio_venv}")
+    verb = "installed" if report.changed else "already installed"
+    typer.echo(
+        f"label-studio {report.label_studio_version} {verb} in {report.venv} "
+        "(the locked set, checked)"
+    )
 
 
 @stack_app.command("up")

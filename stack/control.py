@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -36,7 +34,7 @@ from stack.servers import (
     serve_spec,
 )
 from stack.serving import automation_ids, triggered_names, wait_until_served
-from stack.settings import LABEL_STUDIO_VERSION, StackSettings
+from stack.settings import StackSettings
 
 # Names of the block documents that `save_blocks` writes for the local stack.
 LOCAL_BLOCK = "local"
@@ -245,46 +243,6 @@ def shell_env(settings: StackSettings) -> dict[str, str]:
         "LABELLOOP_HOME": str(settings.root),
         "LABELLOOP_PORT_BASE": str(settings.port_base),
     }
-
-
-def install_label_studio(settings: StackSettings) -> bool:
-    """Create Label Studio's own venv with the pinned version, unless it is already there.
-
-    Returns:
-        True if it installed, False if the right version was already installed.
-
-    Raises:
-        StackError: the install failed; names its log.
-    """
-    venv = settings.label_studio_venv
-    python = venv / "bin" / "python"
-    if python.exists() and _installed_version(python) == LABEL_STUDIO_VERSION:
-        return False
-    log_path = settings.logs_dir / "install-label-studio.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        steps = [
-            [sys.executable, "-m", "venv", str(venv)],
-            [str(python), "-m", "pip", "install", "--quiet", f"label-studio=={LABEL_STUDIO_VERSION}"],
-        ]
-        for step in steps:
-            result = subprocess.run(step, stdout=log, stderr=subprocess.STDOUT, check=False)
-            if result.returncode != 0:
-                raise StackError(
-                    f"label-studio: installing into {venv} failed (exit {result.returncode}); "
-                    f"see {log_path}:\n{process.tail(log_path)}"
-                )
-    return True
-
-
-def _installed_version(python: object) -> str | None:
-    result = subprocess.run(
-        [str(python), "-c", "import importlib.metadata as m; print(m.version('label-studio'))"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def _check_label_studio_token(settings: StackSettings, credentials: StackCredentials) -> None:

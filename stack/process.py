@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -79,6 +80,67 @@ def read_pid_file(spec: ServerSpec) -> RunningServer | None:
     return None
 
 
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+')
+_SITE_PACKAGES = re.compile(r"/site-packages/(?P<module>[A-Za-z0-9_]+)[/.]")
+
+
+class CrashCause(BaseModel):
+    """What the last Python traceback in a server's log says stopped it."""
+
+    line: str
+    module: str | None = None  # the top-level module of the innermost installed frame
+
+
+def crash_cause(log_text: str) -> CrashCause | None:
+    """The exception line of the log's last traceback, and the installed module it came from.
+
+    The module is that of the innermost frame under `site-packages`: where a dependency
+    of the server raised, it names the dependency (`sentry_sdk`), not the server.
+    """
+    lines = log_text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")]
+    if not starts:
+        return None
+    module = None
+    for line in lines[starts[-1] + 1 :]:
+        frame = _FRAME.match(line)
+        if frame:
+            installed = _SITE_PACKAGES.search(frame["path"])
+            module = installed["module"] if installed else module
+            continue
+        if line and not line[0].isspace():  # frames are indented, the exception is not
+            return CrashCause(line=line.strip(), module=module)
+    return None
+
+
+def distribution_of(site_packages: Path, module: str) -> str | None:
+    """`name version` of the installed distribution that holds a top-level module."""
+    for record in sorted(site_packages.glob("*.dist-info/RECORD")):
+        with record.open(errors="replace") as lines:
+            if any(line.startswith((f"{module}/", f"{module}.py,")) for line in lines):
+                name, _, version = record.parent.name.removesuffix(".dist-info").partition("-")
+                return f"{name.replace('_', '-').lower()} {version}"
+    return None
+
+
+def describe_crash(spec: ServerSpec) -> str:
+    """One line for an error message: the log's last exception and the likely package."""
+    cause = crash_cause(spec.log_path.read_text(errors="replace")) if spec.log_path.exists() else None
+    if cause is None:
+        return ""
+    where = ""
+    if cause.module is not None:
+        executable = Path(spec.command[0])
+        found = [
+            dist
+            for site in executable.parent.parent.glob("lib/python*/site-packages")
+            if (dist := distribution_of(site, cause.module)) is not None
+        ]
+        package = found[0] if found else cause.module
+        where = f" (raised in {cause.module}: likely package {package})"
+    return f": {cause.line}{where}"
+
+
 def tail(path: Path, lines: int = 15) -> str:
     """The last lines of a log, for error messages."""
     if not path.exists():
@@ -131,7 +193,8 @@ def wait_healthy(spec: ServerSpec, running: RunningServer) -> None:
             return
         if not _alive(running.pid):
             raise StackError(
-                f"{spec.name} exited before it became healthy; see {spec.log_path}:\n"
+                f"{spec.name} exited before it became healthy{describe_crash(spec)}; "
+                f"see {spec.log_path}:\n"
                 f"{tail(spec.log_path)}"
             )
         time.sleep(0.5)

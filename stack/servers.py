@@ -105,7 +105,12 @@ def label_studio_spec(
         and not k.startswith(("LABEL_STUDIO_", "HEARTEX_", "DJANGO_", "PREFECT_"))
     }
     env |= {
-        "LATEST_VERSION_CHECK": "false",
+        # The stack phones nobody: no error reports to Sentry (server or browser), no usage
+        # analytics, no PyPI version check. An empty DSN turns Sentry off.
+        "LABEL_STUDIO_SENTRY_DSN": "",
+        "LABEL_STUDIO_FRONTEND_SENTRY_DSN": "",
+        "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
+        "LABEL_STUDIO_LATEST_VERSION_CHECK": "false",
         "LABEL_STUDIO_USERNAME": credentials.label_studio_username,
         "LABEL_STUDIO_PASSWORD": credentials.label_studio_password.get_secret_value(),
         "LABEL_STUDIO_USER_TOKEN": credentials.label_studio_token.get_secret_value(),

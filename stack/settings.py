@@ -7,8 +7,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LABEL_STUDIO_VERSION = "1.23.2"
-
 
 class StackSettings(BaseSettings):
     """Settings of the local stack, read from `LABELLOOP_*` environment variables.

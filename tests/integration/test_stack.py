@@ -7,17 +7,21 @@ session's stack is never disturbed.
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
+from uv import find_uv_bin
+
 from stack import control, process
+from stack.install import LABEL_STUDIO_LOCK, locked_versions
 from stack.process import StackError
 from stack.servers import ServerSpec
 from stack.settings import StackSettings
-from tests.conftest import free_port_base
+from tests.conftest import Stack, free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +109,15 @@ def test_server_that_never_gets_healthy_names_its_log(tmp_path: Path) -> None:
         assert process.stop(spec)
     assert not psutil.pid_exists(running.pid) or psutil.Process(running.pid).status() == psutil.STATUS_ZOMBIE
     assert process.read_pid_file(spec) is None
+
+
+def test_label_studio_venv_holds_exactly_its_lock(stack: Stack) -> None:
+    """What `labelloop stack install` left is the locked set: nothing more, nothing other."""
+    python = stack.settings.label_studio_venv / "bin" / "python"
+    frozen = subprocess.run(
+        [find_uv_bin(), "pip", "freeze", "--python", str(python)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert locked_versions(frozen) == locked_versions(LABEL_STUDIO_LOCK.read_text())
