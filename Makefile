@@ -21,9 +21,10 @@ $(UV): stack/locks/uv.txt
 	touch $@
 
 # The project's venv: exactly uv.lock (packages not in it are removed); the lock must
-# match pyproject.toml, or this fails instead of resolving anew.
+# match pyproject.toml, or this fails instead of resolving anew. Bytecode is compiled at
+# install, so no process (serve, a flow run, a test) compiles Prefect on its first import.
 $(BIN)/labelloop: pyproject.toml uv.lock $(UV)
-	$(UV) sync --locked --extra dev
+	$(UV) sync --locked --extra dev --compile-bytecode
 	touch $@
 
 ## setup: the project venv and Label Studio's own venv, both from their locks

@@ -68,7 +68,10 @@ def install_label_studio(settings: StackSettings) -> InstallReport:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     uv = find_uv_bin()
     steps = [
-        [uv, "pip", "sync", "--require-hashes", "--python", str(python), str(LABEL_STUDIO_LOCK)],
+        [
+            uv, "pip", "sync", "--require-hashes", "--compile-bytecode",
+            "--python", str(python), str(LABEL_STUDIO_LOCK),
+        ],
         [uv, "pip", "check", "--python", str(python)],
     ]
     if not python.exists():
