@@ -33,7 +33,7 @@ from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -53,8 +53,8 @@ Selector = Callable[..., list[str]]
 class PushParams(BaseModel):
     """Parameters of the push flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
     )
     batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
@@ -76,9 +76,11 @@ class PushParams(BaseModel):
         description="Rank by, and attach, the champion's predictions (when there is one).",
     )
     model_name: str | None = Field(
-        default=None, description="Registry model; None = the data set's name."
+        default=None, pattern=NAME_PATTERN, description="Registry model; None = the data set's name."
     )
-    reason: str | None = Field(default=None, description="Why this push runs (set by triggers).")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why this push runs (set by triggers)."
+    )
 
 
 class PushResult(BaseModel):
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
+    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
     result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
     print(result.model_dump_json(indent=2))
 

@@ -51,7 +51,7 @@ from monitoring.review import (
     plan_reviews,
     waiting_for_review,
 )
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -76,16 +76,16 @@ from tasks.training import build_feature_rows, load_labels_version, utc_now
 class MonitorParams(BaseModel):
     """Parameters of the monitor flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name; None = the data set's name.",
     )
-    labels_version: str = Field(
-        default="latest", min_length=1, description="Labels version to judge on, or 'latest'."
+    labels_version: LabelsVersion = Field(
+        default="latest", description="Labels version to judge on, or 'latest'."
     )
     margin: float = Field(
         default=0.05,
@@ -336,7 +336,9 @@ def _parse_args(argv: list[str] | None = None) -> MonitorParams:
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     parser.add_argument("--reason", default=None)
-    return MonitorParams(**vars(parser.parse_args(argv)))
+    args = vars(parser.parse_args(argv))
+    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    return MonitorParams(**args)
 
 
 if __name__ == "__main__":

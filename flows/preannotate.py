@@ -22,7 +22,7 @@ from annotation.predictions import build_prediction
 from annotation.refresh import plan_refresh
 from blocks import DataStore, LabelStudioCredentials
 from learning.training import ITEM_ID
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -38,16 +38,16 @@ from tasks.registry import load_champion
 class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name; None = the data set's name.",
     )
     project_title: str | None = Field(
-        default=None, description="Label Studio project title; None = the data set's name."
+        default=None, pattern=NAME_PATTERN, description="Label Studio project title; None = the data set's name."
     )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
@@ -170,8 +170,9 @@ def _parse_args(argv: list[str] | None = None) -> RefreshParams:
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
-    args = parser.parse_args(argv)
-    return RefreshParams(**vars(args))
+    args = vars(parser.parse_args(argv))
+    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    return RefreshParams(**args)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from annotation.sync import (
 )
 from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
-from specs import DatasetSpec, resolve_spec
+from specs import DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
@@ -42,8 +42,8 @@ from tasks.state import (
 class SyncParams(BaseModel):
     """Parameters of the label sync (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
     )
     ready_threshold: int = Field(
         default=20,
@@ -77,7 +77,9 @@ class SyncParams(BaseModel):
             "this long (its retrain run was lost); None = never again."
         ),
     )
-    reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why this sync runs (set by triggers)."
+    )
 
 
 class SyncResult(BaseModel):
@@ -259,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
+    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
     result = sync_labels(
         SyncParams.model_validate({k: v for k, v in args.items() if v is not None})
     )

@@ -43,7 +43,7 @@ from learning.training import (
     metrics_table,
 )
 from monitoring.review import hold_for_review
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -67,17 +67,16 @@ from tasks.training import (
 class TrainParams(BaseModel):
     """Parameters of the retrain flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits",
-        description="A shipped data set (digits, texts, iris), 'package.module:SPEC', or a whole spec.",
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name (models/<name>/); None = the data set's name.",
     )
-    labels_version: str = Field(
-        default="latest", min_length=1, description="Labels version to train on, or 'latest'."
+    labels_version: LabelsVersion = Field(
+        default="latest", description="Labels version to train on, or 'latest'."
     )
     estimator: EstimatorSpec | None = Field(
         default=None, description="Estimator import path and params; None = the modality's default."
@@ -374,7 +373,7 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
         else None
     )
     return TrainParams(
-        dataset=args.dataset,
+        dataset=load_spec(args.dataset),  # the command line may name an own spec's import path
         model_name=args.model_name,
         labels_version=args.labels_version,
         estimator=estimator,

@@ -36,7 +36,7 @@ from monitoring.profile import (
     not_checked,
     prediction_profile,
 )
-from specs import DatasetSpec, SpecError, resolve_spec
+from specs import DatasetName, DatasetSpec, SpecError, resolve_spec
 from tasks.data import Rows, feature_rows
 from tasks.events import announce
 from tasks.predict import probabilities
@@ -281,7 +281,7 @@ class DriftMonitoring(BaseModel):
         pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="The model whose champion is the reference; None = the data set's name.",
     )
-    dataset_spec: str | DatasetSpec | None = Field(
+    dataset_spec: DatasetName | DatasetSpec | None = Field(
         default=None,
         description="How the champion reads the rows (images); None = the shipped spec of the data set.",
     )
