@@ -17,7 +17,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from annotation.labels import LabelPolicy, UnresolvedItem, resolve_labels
+from annotation.labels import LabelPolicy, SkipReason, UnresolvedItem, resolve_labels
+from annotation.ledger import task_items
 from annotation.sync import (
     advance_watermark,
     count_labels_gained,
@@ -30,6 +31,7 @@ from specs import DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
+    load_ledger,
     load_sync_state,
     read_latest_version,
     read_trained_labels,
@@ -139,8 +141,14 @@ def sync_labels(
         )
 
     tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
+    # The ledger, not the task's editable data, says which item each pushed task is.
+    pushed = task_items(load_ledger(store, spec.name, project.id))
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
-    delta = resolve_labels(tasks, project.config, policy)
+    delta = resolve_labels(tasks, project.config, policy, pushed)
+    for detail in dict.fromkeys(
+        s.detail for s in delta.skipped if s.reason in (SkipReason.ITEM_ID_CHANGED, SkipReason.ITEM_CLAIMED)
+    ):
+        logger.warning("Not a label: %s", detail)
     merged = merge_labels(previous, delta)
     withdrawn = list(merged.withdrawn)
     if params.reconcile_deleted:
