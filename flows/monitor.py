@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/monitor.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,9 +29,10 @@ if __package__ in (None, ""):  # `python flows/monitor.py`: make the project imp
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore, LabelStudioCredentials
+from learning.registry import refuse_run_trust
 from learning.training import ITEM_ID, LABEL, join_labels
 from monitoring.decisions import (
     DisputedLabel,
@@ -119,12 +120,14 @@ class MonitorParams(BaseModel):
         min_length=1,
         description="LabelStudioCredentials block name (used with request_review).",
     )
-    trusted_types: list[str] = Field(
-        default_factory=list, description="Extra types trusted when loading the champion."
-    )
     reason: str | None = Field(
         default=None, max_length=500, description="Why this run happened (set by triggers)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class MonitorResult(BaseModel):
@@ -172,7 +175,7 @@ def monitor_model(
     name = params.model_name or spec.name
     report_key = f"{name}-live-accuracy".lower().replace("_", "-")
 
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     if champion is None:
         message = f"model {name} has no champion yet: nothing to monitor"
         logger.info("%s", message)
@@ -334,7 +337,6 @@ def _parse_args(argv: list[str] | None = None) -> MonitorParams:
     parser.add_argument("--extra-annotators", type=int, default=1)
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--label-studio-block", default="local")
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     parser.add_argument("--reason", default=None)
     args = vars(parser.parse_args(argv))
     args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path

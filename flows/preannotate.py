@@ -8,19 +8,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/preannotate.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from annotation.payloads import chunked
 from annotation.predictions import build_prediction
 from annotation.refresh import plan_refresh
 from blocks import DataStore, LabelStudioCredentials
+from learning.registry import refuse_run_trust
 from learning.training import ITEM_ID
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.data import load_clean_rows
@@ -58,9 +59,11 @@ class RefreshParams(BaseModel):
     chunk_size: int = Field(
         default=1000, ge=1, le=10_000, description="Tasks per delete + import call."
     )
-    trusted_types: list[str] = Field(
-        default_factory=list, description="Extra types trusted when loading the champion."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class RefreshResult(BaseModel):
@@ -103,7 +106,7 @@ def refresh_predictions(
     spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name
 
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     if champion is None:
         message = f"model {name} has no champion: nothing to refresh"
         logger.info("%s", message)
@@ -169,7 +172,6 @@ def _parse_args(argv: list[str] | None = None) -> RefreshParams:
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--chunk-size", type=int, default=1000)
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     args = vars(parser.parse_args(argv))
     args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
     return RefreshParams(**args)

@@ -10,14 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/train.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore
 from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
@@ -32,6 +32,7 @@ from learning.registry import (
     library_versions,
     model_digest,
     new_version_id,
+    refuse_run_trust,
     serialize_model,
 )
 from learning.training import (
@@ -88,10 +89,6 @@ class TrainParams(BaseModel):
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
     )
-    trusted_types: list[str] = Field(
-        default_factory=list,
-        description="Extra types trusted when loading the champion (own estimators only).",
-    )
     reason: str | None = Field(
         default=None,
         max_length=500,
@@ -108,6 +105,11 @@ class TrainParams(BaseModel):
         "labels version (a degraded champion's retrain that a labels.ready retrain beat "
         "to it would train the same model again).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class TrainResult(BaseModel):
@@ -151,7 +153,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
 
     # The champion is read first: a broken registry stops the run before any work.
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     champion_items = read_trained_items(target, champion.card) if champion else []
     champion_version = champion.card.version if champion else None
 
@@ -248,7 +250,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     serving = champion_version
     if comparison.decision.promote:
         pointer = promote_model(
-            target, name, version, champion_version, params.reason, params.trusted_types
+            target, name, version, champion_version, params.reason, target.trusted_types
         )
         serving = pointer.version
     status: Literal["promoted", "not_promoted"] = (
@@ -364,7 +366,6 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
     parser.add_argument("--min-improvement", type=float, default=0.0)
     parser.add_argument("--class-tolerance", type=float, default=0.05)
     parser.add_argument("--store-block", default=None)
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     parser.add_argument("--reason", default=None)
     args = parser.parse_args(argv)
     estimator = (
@@ -383,7 +384,6 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
             class_tolerance=args.class_tolerance,
         ),
         store_block=args.store_block,
-        trusted_types=args.trusted_types,
         reason=args.reason,
     )
 
