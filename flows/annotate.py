@@ -21,11 +21,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+)
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from annotation.config import build_label_config
+from annotation.config import LabelSetDifference, build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
 from annotation.predictions import inline_predictions
@@ -94,6 +98,12 @@ class PushResult(BaseModel):
     already_in_label_studio: int
     predictions: int
     model_version: str | None
+    labels_put_back: list[str] = Field(
+        default_factory=list, description="Spec labels the project lacked, put back by this push."
+    )
+    labels_outside_spec: list[str] = Field(
+        default_factory=list, description="Project labels the spec lacks (never counted)."
+    )
 
 
 @flow(name="push-batch")
@@ -197,6 +207,8 @@ def push_batch(
         already_in_label_studio=len(plan.already_imported) - len(plan.recovered),
         predictions=predicted,
         model_version=champion.card.version if champion is not None else None,
+        labels_put_back=list(project.update.added) if project.update else [],
+        labels_outside_spec=list(project.update.retained) if project.update else [],
     )
     _report(
         spec,
@@ -204,6 +216,18 @@ def push_batch(
         pushed=len(ledger.entries),
         labelled=sum(1 for label in labelled if label.item_id in ledger.entries),
     )
+    if result.labels_put_back or result.labels_outside_spec:
+        difference = LabelSetDifference(
+            missing=tuple(result.labels_put_back), extra=tuple(result.labels_outside_spec)
+        )
+        create_markdown_artifact(
+            key=f"label-set-{spec.name}",
+            markdown="\n".join(
+                [f"# Label set of {spec.name}", "", "The data set's spec owns the label set.", ""]
+                + [f"- {line}" for line in difference.describe(spec.name)]
+            ),
+            description=f"The label set of Label Studio project {spec.name!r} differed from the spec",
+        )
     announce(
         TASKS_PUSHED,
         project_resource(spec.name),

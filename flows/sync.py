@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
+from annotation.config import counted_config, label_set_difference
 from annotation.labels import LabelPolicy, SkipReason, UnresolvedItem, resolve_labels
 from annotation.ledger import task_items
 from annotation.sync import (
@@ -143,8 +144,12 @@ def sync_labels(
     tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
     # The ledger, not the task's editable data, says which item each pushed task is.
     pushed = task_items(load_ledger(store, spec.name, project.id))
+    # The spec owns the label set: a choice outside it is an unknown label, not a label.
+    outside = label_set_difference(project.config, spec.labels.labels)
+    for line in outside.describe(spec.name):
+        logger.warning("Label set: %s", line)
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
-    delta = resolve_labels(tasks, project.config, policy, pushed)
+    delta = resolve_labels(tasks, counted_config(project.config, spec.labels.labels), policy, pushed)
     for detail in dict.fromkeys(
         s.detail for s in delta.skipped if s.reason in (SkipReason.ITEM_ID_CHANGED, SkipReason.ITEM_CLAIMED)
     ):
