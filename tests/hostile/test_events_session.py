@@ -7,12 +7,18 @@ session starts, syncs its own data set and reports the others; nothing is import
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
-from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventResourceFilter,
+)
 
 from annotation.config import DataKind, LabelSpec
 from flows.sync_session import SyncSessionParams, sync_session
@@ -25,10 +31,14 @@ from tests.hostile.names import TRIPWIRE, forget_imports, imported
 pytestmark = pytest.mark.integration
 
 
-def _stored(names: list[str], deadline_s: float = 8) -> int:
+def _stored(names: list[str], since: dt.datetime, deadline_s: float = 8) -> int:
+    """How many events naming these projects the server stored since `since` (an earlier
+    run of this test stored some of the same names)."""
     ids = [project_resource(name)["prefect.resource.id"] for name in names]
     selection = EventFilter(
-        event=EventNameFilter(name=[ANNOTATIONS_CHANGED]), resource=EventResourceFilter(id=ids)
+        event=EventNameFilter(name=[ANNOTATIONS_CHANGED]),
+        resource=EventResourceFilter(id=ids),
+        occurred=EventOccurredFilter(since=since),
     )
     deadline = time.monotonic() + deadline_s
     with get_client(sync_client=True) as client:
@@ -42,10 +52,11 @@ def test_unknown_titles_are_reported_and_the_session_syncs_its_project(
     stack: Stack, prefect_server: str, unique: str
 ) -> None:
     forget_imports()
+    since = dt.datetime.now(dt.UTC)
     hostile = ["this:s", f"{TRIPWIRE}:SPEC", f"{unique}-renamed"]
     for name in hostile:
         emit_event(event=ANNOTATIONS_CHANGED, resource=project_resource(name), payload={"action": "ANNOTATION_CREATED"})
-    assert _stored(hostile) == len(hostile)
+    assert _stored(hostile, since) == len(hostile)
     spec = DatasetSpec(
         name=unique,
         schema_path="cleansing.schemas.TextSnippets",
