@@ -221,7 +221,9 @@ def _shown(value: object, limit: int = 80) -> str:
 
 
 def item_of_task(
-    task: LSTask, pushed: Mapping[int, str] | None
+    task: LSTask,
+    pushed: Mapping[int, str] | None,
+    owners: Mapping[str, int] | None = None,
 ) -> str | tuple[SkipReason, str]:
     """The item a task labels, or why it labels none.
 
@@ -229,6 +231,8 @@ def item_of_task(
         task: the task as Label Studio has it now.
         pushed: task id -> item id from the push ledger (None: no ledger, the task's
             data is taken at its word, as for tasks read outside a project's sync).
+        owners: item id -> task id, the inverse of ``pushed`` (computed when None; pass
+            it when resolving many tasks).
 
     Returns:
         The item id, or (reason, detail naming the task).
@@ -248,14 +252,22 @@ def item_of_task(
         return SkipReason.NO_ITEM_ID, f"task {task.id} has no item_id in its data"
     item_id = task.item_id
     if pushed is not None:
-        owners = sorted(t for t, i in pushed.items() if i == item_id)
-        if owners:
+        owner = (owners if owners is not None else _owners(pushed)).get(item_id)
+        if owner is not None:
             return (
                 SkipReason.ITEM_CLAIMED,
                 f"task {task.id} is not in the push ledger and names item {_shown(item_id)}, "
-                f"which was pushed as task {owners[0]}",
+                f"which was pushed as task {owner}",
             )
     return item_id
+
+
+def _owners(pushed: Mapping[int, str]) -> dict[str, int]:
+    """Item id -> the (first) task pushed for it."""
+    owners: dict[str, int] = {}
+    for task_id, item_id in sorted(pushed.items()):
+        owners.setdefault(item_id, task_id)
+    return owners
 
 
 def _vote_of(
@@ -382,8 +394,9 @@ def resolve_labels(
     unresolved: list[UnresolvedItem] = []
     skipped: list[SkippedAnnotation] = []
     ignored: Counter[str] = Counter()
+    owners = _owners(pushed) if pushed is not None else None
     for task in tasks:
-        item = item_of_task(task, pushed)
+        item = item_of_task(task, pushed, owners)
         if isinstance(item, tuple):
             reason, detail = item
             pushed_for = pushed.get(task.id) if pushed is not None else None

@@ -42,6 +42,7 @@ class LSResult(_LSModel):
     def _keep_malformed(cls, raw: Any) -> Any:
         if not isinstance(raw, Mapping):
             return {"problem": f"a region is a {type(raw).__name__}, not an object"}
+        raw = {key: value for key, value in raw.items() if key != "problem"}  # ours to set
         wrong = [
             f"{key} is a {type(raw[key]).__name__}"
             for key in ("from_name", "to_name", "type")
@@ -87,7 +88,7 @@ class LSAnnotation(_LSModel):
         if raw is None:
             return []
         if not isinstance(raw, list):
-            return [{"problem": f"the result is a {type(raw).__name__}, not a list"}]
+            return [LSResult.model_construct(problem=f"the result is a {type(raw).__name__}, not a list")]
         return raw
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None

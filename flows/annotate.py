@@ -135,7 +135,9 @@ def push_batch(
     ledger = load_ledger(store, spec.name, project.id)
     rows, _ = load_clean_rows(store, spec.name)
     champion = (
-        load_champion(store, params.model_name or spec.name) if params.with_predictions else None
+        load_champion(store, params.model_name or spec.name, store.trusted_types)
+        if params.with_predictions
+        else None
     )
     _, labelled = read_latest_labels(store, spec.name)
     push_id = uuid.uuid4().hex

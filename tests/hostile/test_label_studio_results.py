@@ -165,3 +165,8 @@ def test_a_report_cannot_be_broken_by_task_data() -> None:
     task["data"]["item_id"] = "x | y\n" + "z" * 500
     (skip,) = [s for s in _resolve(raw).skipped if s.task_id == 11]
     assert "\n" not in skip.detail and " | " not in skip.detail and len(skip.detail) < 300
+
+
+def test_annotation_json_cannot_mark_a_sound_region_as_broken() -> None:
+    raw = _broken(6, 36, _set_region("problem", "made up"))
+    assert _labels(_resolve(raw)) == BASELINE
