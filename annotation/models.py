@@ -88,7 +88,8 @@ class LSAnnotation(_LSModel):
         if raw is None:
             return []
         if not isinstance(raw, list):
-            return [LSResult.model_construct(problem=f"the result is a {type(raw).__name__}, not a list")]
+            problem = f"the result is a {type(raw).__name__}, not a list"
+            return [LSResult.model_construct(problem=problem)]
         return raw
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None

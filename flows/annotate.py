@@ -58,7 +58,9 @@ class PushParams(BaseModel):
     """Parameters of the push flow (the form in the Prefect UI)."""
 
     dataset: DatasetName | DatasetSpec = Field(
-        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
@@ -80,7 +82,9 @@ class PushParams(BaseModel):
         description="Rank by, and attach, the champion's predictions (when there is one).",
     )
     model_name: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="Registry model; None = the data set's name."
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Registry model; None = the data set's name.",
     )
     reason: str | None = Field(
         default=None, max_length=500, description="Why this push runs (set by triggers)."
@@ -228,7 +232,7 @@ def push_batch(
                 [f"# Label set of {spec.name}", "", "The data set's spec owns the label set.", ""]
                 + [f"- {line}" for line in difference.describe(spec.name)]
             ),
-            description=f"The label set of Label Studio project {spec.name!r} differed from the spec",
+            description=f"Label Studio project {spec.name!r}: its label set differed from the spec",
         )
     announce(
         TASKS_PUSHED,
@@ -301,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
-    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
     print(result.model_dump_json(indent=2))
 

@@ -78,7 +78,9 @@ class MonitorParams(BaseModel):
     """Parameters of the monitor flow (the form in the Prefect UI)."""
 
     dataset: DatasetName | DatasetSpec = Field(
-        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,
@@ -339,7 +341,8 @@ def _parse_args(argv: list[str] | None = None) -> MonitorParams:
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--reason", default=None)
     args = vars(parser.parse_args(argv))
-    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     return MonitorParams(**args)
 
 

@@ -40,7 +40,9 @@ class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
     dataset: DatasetName | DatasetSpec = Field(
-        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,
@@ -48,7 +50,9 @@ class RefreshParams(BaseModel):
         description="Registry name; None = the data set's name.",
     )
     project_title: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="Label Studio project title; None = the data set's name."
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Label Studio project title; None = the data set's name.",
     )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
@@ -173,7 +177,8 @@ def _parse_args(argv: list[str] | None = None) -> RefreshParams:
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--chunk-size", type=int, default=1000)
     args = vars(parser.parse_args(argv))
-    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     return RefreshParams(**args)
 
 

@@ -46,7 +46,9 @@ class SyncParams(BaseModel):
     """Parameters of the label sync (the form in the Prefect UI)."""
 
     dataset: DatasetName | DatasetSpec = Field(
-        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     ready_threshold: int = Field(
         default=20,
@@ -149,9 +151,12 @@ def sync_labels(
     for line in outside.describe(spec.name):
         logger.warning("Label set: %s", line)
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
-    delta = resolve_labels(tasks, counted_config(project.config, spec.labels.labels), policy, pushed)
+    counted = counted_config(project.config, spec.labels.labels)
+    delta = resolve_labels(tasks, counted, policy, pushed)
     for detail in dict.fromkeys(
-        s.detail for s in delta.skipped if s.reason in (SkipReason.ITEM_ID_CHANGED, SkipReason.ITEM_CLAIMED)
+        s.detail
+        for s in delta.skipped
+        if s.reason in (SkipReason.ITEM_ID_CHANGED, SkipReason.ITEM_CLAIMED)
     ):
         logger.warning("Not a label: %s", detail)
     merged = merge_labels(previous, delta)
@@ -274,7 +279,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
-    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = sync_labels(
         SyncParams.model_validate({k: v for k, v in args.items() if v is not None})
     )

@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
-    args["dataset"] = load_spec(args["dataset"])  # the command line may name an own spec's import path
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = asyncio.run(
         sync_session(
             SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None})

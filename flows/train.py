@@ -69,7 +69,9 @@ class TrainParams(BaseModel):
     """Parameters of the retrain flow (the form in the Prefect UI)."""
 
     dataset: DatasetName | DatasetSpec = Field(
-        default="digits", description="A data set name (shipped: digits, texts, iris) or a whole spec; never an import path."
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,

@@ -167,7 +167,9 @@ def rollback(
 ) -> None:
     """Point the champion back at an earlier version (checked before the pointer moves)."""
     store = DataStore.load(store_block)
-    pointer = rollback_champion(store, name, version, reason=reason, extra_trusted=store.trusted_types)
+    pointer = rollback_champion(
+        store, name, version, reason=reason, extra_trusted=store.trusted_types
+    )
     typer.echo(f"{name}: champion is now {pointer.version}")
 
 
