@@ -8,6 +8,7 @@ from the config and never hard-coded.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
 
@@ -259,6 +260,79 @@ def with_labels(
         ET.SubElement(control, "Choice", {"value": label})
     ET.indent(root)
     return parse_label_config(ET.tostring(root, encoding="unicode"), control_name=config.from_name)
+
+
+class LabelSetDifference(BaseModel):
+    """How a project's label set differs from its data set's spec (the spec's set wins).
+
+    Attributes:
+        missing: labels of the spec the project lacks (removed in Label Studio, or new
+            in the spec): a push puts them back.
+        extra: labels of the project the spec lacks (added in Label Studio, or dropped
+            from the spec): kept in the project, never counted as labels.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    missing: tuple[str, ...]
+    extra: tuple[str, ...]
+
+    @property
+    def differs(self) -> bool:
+        """Whether the two label sets differ."""
+        return bool(self.missing or self.extra)
+
+    def describe(self, project: str) -> list[str]:
+        """One sentence per difference, for a log line or an artifact."""
+        lines = []
+        if self.missing:
+            lines.append(
+                f"project {project!r} lacked the spec's labels {list(self.missing)}: the push "
+                "puts them back (the data set's spec owns the label set)"
+            )
+        if self.extra:
+            lines.append(
+                f"project {project!r} has labels {list(self.extra)} that the spec does not: "
+                "kept in Label Studio, but an annotation choosing one is an unknown_label skip, "
+                "never a label"
+            )
+        return lines
+
+
+def label_set_difference(
+    project: ClassificationConfig, spec_labels: Sequence[str]
+) -> LabelSetDifference:
+    """Compare a project's labels with the spec's.
+
+    Args:
+        project: the project's config as Label Studio holds it.
+        spec_labels: the data set spec's labels.
+
+    Returns:
+        What is missing from and extra in the project.
+    """
+    return LabelSetDifference(
+        missing=tuple(label for label in spec_labels if label not in project.labels),
+        extra=tuple(label for label in project.labels if label not in spec_labels),
+    )
+
+
+def counted_config(
+    project: ClassificationConfig, spec_labels: Sequence[str]
+) -> ClassificationConfig:
+    """The config a sync resolves annotations with: the project's, with the spec's labels.
+
+    Args:
+        project: the project's config.
+        spec_labels: the data set spec's labels.
+
+    Returns:
+        ``project`` itself when the label sets agree, else the project's config with
+        exactly the spec's labels (a choice outside them is an unknown label).
+    """
+    if not label_set_difference(project, spec_labels).differs:
+        return project
+    return with_labels(project, list(spec_labels))
 
 
 class LabelConfigUpdate(BaseModel):

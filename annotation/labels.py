@@ -2,10 +2,17 @@
 
 An annotation counts as a vote when it is not cancelled (a skip in the UI), has a
 region for the config's Choices control, and names exactly one label the config
-knows. Cancelled and empty annotations are ignored; an annotation with an unknown
-label or several choices is a recorded skip. One person has one vote per task (their
+knows. Cancelled and empty annotations (no region, or no choice) are ignored; an
+annotation with an unknown label, several choices, or regions that do not fit the
+config (another control's name, `choices` that are not a list of strings) is a
+recorded skip with its reason. One person has one vote per task (their
 newest annotation). A tie, too few voters, or agreement under the threshold leaves
 the item unresolved and reported, never guessed.
+
+Which item a task labels is the push ledger's answer, not the task's editable data: a
+pushed task whose `data.item_id` no longer names the item it was pushed for labels
+nothing (its annotations are skips naming the task); a task made outside the push (no
+ledger entry) labels its `data.item_id` only if no pushed task owns that item.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from annotation.config import ClassificationConfig
 from annotation.errors import LabelConfigError
-from annotation.models import LSAnnotation, LSTask
+from annotation.models import ITEM_ID_KEY, LSAnnotation, LSTask
 
 _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -53,6 +60,9 @@ class SkipReason(StrEnum):
     UNKNOWN_LABEL = "unknown_label"
     SEVERAL_CHOICES = "several_choices"
     NO_ITEM_ID = "no_item_id"
+    ITEM_ID_CHANGED = "item_id_changed"
+    ITEM_CLAIMED = "item_claimed"
+    MALFORMED_RESULT = "malformed_result"
 
 
 class UnresolvedReason(StrEnum):
@@ -204,20 +214,68 @@ class _Vote(BaseModel):
     annotation: LSAnnotation
 
 
+def _shown(value: object, limit: int = 80) -> str:
+    """A value of task data as a report may show it: repr, cut short, no table breaks."""
+    text = repr(value).replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def item_of_task(
+    task: LSTask,
+    pushed: Mapping[int, str] | None,
+    owners: Mapping[str, int] | None = None,
+) -> str | tuple[SkipReason, str]:
+    """The item a task labels, or why it labels none.
+
+    Args:
+        task: the task as Label Studio has it now.
+        pushed: task id -> item id from the push ledger (None: no ledger, the task's
+            data is taken at its word, as for tasks read outside a project's sync).
+        owners: item id -> task id, the inverse of ``pushed`` (computed when None; pass
+            it when resolving many tasks).
+
+    Returns:
+        The item id, or (reason, detail naming the task).
+    """
+    if pushed is not None and task.id in pushed:
+        item_id = pushed[task.id]
+        shown = task.data.get(ITEM_ID_KEY)
+        if shown is None or str(shown) != item_id:
+            return (
+                SkipReason.ITEM_ID_CHANGED,
+                f"task {task.id} was pushed for item {_shown(item_id)} but its data now says "
+                f"item_id {_shown(shown)}: it labels no item until it is "
+                "set back",
+            )
+        return item_id
+    if not task.has_item_id:
+        return SkipReason.NO_ITEM_ID, f"task {task.id} has no item_id in its data"
+    item_id = task.item_id
+    if pushed is not None:
+        owner = (owners if owners is not None else _owners(pushed)).get(item_id)
+        if owner is not None:
+            return (
+                SkipReason.ITEM_CLAIMED,
+                f"task {task.id} is not in the push ledger and names item {_shown(item_id)}, "
+                f"which was pushed as task {owner}",
+            )
+    return item_id
+
+
+def _owners(pushed: Mapping[int, str]) -> dict[str, int]:
+    """Item id -> the (first) task pushed for it."""
+    owners: dict[str, int] = {}
+    for task_id, item_id in sorted(pushed.items()):
+        owners.setdefault(item_id, task_id)
+    return owners
+
+
 def _vote_of(
     annotation: LSAnnotation, task: LSTask, item_id: str, config: ClassificationConfig
 ) -> IgnoreReason | SkippedAnnotation | str:
     """The label an annotation votes for, or why it does not vote."""
     if annotation.was_cancelled:
         return IgnoreReason.CANCELLED
-    choices = [
-        choice
-        for region in annotation.result
-        if region.from_name == config.from_name and region.type.lower() == "choices"
-        for choice in region.choices
-    ]
-    if not choices:
-        return IgnoreReason.EMPTY
 
     def skip(reason: SkipReason, detail: str) -> SkippedAnnotation:
         return SkippedAnnotation(
@@ -229,6 +287,27 @@ def _vote_of(
             detail=detail,
         )
 
+    choices: list[str] = []
+    problems: list[str] = []
+    for region in annotation.result:
+        if region.problem is not None:
+            problems.append(region.problem)
+        elif region.from_name != config.from_name or region.type.lower() != "choices":
+            problems.append(
+                f"a {_shown(region.type)} region of {_shown(region.from_name)}, not of the "
+                f"config's Choices {config.from_name!r}"
+            )
+        elif (values := region.choice_list()) is None:
+            problems.append(f"the {config.from_name!r} region: {region.choices_problem()}")
+        else:
+            choices += values
+    if not choices:
+        if problems:
+            return skip(
+                SkipReason.MALFORMED_RESULT,
+                f"annotation {annotation.id} has no usable choice: " + "; ".join(problems[:3]),
+            )
+        return IgnoreReason.EMPTY
     if len(set(choices)) > 1:
         return skip(
             SkipReason.SEVERAL_CHOICES, f"annotation {annotation.id} chose {sorted(set(choices))}"
@@ -286,6 +365,7 @@ def resolve_labels(
     tasks: Iterable[LSTask],
     config: ClassificationConfig,
     policy: LabelPolicy | None = None,
+    pushed: Mapping[int, str] | None = None,
 ) -> LabelResolution:
     """Turn tasks with their annotations into labels, unresolved items and skips.
 
@@ -294,6 +374,8 @@ def resolve_labels(
             ``was_cancelled``, times).
         config: the project's classification config.
         policy: agreement rules; defaults to a simple majority of at least one person.
+        pushed: task id -> item id from the project's push ledger (see
+            :func:`item_of_task`); None trusts each task's ``data.item_id``.
 
     Returns:
         The resolution; ``seen_items`` lists every item among the tasks.
@@ -312,21 +394,36 @@ def resolve_labels(
     unresolved: list[UnresolvedItem] = []
     skipped: list[SkippedAnnotation] = []
     ignored: Counter[str] = Counter()
+    owners = _owners(pushed) if pushed is not None else None
     for task in tasks:
-        if not task.has_item_id:
+        item = item_of_task(task, pushed, owners)
+        if isinstance(item, tuple):
+            reason, detail = item
+            pushed_for = pushed.get(task.id) if pushed is not None else None
             skipped.extend(
                 SkippedAnnotation(
                     task_id=task.id,
-                    item_id=None,
+                    item_id=pushed_for,
                     annotation_id=annotation.id,
                     annotator=annotation.completed_by,
-                    reason=SkipReason.NO_ITEM_ID,
-                    detail=f"task {task.id} has no item_id in its data",
+                    reason=reason,
+                    detail=detail,
                 )
                 for annotation in task.annotations
             )
+            if not task.annotations and reason is SkipReason.ITEM_ID_CHANGED:
+                skipped.append(
+                    SkippedAnnotation(
+                        task_id=task.id,
+                        item_id=pushed_for,
+                        annotation_id=None,
+                        annotator=None,
+                        reason=reason,
+                        detail=detail,
+                    )
+                )
             continue
-        item_id = task.item_id
+        item_id = item
         seen.append(item_id)
         newest: dict[int | str, _Vote] = {}
         ordered = sorted(task.annotations, key=lambda a: (a.last_changed_at or _EPOCH, a.id))

@@ -123,6 +123,18 @@ class PushLedger(BaseModel):
         return PushLedger(project_id=self.project_id, entries=entries)
 
 
+def task_items(ledger: PushLedger) -> dict[int, str]:
+    """Task id -> item id of every imported item: which item each pushed task is.
+
+    Args:
+        ledger: the project's ledger.
+
+    Returns:
+        The mapping (a task's data in Label Studio is editable; this is not).
+    """
+    return {task_id: item_id for item_id, task_id in ledger.imported().items()}
+
+
 class PushPlan(BaseModel):
     """What a push must do.
 

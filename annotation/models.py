@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from annotation.errors import LabelStudioDataError
 
@@ -26,21 +26,52 @@ class LSResult(_LSModel):
     """One region of an annotation or prediction result.
 
     For a classification it is ``{"from_name", "to_name", "type": "choices",
-    "value": {"choices": [...]}}``.
+    "value": {"choices": [...]}}``. Label Studio stores whatever JSON its API is given,
+    so a region of another shape still parses: ``problem`` says what is wrong with it,
+    and the task it belongs to stays readable.
     """
 
-    from_name: str
-    to_name: str
-    type: str
-    value: dict[str, Any] = Field(default_factory=dict)
+    from_name: str = ""
+    to_name: str = ""
+    type: str = ""
+    value: Any = Field(default_factory=dict)
+    problem: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_malformed(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            return {"problem": f"a region is a {type(raw).__name__}, not an object"}
+        raw = {key: value for key, value in raw.items() if key != "problem"}  # ours to set
+        wrong = [
+            f"{key} is a {type(raw[key]).__name__}"
+            for key in ("from_name", "to_name", "type")
+            if key in raw and not isinstance(raw[key], str)
+        ]
+        if wrong:
+            return {"problem": f"a region's {', '.join(wrong)}, not a string"}
+        return raw
 
     @property
     def choices(self) -> list[str]:
         """The chosen labels of a ``choices`` region (empty for other region types)."""
-        raw = self.value.get("choices", [])
+        return self.choice_list() or []
+
+    def choice_list(self) -> list[str] | None:
+        """The chosen labels, or None when ``value.choices`` is not a list of strings."""
+        raw = self.value.get("choices") if isinstance(self.value, Mapping) else None
+        if not isinstance(raw, list) or not all(isinstance(choice, str) for choice in raw):
+            return None
+        return list(raw)
+
+    def choices_problem(self) -> str:
+        """What is wrong with ``value.choices`` (for a region whose choice_list is None)."""
+        if not isinstance(self.value, Mapping):
+            return f"its value is a {type(self.value).__name__}, not an object"
+        raw = self.value.get("choices")
         if not isinstance(raw, list):
-            return []
-        return [str(choice) for choice in raw]
+            return f"its choices are a {type(raw).__name__}, not a list"
+        return "its choices are not all strings"
 
 
 class LSAnnotation(_LSModel):
@@ -50,6 +81,16 @@ class LSAnnotation(_LSModel):
     result: list[LSResult] = Field(default_factory=list)
     completed_by: int | None = None
     was_cancelled: bool = False
+
+    @field_validator("result", mode="before")
+    @classmethod
+    def _result_is_a_list(cls, raw: Any) -> Any:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            problem = f"the result is a {type(raw).__name__}, not a list"
+            return [LSResult.model_construct(problem=problem)]
+        return raw
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     lead_time: float | None = None

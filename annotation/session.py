@@ -61,6 +61,24 @@ def projects_to_sync(
     return sorted(due)
 
 
+def split_known(projects: Iterable[str], known: AbstractSet[str]) -> tuple[list[str], list[str]]:
+    """The projects a pass can sync (a known data set's name) and the others, each sorted.
+
+    An event names its project by the Label Studio title, which anyone who may rename
+    a project chooses: a title that names no known data set is never synced (nor looked
+    up, imported or passed on as a parameter), it is reported.
+
+    Args:
+        projects: project names from events.
+        known: the data set names this session can sync.
+
+    Returns:
+        (known projects, unknown projects).
+    """
+    names = set(projects)
+    return sorted(names & set(known)), sorted(names - set(known))
+
+
 def quiet_deadline(last_activity: float, quiet_seconds: float) -> float:
     """When the session ends if nothing else happens (a monotonic clock reading).
 

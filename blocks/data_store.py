@@ -228,6 +228,14 @@ class DataStore(Block):
     aws_secret_access_key: SecretStr | None = Field(
         default=None, description="Secret access key matching the access key id."
     )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Types the model loader trusts on top of skops' and labelloop's own, for models "
+            "fitted with your own estimator (e.g. 'mypkg.models.MyClassifier'). An "
+            "administrator's setting: no run parameter widens it."
+        ),
+    )
 
     @cached_property
     def _backend(self) -> _Backend:

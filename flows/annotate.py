@@ -21,11 +21,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+)
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
-from annotation.config import build_label_config
+from annotation.config import LabelSetDifference, build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
 from annotation.predictions import inline_predictions
@@ -33,7 +37,7 @@ from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -53,8 +57,10 @@ Selector = Callable[..., list[str]]
 class PushParams(BaseModel):
     """Parameters of the push flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")
     strategy: Strategy = Field(default=DEFAULT_STRATEGY, description="Selection strategy.")
@@ -76,9 +82,13 @@ class PushParams(BaseModel):
         description="Rank by, and attach, the champion's predictions (when there is one).",
     )
     model_name: str | None = Field(
-        default=None, description="Registry model; None = the data set's name."
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Registry model; None = the data set's name.",
     )
-    reason: str | None = Field(default=None, description="Why this push runs (set by triggers).")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why this push runs (set by triggers)."
+    )
 
 
 class PushResult(BaseModel):
@@ -92,6 +102,12 @@ class PushResult(BaseModel):
     already_in_label_studio: int
     predictions: int
     model_version: str | None
+    labels_put_back: list[str] = Field(
+        default_factory=list, description="Spec labels the project lacked, put back by this push."
+    )
+    labels_outside_spec: list[str] = Field(
+        default_factory=list, description="Project labels the spec lacks (never counted)."
+    )
 
 
 @flow(name="push-batch")
@@ -123,7 +139,9 @@ def push_batch(
     ledger = load_ledger(store, spec.name, project.id)
     rows, _ = load_clean_rows(store, spec.name)
     champion = (
-        load_champion(store, params.model_name or spec.name) if params.with_predictions else None
+        load_champion(store, params.model_name or spec.name, store.trusted_types)
+        if params.with_predictions
+        else None
     )
     _, labelled = read_latest_labels(store, spec.name)
     push_id = uuid.uuid4().hex
@@ -195,6 +213,8 @@ def push_batch(
         already_in_label_studio=len(plan.already_imported) - len(plan.recovered),
         predictions=predicted,
         model_version=champion.card.version if champion is not None else None,
+        labels_put_back=list(project.update.added) if project.update else [],
+        labels_outside_spec=list(project.update.retained) if project.update else [],
     )
     _report(
         spec,
@@ -202,6 +222,18 @@ def push_batch(
         pushed=len(ledger.entries),
         labelled=sum(1 for label in labelled if label.item_id in ledger.entries),
     )
+    if result.labels_put_back or result.labels_outside_spec:
+        difference = LabelSetDifference(
+            missing=tuple(result.labels_put_back), extra=tuple(result.labels_outside_spec)
+        )
+        create_markdown_artifact(
+            key=f"label-set-{spec.name}",
+            markdown="\n".join(
+                [f"# Label set of {spec.name}", "", "The data set's spec owns the label set.", ""]
+                + [f"- {line}" for line in difference.describe(spec.name)]
+            ),
+            description=f"Label Studio project {spec.name!r}: its label set differed from the spec",
+        )
     announce(
         TASKS_PUSHED,
         project_resource(spec.name),
@@ -273,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
     print(result.model_dump_json(indent=2))
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/monitor.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,9 +29,10 @@ if __package__ in (None, ""):  # `python flows/monitor.py`: make the project imp
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore, LabelStudioCredentials
+from learning.registry import refuse_run_trust
 from learning.training import ITEM_ID, LABEL, join_labels
 from monitoring.decisions import (
     DisputedLabel,
@@ -51,7 +52,7 @@ from monitoring.review import (
     plan_reviews,
     waiting_for_review,
 )
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -76,16 +77,18 @@ from tasks.training import build_feature_rows, load_labels_version, utc_now
 class MonitorParams(BaseModel):
     """Parameters of the monitor flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name; None = the data set's name.",
     )
-    labels_version: str = Field(
-        default="latest", min_length=1, description="Labels version to judge on, or 'latest'."
+    labels_version: LabelsVersion = Field(
+        default="latest", description="Labels version to judge on, or 'latest'."
     )
     margin: float = Field(
         default=0.05,
@@ -119,12 +122,14 @@ class MonitorParams(BaseModel):
         min_length=1,
         description="LabelStudioCredentials block name (used with request_review).",
     )
-    trusted_types: list[str] = Field(
-        default_factory=list, description="Extra types trusted when loading the champion."
-    )
     reason: str | None = Field(
         default=None, max_length=500, description="Why this run happened (set by triggers)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class MonitorResult(BaseModel):
@@ -172,7 +177,7 @@ def monitor_model(
     name = params.model_name or spec.name
     report_key = f"{name}-live-accuracy".lower().replace("_", "-")
 
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     if champion is None:
         message = f"model {name} has no champion yet: nothing to monitor"
         logger.info("%s", message)
@@ -334,9 +339,11 @@ def _parse_args(argv: list[str] | None = None) -> MonitorParams:
     parser.add_argument("--extra-annotators", type=int, default=1)
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--label-studio-block", default="local")
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     parser.add_argument("--reason", default=None)
-    return MonitorParams(**vars(parser.parse_args(argv)))
+    args = vars(parser.parse_args(argv))
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
+    return MonitorParams(**args)
 
 
 if __name__ == "__main__":

@@ -8,21 +8,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/preannotate.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from annotation.payloads import chunked
 from annotation.predictions import build_prediction
 from annotation.refresh import plan_refresh
 from blocks import DataStore, LabelStudioCredentials
+from learning.registry import refuse_run_trust
 from learning.training import ITEM_ID
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -38,16 +39,20 @@ from tasks.registry import load_champion
 class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="A shipped data set, 'package.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name; None = the data set's name.",
     )
     project_title: str | None = Field(
-        default=None, description="Label Studio project title; None = the data set's name."
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Label Studio project title; None = the data set's name.",
     )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
@@ -58,9 +63,11 @@ class RefreshParams(BaseModel):
     chunk_size: int = Field(
         default=1000, ge=1, le=10_000, description="Tasks per delete + import call."
     )
-    trusted_types: list[str] = Field(
-        default_factory=list, description="Extra types trusted when loading the champion."
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class RefreshResult(BaseModel):
@@ -103,7 +110,7 @@ def refresh_predictions(
     spec = resolve_spec(params.dataset)
     name = params.model_name or spec.name
 
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     if champion is None:
         message = f"model {name} has no champion: nothing to refresh"
         logger.info("%s", message)
@@ -169,9 +176,10 @@ def _parse_args(argv: list[str] | None = None) -> RefreshParams:
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--label-studio-block", default="local")
     parser.add_argument("--chunk-size", type=int, default=1000)
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
-    args = parser.parse_args(argv)
-    return RefreshParams(**vars(args))
+    args = vars(parser.parse_args(argv))
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
+    return RefreshParams(**args)
 
 
 if __name__ == "__main__":

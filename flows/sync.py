@@ -17,7 +17,9 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
-from annotation.labels import LabelPolicy, UnresolvedItem, resolve_labels
+from annotation.config import counted_config, label_set_difference
+from annotation.labels import LabelPolicy, SkipReason, UnresolvedItem, resolve_labels
+from annotation.ledger import task_items
 from annotation.sync import (
     advance_watermark,
     count_labels_gained,
@@ -26,10 +28,11 @@ from annotation.sync import (
 )
 from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
-from specs import DatasetSpec, resolve_spec
+from specs import DatasetName, DatasetSpec, load_spec, resolve_spec
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
+    load_ledger,
     load_sync_state,
     read_latest_version,
     read_trained_labels,
@@ -42,8 +45,10 @@ from tasks.state import (
 class SyncParams(BaseModel):
     """Parameters of the label sync (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
-        default="digits", description="Shipped data set name, 'pkg.module:SPEC', or a whole spec."
+    dataset: DatasetName | DatasetSpec = Field(
+        default="digits",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     ready_threshold: int = Field(
         default=20,
@@ -77,7 +82,9 @@ class SyncParams(BaseModel):
             "this long (its retrain run was lost); None = never again."
         ),
     )
-    reason: str | None = Field(default=None, description="Why this sync runs (set by triggers).")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why this sync runs (set by triggers)."
+    )
 
 
 class SyncResult(BaseModel):
@@ -137,8 +144,21 @@ def sync_labels(
         )
 
     tasks = fetch_changed_tasks(client, project.id, state.updated_at, params.overlap_seconds)
+    # The ledger, not the task's editable data, says which item each pushed task is.
+    pushed = task_items(load_ledger(store, spec.name, project.id))
+    # The spec owns the label set: a choice outside it is an unknown label, not a label.
+    outside = label_set_difference(project.config, spec.labels.labels)
+    for line in outside.describe(spec.name):
+        logger.warning("Label set: %s", line)
     policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
-    delta = resolve_labels(tasks, project.config, policy)
+    counted = counted_config(project.config, spec.labels.labels)
+    delta = resolve_labels(tasks, counted, policy, pushed)
+    for detail in dict.fromkeys(
+        s.detail
+        for s in delta.skipped
+        if s.reason in (SkipReason.ITEM_ID_CHANGED, SkipReason.ITEM_CLAIMED)
+    ):
+        logger.warning("Not a label: %s", detail)
     merged = merge_labels(previous, delta)
     withdrawn = list(merged.withdrawn)
     if params.reconcile_deleted:
@@ -259,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = sync_labels(
         SyncParams.model_validate({k: v for k, v in args.items() if v is not None})
     )

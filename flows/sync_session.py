@@ -12,6 +12,10 @@ of the webhook. It ends after `quiet_seconds` without an event. Meanwhile the
 deployment's concurrency limit (1, CANCEL_NEW) cancels the runs that further webhooks
 trigger before they start a process: this session reads their changes.
 
+An event whose project title names no known data set (a shipped one, or the session's
+own) is reported and left alone: it starts no pass, so it neither fails the session nor
+reaches any import.
+
 A pass that fails (Label Studio unreachable, say) leaves its project's changes due: the
 next look tries again, up to three passes per project and session.
 
@@ -39,9 +43,9 @@ from prefect.events.clients import PrefectEventSubscriber
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
-from annotation.session import ProjectChange, projects_to_sync, quiet_deadline
+from annotation.session import ProjectChange, projects_to_sync, quiet_deadline, split_known
 from flows.sync import SyncParams, SyncResult, sync_labels
-from specs import resolve_spec
+from specs import SHIPPED, load_spec, resolve_spec
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
 
 # How far before the run's creation the stored events are read: the triggering webhook
@@ -85,6 +89,9 @@ class SyncSessionResult(BaseModel):
     """What a session did."""
 
     passes: list[SessionPass]
+    ignored: list[str] = Field(
+        default_factory=list, description="Projects named by events that are no known data set."
+    )
     seconds: float
 
 
@@ -110,8 +117,10 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
     logger = get_run_logger()
     began = time.monotonic()
     first = resolve_spec(params.dataset).name
+    known = set(SHIPPED) | {first}
     since = flow_run.scheduled_start_time - LOOKBACK
     passes: list[SessionPass] = []
+    ignored: list[str] = []
     started: dict[str, dt.datetime] = {}
     covered: set[str] = set()  # events received before a pass of their project started
 
@@ -121,9 +130,19 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
         A failed pass leaves its project's changes due (the next look retries it) until
         it has failed MAX_FAILED_PASSES times; then the schedule or the next run retries.
         """
+        projects, unknown = split_known(projects, known)
+        for project in unknown:
+            if project not in ignored:
+                logger.warning(
+                    "Ignoring changes of Label Studio project %r: its title names no data set "
+                    "this session syncs (%s)",
+                    project,
+                    ", ".join(sorted(known)),
+                )
+                ignored.append(project)
         if projects:
             logger.info("Syncing %s (%s)", ", ".join(projects), why)
-        settled = set()
+        settled = set(unknown)
         for project in projects:
             started[project] = dt.datetime.now(dt.UTC)
             passes.append(await _pass(params, project, first, started[project], why))
@@ -151,7 +170,7 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
 
     if params.quiet_seconds == 0:
         await sync_stored("run start", {first})
-        return _finish(passes, began)
+        return _finish(passes, ignored, began)
     async with subscribe_annotation_changes() as events:
         # Subscribed first: whatever happens from here on reaches the stream.
         await sync_stored("run start", {first})
@@ -163,7 +182,7 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
             elif not await sync_stored("stored events", set()):
                 break
             last = time.monotonic()
-    return _finish(passes, began)
+    return _finish(passes, ignored, began)
 
 
 async def _pass(
@@ -197,7 +216,7 @@ async def _next_changes(events: PrefectEventSubscriber, deadline: float) -> list
     return changes
 
 
-def _finish(passes: list[SessionPass], began: float) -> SyncSessionResult:
+def _finish(passes: list[SessionPass], ignored: list[str], began: float) -> SyncSessionResult:
     last = {p.project: p for p in passes}
     failed = [p for p in last.values() if p.error is not None]
     if failed:
@@ -206,7 +225,9 @@ def _finish(passes: list[SessionPass], began: float) -> SyncSessionResult:
             + "; ".join(f"{p.project}: {p.error}" for p in failed)
         )
     get_run_logger().info("Session ends after %d passes", len(passes))
-    return SyncSessionResult(passes=passes, seconds=round(time.monotonic() - began, 2))
+    return SyncSessionResult(
+        passes=passes, ignored=ignored, seconds=round(time.monotonic() - began, 2)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
             f"--{name.replace('_', '-')}", default=field.default, help=field.description
         )
     args = vars(parser.parse_args(argv))
+    # The command line (an administrator) may name an own spec's import path.
+    args["dataset"] = load_spec(args["dataset"])
     result = asyncio.run(
         sync_session(
             SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None})

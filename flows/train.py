@@ -10,14 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # `python flows/train.py`: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore
 from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
@@ -32,6 +32,7 @@ from learning.registry import (
     library_versions,
     model_digest,
     new_version_id,
+    refuse_run_trust,
     serialize_model,
 )
 from learning.training import (
@@ -43,7 +44,7 @@ from learning.training import (
     metrics_table,
 )
 from monitoring.review import hold_for_review
-from specs import DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -67,17 +68,18 @@ from tasks.training import (
 class TrainParams(BaseModel):
     """Parameters of the retrain flow (the form in the Prefect UI)."""
 
-    dataset: str | DatasetSpec = Field(
+    dataset: DatasetName | DatasetSpec = Field(
         default="digits",
-        description="A shipped data set (digits, texts, iris), 'package.module:SPEC', or a whole spec.",
+        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        "import path.",
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="Registry name (models/<name>/); None = the data set's name.",
     )
-    labels_version: str = Field(
-        default="latest", min_length=1, description="Labels version to train on, or 'latest'."
+    labels_version: LabelsVersion = Field(
+        default="latest", description="Labels version to train on, or 'latest'."
     )
     estimator: EstimatorSpec | None = Field(
         default=None, description="Estimator import path and params; None = the modality's default."
@@ -88,10 +90,6 @@ class TrainParams(BaseModel):
     )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
-    )
-    trusted_types: list[str] = Field(
-        default_factory=list,
-        description="Extra types trusted when loading the champion (own estimators only).",
     )
     reason: str | None = Field(
         default=None,
@@ -109,6 +107,11 @@ class TrainParams(BaseModel):
         "labels version (a degraded champion's retrain that a labels.ready retrain beat "
         "to it would train the same model again).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 class TrainResult(BaseModel):
@@ -152,7 +155,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
 
     # The champion is read first: a broken registry stops the run before any work.
-    champion = load_champion(target, name, params.trusted_types)
+    champion = load_champion(target, name, target.trusted_types)
     champion_items = read_trained_items(target, champion.card) if champion else []
     champion_version = champion.card.version if champion else None
 
@@ -249,7 +252,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     serving = champion_version
     if comparison.decision.promote:
         pointer = promote_model(
-            target, name, version, champion_version, params.reason, params.trusted_types
+            target, name, version, champion_version, params.reason, target.trusted_types
         )
         serving = pointer.version
     status: Literal["promoted", "not_promoted"] = (
@@ -365,7 +368,6 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
     parser.add_argument("--min-improvement", type=float, default=0.0)
     parser.add_argument("--class-tolerance", type=float, default=0.05)
     parser.add_argument("--store-block", default=None)
-    parser.add_argument("--trusted-type", action="append", default=[], dest="trusted_types")
     parser.add_argument("--reason", default=None)
     args = parser.parse_args(argv)
     estimator = (
@@ -374,7 +376,7 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
         else None
     )
     return TrainParams(
-        dataset=args.dataset,
+        dataset=load_spec(args.dataset),  # the command line may name an own spec's import path
         model_name=args.model_name,
         labels_version=args.labels_version,
         estimator=estimator,
@@ -384,7 +386,6 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
             class_tolerance=args.class_tolerance,
         ),
         store_block=args.store_block,
-        trusted_types=args.trusted_types,
         reason=args.reason,
     )
 

@@ -27,7 +27,7 @@ import re
 import secrets
 import subprocess
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -291,6 +291,23 @@ def model_digest(data: bytes) -> str:
         The digest.
     """
     return hashlib.sha256(data).hexdigest()
+
+
+def refuse_run_trust(data: Any) -> Any:
+    """Refuse run parameters that carry ``trusted_types`` (a Params model's before-validator).
+
+    What the model loader trusts is an administrator's setting (the DataStore block's
+    ``trusted_types``): a run, or an event that starts one, cannot widen it.
+
+    Raises:
+        ValueError: the parameters name ``trusted_types``.
+    """
+    if isinstance(data, Mapping) and "trusted_types" in data:
+        raise ValueError(
+            "trusted_types is not a run parameter: the types the model loader trusts are "
+            "set by an administrator on the DataStore block (its trusted_types field)"
+        )
+    return data
 
 
 def untrusted_types(

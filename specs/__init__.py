@@ -2,16 +2,33 @@
 
 Pure: composes the label spec of `annotation`, the feature spec of `learning` and the
 import path of a pandera schema into one `DatasetSpec` that every flow takes by name.
+
+A flow parameter names a data set (`DatasetName`: lower-case letters, digits, `-`) and
+`resolve_spec` looks the name up; it never imports anything, so a name that came from an
+event or a Label Studio project title cannot run code. Only `load_spec`, called by an
+administrator's script or command line, imports a `package.module:SPEC` path.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from annotation.config import DataKind, LabelSpec
 from learning.configs import FeatureSpec
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,59}$"
+"""A data set, project or model name: no `.`, `:`, `/`, so never an import or a path."""
+LABELS_VERSION_PATTERN = r"^(latest|[0-9]{8}T[0-9]{12}Z-[0-9a-f]{6})$"
+"""`latest` or a labels version id such as `20261122T065900123456Z-1a2b3c`."""
+
+_NAME_RE = re.compile(NAME_PATTERN)
+
+DatasetName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+LabelsVersion = Annotated[str, StringConstraints(pattern=LABELS_VERSION_PATTERN)]
 
 _KIND_OF_MODALITY = {"text": DataKind.TEXT, "image": DataKind.IMAGE, "tabular": DataKind.TABULAR}
 
@@ -32,7 +49,7 @@ class DatasetSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=60)
+    name: str = Field(pattern=NAME_PATTERN, max_length=60)
     schema_path: str = Field(min_length=3)
     labels: LabelSpec
     features: FeatureSpec
@@ -88,6 +105,9 @@ class SpecError(ValueError):
 def load_spec(name_or_path: str) -> DatasetSpec:
     """A shipped spec by name (`digits`), or a user's by import path (`pkg.module:SPEC`).
 
+    This imports the module: call it only with a path an administrator wrote (a script,
+    the command line), never with a flow parameter or anything an event carries.
+
     Raises:
         SpecError: naming what was asked for and what exists.
     """
@@ -108,5 +128,24 @@ def load_spec(name_or_path: str) -> DatasetSpec:
 
 
 def resolve_spec(value: str | DatasetSpec) -> DatasetSpec:
-    """A flow's `dataset` parameter: a spec given whole, a shipped name or an import path."""
-    return value if isinstance(value, DatasetSpec) else load_spec(value)
+    """A flow's `dataset` parameter: a spec given whole, or a shipped data set's name.
+
+    Never imports: an import path (or any other unknown name) is refused.
+
+    Raises:
+        SpecError: the name is not a shipped data set.
+    """
+    if isinstance(value, DatasetSpec):
+        return value
+    if value in SHIPPED:
+        return SHIPPED[value]
+    raise SpecError(
+        f"unknown data set {value!r}: a flow run takes one of {sorted(SHIPPED)} or a whole "
+        "DatasetSpec (an own spec's 'package.module:SPEC' is loaded by the command line)"
+    )
+
+
+def is_dataset_name(value: object) -> bool:
+    """Whether `value` has the shape of a data set, project or model name."""
+    return isinstance(value, str) and _NAME_RE.fullmatch(value) is not None
+

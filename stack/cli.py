@@ -166,7 +166,10 @@ def rollback(
     reason: str | None = typer.Option(None, help="Recorded with the pointer."),
 ) -> None:
     """Point the champion back at an earlier version (checked before the pointer moves)."""
-    pointer = rollback_champion(DataStore.load(store_block), name, version, reason=reason)
+    store = DataStore.load(store_block)
+    pointer = rollback_champion(
+        store, name, version, reason=reason, extra_trusted=store.trusted_types
+    )
     typer.echo(f"{name}: champion is now {pointer.version}")
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from annotation.config import (
     ClassificationConfig,
     LabelConfigUpdate,
+    LabelSetDifference,
     parse_label_config,
     plan_label_config_update,
 )
@@ -113,15 +114,16 @@ def ensure_project(
     plan = plan_label_config_update(current, desired, allow_removal=allow_label_removal)
     if plan.needs_update:
         client.projects.update(id=project_id, label_config=plan.config.xml)
-        logger.info(
-            "Project %s labels: added %s, removed %s",
-            project_id,
-            list(plan.added),
-            list(plan.removed),
-        )
-    if plan.retained:
+    difference = LabelSetDifference(
+        missing=plan.added, extra=() if allow_label_removal else plan.retained
+    )
+    for line in difference.describe(title):
+        logger.warning("Label set of Label Studio project %s: %s", project_id, line)
+    if allow_label_removal and plan.removed:
         logger.warning(
-            "Project %s keeps labels %s that the spec dropped", project_id, list(plan.retained)
+            "Label set of Label Studio project %s: removed %s (the spec dropped them)",
+            project_id,
+            list(plan.removed),
         )
     return ProjectRef(id=project_id, title=title, created=False, config=plan.config, update=plan)
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
-from learning.registry import ModelCard, RegistryError
+from learning.registry import ModelCard, RegistryError, refuse_run_trust
 from learning.threads import one_blas_thread
 from learning.training import LABEL, TrainingError
 from monitoring.decisions import drift_event
@@ -36,7 +37,7 @@ from monitoring.profile import (
     not_checked,
     prediction_profile,
 )
-from specs import DatasetSpec, SpecError, resolve_spec
+from specs import DatasetName, DatasetSpec, SpecError, resolve_spec
 from tasks.data import Rows, feature_rows
 from tasks.events import announce
 from tasks.predict import probabilities
@@ -281,14 +282,15 @@ class DriftMonitoring(BaseModel):
         pattern=r"^[a-z0-9][a-z0-9-]*$",
         description="The model whose champion is the reference; None = the data set's name.",
     )
-    dataset_spec: str | DatasetSpec | None = Field(
+    dataset_spec: DatasetName | DatasetSpec | None = Field(
         default=None,
         description="How the champion reads the rows (images); None = the shipped spec of the data set.",
     )
-    trusted_types: list[str] = Field(
-        default_factory=list,
-        description="Extra types trusted when loading the champion (own estimators only).",
-    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trust_is_not_a_run_parameter(cls, data: Any) -> Any:
+        return refuse_run_trust(data)
 
 
 def check_batch_drift(
@@ -321,7 +323,7 @@ def check_batch_drift(
         store,
         settings.model_name or dataset,
         settings.dataset_spec or dataset,
-        settings.trusted_types,
+        store.trusted_types,
     )
     report = batch_report(store, clean_key, clean_rows, reference, settings.thresholds)
     record = DriftRecord(

@@ -2,10 +2,15 @@
 
 Run it with `labelloop receiver` (the local stack starts it too). A webhook is a hint:
 the label sync also runs on a schedule, so a lost call delays labels, never loses them.
+
+It answers 401 without the shared secret (before reading the body), 413 for a body over
+`max_body_bytes`, 400 for JSON nested deeper than `max_depth`, 422 for anything else
+that is not a webhook body; it serves no API schema and never echoes a body.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
@@ -16,6 +21,7 @@ from annotation.errors import LabelStudioDataError
 from annotation.models import parse_webhook
 from tasks.events import announce
 from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
+from webhooks.limits import MAX_BODY_BYTES, MAX_DEPTH, too_deep
 
 logger = logging.getLogger("labelloop.webhooks")
 
@@ -27,17 +33,42 @@ def emit_to_prefect(event: LabelloopEvent) -> str | None:
     return announce(event.event, event.resource, event.payload)
 
 
-def create_app(secret: SecretStr, emit: Emitter = emit_to_prefect) -> FastAPI:
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `max_bytes`.
+
+    A declared Content-Length over the limit is refused before anything is read.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise HTTPException(status_code=413, detail=f"body over {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise HTTPException(status_code=413, detail=f"body over {max_bytes} bytes")
+    return bytes(body)
+
+
+def create_app(
+    secret: SecretStr,
+    emit: Emitter = emit_to_prefect,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_depth: int = MAX_DEPTH,
+) -> FastAPI:
     """The receiver app.
 
     Args:
         secret: The shared secret Label Studio sends in the `X-Labelloop-Secret` header.
         emit: Sends an event; Prefect's `emit_event` unless a test passes another.
+        max_body_bytes: The largest body read (larger: 413).
+        max_depth: The deepest JSON nesting parsed (deeper: 400).
 
     Returns:
-        A FastAPI app with `POST /label-studio` and `GET /health`.
+        A FastAPI app with `POST /label-studio` and `GET /health`, and no schema or docs.
     """
-    app = FastAPI(title="labelloop webhook receiver", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="labelloop webhook receiver", docs_url=None, redoc_url=None, openapi_url=None
+    )
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -50,8 +81,11 @@ def create_app(secret: SecretStr, emit: Emitter = emit_to_prefect) -> FastAPI:
     ) -> dict[str, str | None]:
         if not secret_matches(x_labelloop_secret, secret.get_secret_value()):
             raise HTTPException(status_code=401, detail=f"missing or wrong {SECRET_HEADER} header")
+        raw = await read_body(request, max_body_bytes)
+        if too_deep(raw, max_depth):
+            raise HTTPException(status_code=400, detail=f"JSON nested deeper than {max_depth}")
         try:
-            body = await request.json()
+            body = json.loads(raw)
             call = parse_webhook(body if isinstance(body, dict) else {})
         except (ValueError, LabelStudioDataError):
             # Never echo the body: it carries the project's sharing token.

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from annotation.models import LSWebhookEvent
+from specs import is_dataset_name
 from tasks.events import ANNOTATIONS_CHANGED, project_resource
 
 # Sent to Label Studio with every webhook it calls (`webhooks.create(headers=...)`).
@@ -35,13 +36,15 @@ def secret_matches(given: str | None, expected: str) -> bool:
 def event_for(call: LSWebhookEvent) -> LabelloopEvent | None:
     """The event announcing that a project's labels changed, or None for other actions.
 
-    The resource id names the project by its title (labelloop's stable project name),
-    falling back to its numeric id. The payload carries ids only: a webhook body holds
+    The resource id names the project by its title (labelloop's stable project name)
+    when the title has the shape of a data set name; any other title (`this:s`, a
+    path, free text) is never passed on, and the project's numeric id names it. The payload carries ids only: a webhook body holds
     the project's sharing token and is never passed on or logged.
     """
     if call.action not in LABEL_ACTIONS or call.project_id is None:
         return None
-    name = call.project_title or str(call.project_id)
+    title = call.project_title
+    name = title if is_dataset_name(title) else str(call.project_id)
     return LabelloopEvent(
         event=ANNOTATIONS_CHANGED,
         resource={**project_resource(name), "labelloop.project.id": str(call.project_id)},

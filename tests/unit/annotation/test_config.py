@@ -9,6 +9,8 @@ from annotation.config import (
     DataKind,
     LabelSpec,
     build_label_config,
+    counted_config,
+    label_set_difference,
     parse_label_config,
     plan_label_config_update,
     with_labels,
@@ -170,3 +172,17 @@ def test_a_config_pickles_for_task_results_and_process_runners() -> None:
     back = pickle.loads(pickle.dumps(config))
     assert back == config
     assert back.interface().get_control(back.from_name).labels == ["a", "b"]
+
+
+def test_the_specs_label_set_is_what_a_sync_counts() -> None:
+    spec = build_label_config(LabelSpec(kind=DataKind.TEXT, labels=["pos", "neg", "neu"]))
+    edited = with_labels(spec, ["pos", "neg", "angry"])  # neu removed, angry added in the UI
+    difference = label_set_difference(edited, spec.labels)
+    assert (difference.missing, difference.extra) == (("neu",), ("angry",))
+    assert [line.split(":")[0] for line in difference.describe("p")] == [
+        "project 'p' lacked the spec's labels ['neu']",
+        "project 'p' has labels ['angry'] that the spec does not",
+    ]
+    counted = counted_config(edited, spec.labels)
+    assert counted.labels == ("pos", "neg", "neu") and counted.from_name == edited.from_name
+    assert counted_config(spec, spec.labels) is spec

@@ -54,16 +54,25 @@ def test_a_task_without_item_id_names_the_task() -> None:
     [
         {"id": 7},
         {"id": 7, "data": {"item_id": "a"}, "annotations": [{"result": []}]},
-        {
-            "id": 7,
-            "data": {"item_id": "a"},
-            "annotations": [{"id": 1, "result": [{"type": "choices"}]}],
-        },
     ],
 )
 def test_a_malformed_task_is_a_clear_error(raw: dict) -> None:
     with pytest.raises(LabelStudioDataError, match="task 7"):
         parse_task(raw)
+
+
+@pytest.mark.parametrize(
+    ("result", "problem"),
+    [
+        ([{"type": "choices", "from_name": 3}], "from_name is a int, not a string"),
+        (["pos"], "a region is a str, not an object"),
+        ("pos", "the result is a str, not a list"),
+    ],
+)
+def test_a_malformed_region_keeps_its_task_readable(result: object, problem: str) -> None:
+    task = parse_task({"id": 7, "data": {"item_id": "a"}, "annotations": [{"id": 1, "result": result}]})
+    (region,) = task.annotations[0].result
+    assert region.problem is not None and problem in region.problem
 
 
 def test_captured_webhook_bodies_name_project_and_annotations(load) -> None:
