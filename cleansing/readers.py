@@ -67,18 +67,18 @@ def detect_kind(name: str) -> SourceKind:
     raise SourceReadError(name, f"unsupported file type {suffix or '(no suffix)'!r}")
 
 
-def check_column_count(name: str, columns: int, max_columns: int) -> None:
+def check_column_count(name: str, columns: int, max_columns: int | None) -> None:
     """Refuse a table with more columns than ``max_columns``.
 
     Args:
         name: the file, URL or key named in the error.
         columns: columns in its header.
-        max_columns: the limit.
+        max_columns: the limit; None = no limit.
 
     Raises:
         SourceReadError: naming the file, its column count and the limit.
     """
-    if columns > max_columns:
+    if max_columns is not None and columns > max_columns:
         raise SourceReadError(
             name,
             f"{columns:,} columns, more than max_columns={max_columns:,}; "
@@ -173,7 +173,7 @@ def _iter_csv(
     expected: Sequence[str] | None,
     encoding: str,
     delimiter: str,
-    max_columns: int,
+    max_columns: int | None,
 ) -> Iterator[pd.DataFrame]:
     try:
         check_column_count(name, len(_csv_header(handle, encoding, delimiter)), max_columns)
@@ -207,7 +207,7 @@ def _iter_jsonl(
     chunk_rows: int,
     expected: Sequence[str] | None,
     encoding: str,
-    max_columns: int,
+    max_columns: int | None,
 ) -> Iterator[pd.DataFrame]:
     text = io.TextIOWrapper(handle, encoding=encoding, errors="strict", newline="")
     line_number = 0
@@ -253,7 +253,7 @@ def _iter_parquet(
     name: str,
     chunk_rows: int,
     expected: Sequence[str] | None,
-    max_columns: int,
+    max_columns: int | None,
 ) -> Iterator[pd.DataFrame]:
     try:
         parquet = pq.ParquetFile(handle)
@@ -289,7 +289,7 @@ def iter_table_chunks(
     expected_columns: Sequence[str] | None = None,
     encoding: str = "utf-8",
     delimiter: str = ",",
-    max_columns: int = DEFAULT_MAX_COLUMNS,
+    max_columns: int | None = DEFAULT_MAX_COLUMNS,
 ) -> Iterator[pd.DataFrame]:
     """Read a table file chunk by chunk.
 
@@ -304,7 +304,7 @@ def iter_table_chunks(
         expected_columns: columns that must be present (checked on the header).
         encoding: text encoding for CSV and JSON Lines.
         delimiter: CSV delimiter.
-        max_columns: a file with more columns is refused from its header.
+        max_columns: a file with more columns is refused from its header; None = no limit.
 
     Yields:
         DataFrames of at most ``chunk_rows`` rows.
