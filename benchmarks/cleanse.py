@@ -3,11 +3,14 @@ of the chunked path on 10 million rows.
 
     PYTHONPATH=. python benchmarks/cleanse.py                 # 1M rows + 10M rows
     PYTHONPATH=. python benchmarks/cleanse.py --big-rows 0    # only the 1M comparison
+    PYTHONPATH=. python benchmarks/cleanse.py --rows 0 --big-rows 0   # only the wide row
 
 Both sides of the comparison run in this process, on the same raw parquet files, in
 the same run; each is timed ``--repeats`` times and the best time is kept. The flow is
 timed from the call to its return (a temporary Prefect server is started first and not
-timed). The 10M-row figure comes from a child process running the cleanse flow on raw
+timed). The wide-row figure cleanses one row of ``--wide-columns`` columns (the iris
+columns, the rest named by no schema) with ``cleanse_frame`` and with the plain script's
+steps on the same frame, in the same run. The 10M-row figure comes from a child process running the cleanse flow on raw
 batches written by another child; its peak RSS (ru_maxrss) is that process's own
 (the temporary Prefect server runs in a process of its own and is not counted).
 
@@ -38,6 +41,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from blocks import DataStore
 from cleansing.normalise import DEFAULT_NA_TOKENS
+from cleansing.pipeline import cleanse_frame
 from cleansing.schemas import IrisMeasurements
 from flows.cleanse import CleanseParams, cleanse
 
@@ -132,6 +136,50 @@ def baseline(store: DataStore, keys: list[str], out: Path) -> int:
             rejected.to_parquet(out / f"quarantine-{number}.parquet", index=False)
         clean_rows += int((~dup).sum())
     return clean_rows
+
+
+def wide_row(columns: int) -> pd.DataFrame:
+    """One raw row: the iris columns, then ``columns - 5`` text columns no schema names."""
+    names = CONTENT + [f"extra_{i}" for i in range(columns - len(CONTENT))]
+    values = ["5.1", "3.5", "1.4", "0.2", " Setosa"] + [" x "] * (columns - len(CONTENT))
+    return pd.DataFrame({n: pd.Series([v], dtype="str") for n, v in zip(names, values)})
+
+
+def wide_baseline(frame: pd.DataFrame) -> int:
+    """The plain script's steps on one frame: strip + NA tokens + case on the schema's
+    columns, pandera validation, a row hash of the content columns."""
+    tokens = list(DEFAULT_NA_TOKENS)
+    out = frame.copy()
+    for column in CONTENT:
+        text = out[column].str.strip()
+        out[column] = text.mask(text.str.lower().isin(tokens))
+    out["species"] = out["species"].str.lower()
+    clean = IrisMeasurements.validate(out, lazy=True)
+    pd.util.hash_pandas_object(clean[CONTENT], index=False)
+    return len(clean)
+
+
+def wide(columns: int, repeats: int) -> dict[str, float]:
+    frame = wide_row(columns)
+    IrisMeasurements.to_schema()
+    flow_times, base_times = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = cleanse_frame(frame, IrisMeasurements, source="wide")
+        flow_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        base_clean = wide_baseline(frame)
+        base_times.append(time.perf_counter() - start)
+    ratio = min(flow_times) / min(base_times)
+    sys.stdout.write(
+        f"wide row (1 row, {columns:,} columns, {columns - len(CONTENT):,} named by no schema):\n"
+        f"  cleanse_frame : best {min(flow_times):.2f}s of {[round(t, 2) for t in flow_times]}, "
+        f"{result.report.clean} clean\n"
+        f"  pandas+pandera: best {min(base_times):.2f}s of {[round(t, 2) for t in base_times]}, "
+        f"{base_clean} clean\n"
+        f"  ratio (cleanse_frame time over baseline time): {ratio:.2f}\n"
+    )
+    return {"seconds": min(flow_times), "baseline_seconds": min(base_times), "ratio": ratio}
 
 
 def _reset_outputs(store: DataStore) -> None:
@@ -231,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big-rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--wide-columns", type=int, default=50_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--child-generate", default=None, help=argparse.SUPPRESS)
@@ -247,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
         with prefect_test_harness(server_startup_timeout=180):
             small = compare(args.rows, args.repeats, args.chunk_rows, args.batch_rows)
         lines.append({"metric": "cleanse_1m_rows", **small})
+    if args.wide_columns:
+        lines.append({"metric": "cleanse_wide_row", **wide(args.wide_columns, args.repeats)})
     if args.big_rows:
         figures = big(args.big_rows, args.chunk_rows, args.batch_rows)
         lines.append(

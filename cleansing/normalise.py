@@ -3,6 +3,8 @@
 Every step is switchable through :class:`NormaliseOptions` and counted, per column, in a
 :class:`NormaliseReport`. Values that cannot be coerced are NOT turned into missing values
 silently: they are returned as coercion failures so validation can quarantine their rows.
+With ``columns`` set (from the schema, by default) only those columns are touched: the
+others pass through as read, at no cost per column.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class NormaliseOptions(BaseModel):
         dtypes: target kind per column (usually filled from the schema).
         categorical_columns: columns whose text is brought to one case.
         case: the case categorical text is brought to.
+        only_schema_columns: with a schema, normalise only the columns it names.
+        columns: the text columns trimmed and NA-mapped; None = every text column.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -65,6 +69,16 @@ class NormaliseOptions(BaseModel):
     )
     case: Literal["lower", "upper"] = Field(
         default="lower", description="Case for categorical columns."
+    )
+    only_schema_columns: bool = Field(
+        default=True,
+        description="With a schema, trim and NA-map only the columns it names; the others "
+        "pass through as read.",
+    )
+    columns: tuple[str, ...] | None = Field(
+        default=None,
+        description="Text columns trimmed and NA-mapped (filled from the schema); "
+        "None = every text column.",
     )
 
 
@@ -223,8 +237,8 @@ def normalise(df: pd.DataFrame, options: NormaliseOptions | None = None) -> Norm
     """Trim, map NA tokens to missing, coerce types and unify case, counting each step.
 
     Steps run in that order on a copy; the input frame is not modified. Only text columns
-    are trimmed and NA-mapped. Cells that fail coercion become missing in the frame and are
-    listed in ``failures`` (index label, column, check ``coerce_dtype('<kind>')``, original
+    are trimmed and NA-mapped, and of those only ``options.columns`` when it is set. Cells
+    that fail coercion become missing in the frame and are listed in ``failures`` (index label, column, check ``coerce_dtype('<kind>')``, original
     value) so that validation quarantines their rows instead of accepting a silent NA.
 
     Args:
@@ -235,14 +249,19 @@ def normalise(df: pd.DataFrame, options: NormaliseOptions | None = None) -> Norm
         A :class:`NormaliseResult`.
     """
     opts = options or NormaliseOptions()
-    out = df.copy()
     report = NormaliseReport()
     failure_parts: list[pd.DataFrame] = []
     tokens = (
         {t.lower() for t in opts.na_tokens} if opts.na_case_insensitive else set(opts.na_tokens)
     )
-    for column in out.columns:
-        series = out[column]
+    selected = (
+        list(df.columns)
+        if opts.columns is None
+        else [c for c in dict.fromkeys(opts.columns) if c in df.columns]
+    )
+    changed: dict[str, pd.Series] = {}
+    for column in selected:
+        series = df[column]
         if not _is_text(series):
             continue
         text = _as_text(series) if series.dtype == object else series
@@ -261,6 +280,9 @@ def normalise(df: pd.DataFrame, options: NormaliseOptions | None = None) -> Norm
             if count:
                 report.na_tokens[column] = count
                 text = text.mask(is_na)
+        changed[column] = text
+    out = df.copy()
+    for column, text in changed.items():
         out[column] = text
     if opts.coerce_types:
         for column, kind in opts.dtypes.items():

@@ -136,7 +136,10 @@ def cleanse_partition(
     report = BatchReport(source=source)
     clean_ids: list[np.ndarray] = []
     try:
-        chunks = iter_table_chunks(handle, "parquet", name=source, chunk_rows=chunk_rows)
+        # A raw batch is collect's own file: its columns were bounded when it was collected.
+        chunks = iter_table_chunks(
+            handle, "parquet", name=source, chunk_rows=chunk_rows, max_columns=None
+        )
         for result in cleanse_chunks(
             chunks, schema, source=source, options=options, known=local_known
         ):

@@ -11,7 +11,7 @@ from cleansing.counting import check_counts
 from cleansing.dedup import REASON_COLUMN, KnownIds, dedup
 from cleansing.hashing import hex_ids, row_digests
 from cleansing.normalise import NormaliseOptions, NormaliseReport, missing_by_column, normalise
-from cleansing.schemas import SchemaType, id_columns, options_for_schema
+from cleansing.schemas import SchemaType, id_columns, options_for_schema, schema_columns
 from cleansing.validate import validate_split
 
 ID_COLUMN = "item_id"
@@ -145,7 +145,9 @@ def cleanse_frame(
         duplicates_by_reason={
             str(k): int(v) for k, v in duplicates[REASON_COLUMN].value_counts().items()
         },
-        missing_by_column=missing_by_column(normalised.frame),
+        missing_by_column=missing_by_column(
+            normalised.frame[[c for c in schema_columns(schema) if c in normalised.frame.columns]]
+        ),
         normalise=normalised.report,
     )
     report.check()

@@ -75,6 +75,7 @@ class TextSnippets(pa.DataFrameModel):
 
 SchemaType = type[pa.DataFrameModel]
 
+
 def load_schema(path: str) -> SchemaType:
     """Load a DataFrameModel from ``"package.module:Class"`` or ``"package.module.Class"``.
 
@@ -164,7 +165,9 @@ def options_for_schema(
 ) -> NormaliseOptions:
     """Normalisation options filled in from the schema (target kinds, categorical columns).
 
-    Values already set in ``base`` win over the schema's.
+    Values already set in ``base`` win over the schema's. With ``only_schema_columns``
+    (the default), only the columns the schema names (and categorical ones) are trimmed
+    and NA-mapped.
 
     Args:
         schema: a DataFrameModel.
@@ -176,4 +179,9 @@ def options_for_schema(
     options = base or NormaliseOptions()
     dtypes = {**target_kinds(schema), **options.dtypes}
     categorical = options.categorical_columns or tuple(_metadata(schema).get("categorical") or ())
-    return options.model_copy(update={"dtypes": dtypes, "categorical_columns": tuple(categorical)})
+    columns = options.columns
+    if columns is None and options.only_schema_columns:
+        columns = tuple(dict.fromkeys([*dtypes, *categorical]))
+    return options.model_copy(
+        update={"dtypes": dtypes, "categorical_columns": tuple(categorical), "columns": columns}
+    )

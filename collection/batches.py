@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,13 +14,47 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cleansing.dedup import REASON_COLUMN
+from cleansing.errors import SourceReadError
 from cleansing.hashing import content_hash
+from cleansing.pipeline import ID_COLUMN
+from cleansing.pipeline import SOURCE_ROW_COLUMN as CLEANSE_SOURCE_ROW_COLUMN
+from cleansing.validate import QUARANTINE_COLUMNS
 
 SOURCE_COLUMN = "_source"
 COLLECTED_AT_COLUMN = "_collected_at"
 SOURCE_ROW_COLUMN = "_source_row"
 ROW_HASH_COLUMN = "_row_hash"
 PROVENANCE_COLUMNS = [SOURCE_COLUMN, COLLECTED_AT_COLUMN, SOURCE_ROW_COLUMN, ROW_HASH_COLUMN]
+# Columns collect or cleanse add themselves: a source carrying one is refused at collect
+# (it would be overwritten, or stop the cleanse of its batch).
+RESERVED_COLUMNS = (
+    *PROVENANCE_COLUMNS,
+    ID_COLUMN,
+    CLEANSE_SOURCE_ROW_COLUMN,
+    *QUARANTINE_COLUMNS,
+    REASON_COLUMN,
+)
+
+
+def check_reserved_columns(source: str, columns: Iterable[object]) -> None:
+    """Refuse a source whose columns use a name collect or cleanse adds itself.
+
+    Args:
+        source: the file, URL or key named in the error.
+        columns: its column names.
+
+    Raises:
+        SourceReadError: naming the source and the first reserved column it uses.
+    """
+    present = {str(c) for c in columns}
+    clash = [c for c in RESERVED_COLUMNS if c in present]
+    if clash:
+        raise SourceReadError(
+            source,
+            f"column {clash[0]!r} is reserved (labelloop adds {', '.join(RESERVED_COLUMNS)} "
+            "itself); rename it in the source",
+        )
 
 
 def raw_batch_id(uri: str, checksum: str, part: int) -> str:
@@ -112,11 +146,10 @@ def with_provenance(
         A new frame with ``PROVENANCE_COLUMNS`` appended.
 
     Raises:
-        ValueError: if the frame already has a provenance column.
+        SourceReadError: naming the source and the column if the frame already has a
+            column of ``RESERVED_COLUMNS``.
     """
-    clash = [c for c in PROVENANCE_COLUMNS if c in frame.columns]
-    if clash:
-        raise ValueError(f"{source}: column(s) {clash} are reserved for provenance")
+    check_reserved_columns(source, frame.columns)
     out = frame.reset_index(drop=True)
     content = [str(c) for c in out.columns]
     out[SOURCE_COLUMN] = pd.Series([source] * len(out), dtype="str")

@@ -173,9 +173,37 @@ def list_s3(source: S3Source, client: Any) -> list[SourceObject]:
     return sorted(objects, key=lambda o: o.uri)
 
 
-def _copy_hashing(reader: IO[bytes], writer: IO[bytes]) -> str:
+def check_file_size(uri: str, size: int | None, max_bytes: int | None) -> None:
+    """Refuse a file larger than ``max_bytes``.
+
+    Args:
+        uri: the file named in the error.
+        size: its size in bytes, if known.
+        max_bytes: the limit; None = no limit.
+
+    Raises:
+        SourceReadError: naming the file, its size and the limit.
+    """
+    if max_bytes is not None and size is not None and size > max_bytes:
+        raise SourceReadError(uri, f"{size:,} bytes, more than {_limit_name(uri)}={max_bytes:,}")
+
+
+def _limit_name(uri: str) -> str:
+    suffix = Path(uri.split("?", 1)[0]).suffix.lower()
+    return "max_image_bytes" if suffix in IMAGE_SUFFIXES else "max_file_bytes"
+
+
+def _copy_hashing(
+    reader: IO[bytes], writer: IO[bytes], uri: str = "", max_bytes: int | None = None
+) -> str:
     digest = hashlib.sha256()
+    copied = 0
     while block := reader.read(_COPY_BYTES):
+        copied += len(block)
+        if max_bytes is not None and copied > max_bytes:  # a stream that never said its size
+            raise SourceReadError(
+                uri, f"more than {_limit_name(uri)}={max_bytes:,} bytes, stopped reading"
+            )
         digest.update(block)
         writer.write(block)
     return digest.hexdigest()
@@ -206,7 +234,11 @@ class FetchedObject(BaseModel):
 
 @contextmanager
 def fetch(
-    obj: SourceObject, *, s3_client: Any = None, timeout_s: float = 60.0
+    obj: SourceObject,
+    *,
+    s3_client: Any = None,
+    timeout_s: float = 60.0,
+    max_bytes: int | None = None,
 ) -> Iterator[FetchedObject]:
     """Make an object readable as a local file (a temporary copy for HTTP and S3).
 
@@ -214,14 +246,17 @@ def fetch(
         obj: the listed object.
         s3_client: a boto3 S3 client, for ``s3://`` objects.
         timeout_s: HTTP timeout.
+        max_bytes: a larger object is refused: from its listed or local size before
+            reading, or as soon as a download passes it.
 
     Yields:
         The local file and its SHA-256; temporary copies are removed afterwards.
 
     Raises:
-        SourceReadError: naming the URI on HTTP errors (404, 500, ...), S3 errors or
-            unreadable local files.
+        SourceReadError: naming the URI on HTTP errors (404, 500, ...), S3 errors,
+            unreadable local files or more than ``max_bytes``.
     """
+    check_file_size(obj.uri, obj.size, max_bytes)
     if obj.uri.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="labelloop-fetch-") as folder:
             target = Path(folder) / "object"
@@ -230,7 +265,7 @@ def fetch(
                     urllib.request.urlopen(obj.uri, timeout=timeout_s) as response,
                     target.open("wb") as out,
                 ):
-                    checksum = _copy_hashing(response, out)
+                    checksum = _copy_hashing(response, out, obj.uri, max_bytes)
             except urllib.error.HTTPError as exc:
                 raise SourceReadError(obj.uri, f"HTTP {exc.code} {exc.reason}") from exc
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
@@ -245,13 +280,14 @@ def fetch(
             try:
                 response = s3_client.get_object(Bucket=bucket, Key=key)
                 with target.open("wb") as out:
-                    checksum = _copy_hashing(response["Body"], out)
+                    checksum = _copy_hashing(response["Body"], out, obj.uri, max_bytes)
             except (ClientError, BotoCoreError) as exc:
                 raise SourceReadError(obj.uri, f"S3 error: {exc}") from exc
             yield FetchedObject(path=target, checksum=checksum)
     else:
         path = Path(obj.uri)
         try:
+            check_file_size(obj.uri, path.stat().st_size, max_bytes)
             checksum = file_checksum(path)
         except OSError as exc:
             raise SourceReadError(obj.uri, f"cannot read: {exc}") from exc

@@ -48,6 +48,22 @@ def cleanse_manifest_key(dataset: str) -> str:
     return f"state/cleanse/{dataset}/manifest.json"
 
 
+def batch_failure(batch_id: str, exc: Exception) -> str:
+    """The error recorded for a batch that failed as a whole.
+
+    Args:
+        batch_id: the raw batch.
+        exc: what cleansing it raised.
+
+    Returns:
+        The library's own message (it names the batch), or the batch, the exception's
+        type and message for anything unforeseen.
+    """
+    if isinstance(exc, CleansingError):
+        return str(exc)
+    return f"{batch_id}: unexpected {type(exc).__name__}: {exc}"
+
+
 class CleanseParams(BaseModel):
     """Parameters of the cleanse flow (the form in the Prefect UI)."""
 
@@ -153,9 +169,14 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         for batch_id, future in zip(batch_ids, futures, strict=True):
             try:
                 summaries.append(future.result())
-            except CleansingError as exc:  # recorded, reported, and raised after the others
-                failed[batch_id] = str(exc)
-                logger.error("batch %s failed: %s", batch_id, exc)
+            except Exception as exc:  # recorded, reported, and raised after the others
+                failed[batch_id] = batch_failure(batch_id, exc)
+                logger.error(
+                    "batch %s failed: %s",
+                    batch_id,
+                    failed[batch_id],
+                    exc_info=not isinstance(exc, CleansingError),
+                )
     masks = cross_partition_duplicates([s.ids() for s in summaries])
     fixed = [
         move_run_duplicates.submit(target, params.dataset, s, m) if m.any() else None

@@ -18,11 +18,19 @@ from pydantic import BaseModel, Field
 
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
-from cleansing.readers import IMAGE_SUFFIXES
+from cleansing.readers import (
+    DEFAULT_MAX_COLUMNS,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    IMAGE_SUFFIXES,
+    PILLOW_MAX_IMAGE_PIXELS,
+)
 from cleansing.schemas import load_schema, schema_columns
 from collection.manifest import Manifest, plan_collection
 from collection.sources import HttpSource, LocalSource, S3Source, Source, SourceObject
 from tasks.collect import (
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_IMAGE_BYTES,
+    ImageOptions,
     ObjectOutcome,
     TableOptions,
     collect_image_files,
@@ -71,6 +79,29 @@ class CollectParams(BaseModel):
     image_group_size: int = Field(default=500, ge=1, description="Images per task and raw batch.")
     encoding: str = Field(default="utf-8", description="Text encoding of CSV / JSON Lines files.")
     delimiter: str = Field(default=",", min_length=1, max_length=1, description="CSV delimiter.")
+    max_columns: int = Field(
+        default=DEFAULT_MAX_COLUMNS,
+        ge=1,
+        le=100_000,
+        description="A table file with more columns fails alone, refused from its header.",
+    )
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        ge=1,
+        description="A table file larger than this fails alone, refused before it is read.",
+    )
+    max_image_pixels: int = Field(
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        ge=1,
+        le=PILLOW_MAX_IMAGE_PIXELS,
+        description="An image with more pixels (width x height, read from its header) fails "
+        "alone without being decoded. At most Pillow's own decompression-bomb limit.",
+    )
+    max_image_bytes: int = Field(
+        default=DEFAULT_MAX_IMAGE_BYTES,
+        ge=1,
+        description="An image file larger than this fails alone, refused before it is read.",
+    )
 
 
 class CollectResult(BaseModel):
@@ -165,6 +196,11 @@ def collect(
         encoding=params.encoding,
         delimiter=params.delimiter,
         expected_columns=expected,
+        max_columns=params.max_columns,
+        max_file_bytes=params.max_file_bytes,
+    )
+    image_options = ImageOptions(
+        max_pixels=params.max_image_pixels, max_bytes=params.max_image_bytes
     )
     images = [o for o in planned if _is_image(o)]
     tables = [o for o in planned if not _is_image(o)]
@@ -194,6 +230,7 @@ def collect(
             collected_at=collected_at,
             s3_sources=s3_sources,
             s3_credentials=credentials,
+            options=image_options,
         )
         for group in groups
     ]
@@ -261,6 +298,10 @@ def _parse_args(argv: list[str] | None = None) -> CollectParams:
     parser.add_argument("--batch-rows", type=int, default=500_000)
     parser.add_argument("--encoding", default="utf-8")
     parser.add_argument("--delimiter", default=",")
+    parser.add_argument("--max-columns", type=int, default=DEFAULT_MAX_COLUMNS)
+    parser.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES)
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS)
+    parser.add_argument("--max-image-bytes", type=int, default=DEFAULT_MAX_IMAGE_BYTES)
     args = parser.parse_args(argv)
     sources: list[Source] = [LocalSource(path=p) for p in args.local]
     if args.url:
@@ -278,6 +319,10 @@ def _parse_args(argv: list[str] | None = None) -> CollectParams:
         batch_rows=args.batch_rows,
         encoding=args.encoding,
         delimiter=args.delimiter,
+        max_columns=args.max_columns,
+        max_file_bytes=args.max_file_bytes,
+        max_image_pixels=args.max_image_pixels,
+        max_image_bytes=args.max_image_bytes,
     )
 
 

@@ -14,7 +14,15 @@ from pydantic import BaseModel, Field
 
 from blocks import DataStore
 from cleansing.errors import CleansingError, SourceReadError
-from cleansing.readers import detect_kind, image_frame, image_record, iter_table_chunks
+from cleansing.readers import (
+    DEFAULT_MAX_COLUMNS,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    PILLOW_MAX_IMAGE_PIXELS,
+    detect_kind,
+    image_frame,
+    image_record,
+    iter_table_chunks,
+)
 from collection.batches import (
     SOURCE_COLUMN,
     PartWriter,
@@ -38,6 +46,9 @@ from collection.sources import (
 )
 from tasks.events import BATCH_COLLECTED, announce, dataset_resource
 
+DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
+DEFAULT_MAX_IMAGE_BYTES = 256 * 1024**2
+
 
 class TableOptions(BaseModel):
     """How table files are read and split into raw batches."""
@@ -47,6 +58,15 @@ class TableOptions(BaseModel):
     encoding: str = "utf-8"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     expected_columns: list[str] | None = None
+    max_columns: int = Field(default=DEFAULT_MAX_COLUMNS, ge=1)
+    max_file_bytes: int = Field(default=DEFAULT_MAX_FILE_BYTES, ge=1)
+
+
+class ImageOptions(BaseModel):
+    """Limits on image files, checked before an image is read or decoded."""
+
+    max_pixels: int = Field(default=DEFAULT_MAX_IMAGE_PIXELS, ge=1, le=PILLOW_MAX_IMAGE_PIXELS)
+    max_bytes: int = Field(default=DEFAULT_MAX_IMAGE_BYTES, ge=1)
 
 
 class Listing(BaseModel):
@@ -109,6 +129,22 @@ def _write_part(store: DataStore, key: str, path: Path) -> bool:
     return True
 
 
+def failure_reason(uri: str, exc: Exception) -> str:
+    """The error recorded for a file: a library's own message (it names the file), or the
+    file, the exception's type and message for anything a reader did not foresee.
+
+    Args:
+        uri: the file.
+        exc: what reading the file raised.
+
+    Returns:
+        The text stored in the manifest and the artifact.
+    """
+    if isinstance(exc, CleansingError):
+        return str(exc)
+    return f"{uri}: unexpected {type(exc).__name__} while reading: {exc}"
+
+
 def _failed(
     obj: SourceObject, prior: ManifestEntry | None, error: str, now: datetime
 ) -> ManifestEntry:
@@ -164,8 +200,9 @@ def collect_table_file(
         s3_credentials: a DataStore block with the S3 keys.
 
     Returns:
-        The outcome; a bad file (unreadable, wrong encoding or delimiter, missing column,
-        HTTP/S3 error) is a ``failed`` entry naming the file, retried on the next run.
+        The outcome; a bad file (unreadable, wrong encoding or delimiter, missing or
+        reserved column, over a limit, HTTP/S3 error, or any other error while reading it)
+        is a ``failed`` entry naming the file, retried on the next run.
     """
     logger = get_run_logger()
     source_s3 = _s3_source_of(obj, s3_sources or {})
@@ -173,7 +210,11 @@ def collect_table_file(
         kind = detect_kind(obj.name)
         if kind == "image":
             raise SourceReadError(obj.uri, "image files are collected by collect_image_files")
-        with fetch(obj, s3_client=_client_for(source_s3, s3_credentials)) as fetched:
+        with fetch(
+            obj,
+            s3_client=_client_for(source_s3, s3_credentials),
+            max_bytes=options.max_file_bytes,
+        ) as fetched:
             if unchanged(prior, fetched.checksum):
                 logger.info("%s unchanged (same checksum): nothing to write", obj.uri)
                 entry = prior.model_copy(
@@ -195,6 +236,7 @@ def collect_table_file(
                         expected_columns=options.expected_columns,
                         encoding=options.encoding,
                         delimiter=options.delimiter,
+                        max_columns=options.max_columns,
                     ):
                         text = chunk if kind == "parquet" else as_text_frame(chunk)
                         writer.write(
@@ -228,9 +270,15 @@ def collect_table_file(
                 attempts=(prior.attempts if prior else 0) + 1,
                 updated_at=collected_at,
             )
-    except CleansingError as exc:
-        logger.error("collect failed for %s: %s", obj.uri, exc)
-        return ObjectOutcome(entry=_failed(obj, prior, str(exc), collected_at))
+    except Exception as exc:  # one file's failure is recorded against it; the run goes on
+        reason = failure_reason(obj.uri, exc)
+        logger.error(
+            "collect failed for %s: %s",
+            obj.uri,
+            reason,
+            exc_info=not isinstance(exc, CleansingError),
+        )
+        return ObjectOutcome(entry=_failed(obj, prior, reason, collected_at))
     logger.info("%s: %d row(s) in %d batch(es)", obj.uri, entry.rows, len(entry.batches))
     return ObjectOutcome(
         entry=entry, new_batches=new_batches, new_rows=first_row if new_batches else 0
@@ -247,6 +295,7 @@ def collect_image_files(
     collected_at: datetime,
     s3_sources: dict[str, S3Source] | None = None,
     s3_credentials: DataStore | None = None,
+    options: ImageOptions | None = None,
 ) -> list[ObjectOutcome]:
     """Copy a group of images into the store and write one raw batch describing them.
 
@@ -262,11 +311,14 @@ def collect_image_files(
         collected_at: the run's collection time.
         s3_sources: S3 sources by bucket.
         s3_credentials: a DataStore block with the S3 keys.
+        options: limits on bytes and pixels per image.
 
     Returns:
-        One outcome per image; unreadable or truncated images are ``failed`` entries.
+        One outcome per image; an image that is unreadable, truncated, over a limit or
+        fails in any other way while read is a ``failed`` entry; the others go through.
     """
     logger = get_run_logger()
+    limits = options or ImageOptions()
     records: list[dict[str, object]] = []
     done: list[tuple[SourceObject, str, int]] = []
     outcomes: dict[str, ObjectOutcome] = {}
@@ -278,7 +330,7 @@ def collect_image_files(
             clients[bucket] = _client_for(source_s3, s3_credentials)
         prior = priors.get(obj.uri)
         try:
-            with fetch(obj, s3_client=clients.get(bucket)) as fetched:
+            with fetch(obj, s3_client=clients.get(bucket), max_bytes=limits.max_bytes) as fetched:
                 if unchanged(prior, fetched.checksum):
                     entry = prior.model_copy(
                         update={"version": obj.version, "updated_at": collected_at}
@@ -286,17 +338,24 @@ def collect_image_files(
                     outcomes[obj.uri] = ObjectOutcome(entry=entry, unchanged=True)
                     continue
                 data = fetched.path.read_bytes()
-            suffix = Path(obj.name).suffix.lower()
-            record = image_record(obj.uri, data)
-            key = f"raw/{dataset}/files/{record['checksum']}{suffix}"
-            if not store.exists(key):
-                store.write_bytes(key, data)
-            record["key"] = key
-            records.append(record)
-            done.append((obj, str(record["checksum"]), len(data)))
-        except CleansingError as exc:
-            logger.error("collect failed for %s: %s", obj.uri, exc)
-            outcomes[obj.uri] = ObjectOutcome(entry=_failed(obj, prior, str(exc), collected_at))
+            record = image_record(obj.uri, data, max_pixels=limits.max_pixels)
+        except Exception as exc:  # one image's failure is recorded against it; the group goes on
+            reason = failure_reason(obj.uri, exc)
+            logger.error(
+                "collect failed for %s: %s",
+                obj.uri,
+                reason,
+                exc_info=not isinstance(exc, CleansingError),
+            )
+            outcomes[obj.uri] = ObjectOutcome(entry=_failed(obj, prior, reason, collected_at))
+            continue
+        suffix = Path(obj.name).suffix.lower()
+        key = f"raw/{dataset}/files/{record['checksum']}{suffix}"
+        if not store.exists(key):
+            store.write_bytes(key, data)
+        record["key"] = key
+        records.append(record)
+        done.append((obj, str(record["checksum"]), len(data)))
     if records:
         frame = image_frame(records)
         uris = [obj.uri for obj, _, _ in done]

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 
 from cleansing.normalise import NormaliseOptions, coerce_column, normalise
+from cleansing.schemas import IrisMeasurements, options_for_schema
 
 
 def _text(values: list[str | None]) -> pd.DataFrame:
@@ -124,3 +125,30 @@ def test_reports_merge_per_column():
     merged = a.merge(b)
     assert merged.trimmed == {"v": 2}
     assert merged.na_tokens == {"v": 1}
+
+
+def test_only_the_columns_the_schema_names_are_normalised():
+    df = pd.DataFrame(
+        {
+            "species": pd.Series([" SETOSA "], dtype="str"),
+            "sepal_length": pd.Series([" 5.1"], dtype="str"),
+            "free_text": pd.Series(
+                [
+                    " kept as read ",
+                ],
+                dtype="str",
+            ),
+            "other": pd.Series(["NA"], dtype="str"),
+        }
+    )
+    named = normalise(df, options_for_schema(IrisMeasurements))
+    assert named.frame.loc[0, "species"] == "setosa"
+    assert named.frame.loc[0, "sepal_length"] == 5.1
+    assert named.frame.loc[0, "free_text"] == " kept as read "
+    assert named.frame.loc[0, "other"] == "NA"
+    assert set(named.report.trimmed) == {"species", "sepal_length"}
+    everything = normalise(
+        df, options_for_schema(IrisMeasurements, NormaliseOptions(only_schema_columns=False))
+    )
+    assert everything.frame.loc[0, "free_text"] == "kept as read"
+    assert everything.frame["other"].isna().all()

@@ -78,3 +78,22 @@ def test_move_duplicates_keeps_every_row() -> None:
     kept, moved = move_duplicates(clean, np.array([False, True, False]))
     assert kept["item_id"].tolist() == ["x", "z"]
     assert moved[["item_id", "duplicate_reason"]].values.tolist() == [["y", "duplicate_in_run"]]
+
+
+def test_a_raw_batch_wider_than_collects_default_limit_is_cleansed(tmp_path: Path) -> None:
+    """Raw batches are collect's own files: a source taken with a raised max_columns
+    cleanses, and the columns no schema names pass through as read."""
+    frame = pd.read_csv(FIXTURES / "iris_messy.csv", dtype="str", keep_default_na=False)
+    extras = pd.DataFrame({f"extra_{i}": [" x "] * len(frame) for i in range(1_200)})
+    buffer = io.BytesIO()
+    pd.concat([frame, extras], axis=1).to_parquet(buffer, index=False)
+    result = cleanse_partition(
+        io.BytesIO(buffer.getvalue()), IrisMeasurements, source="wide", out_folder=tmp_path
+    )
+    assert (
+        result.report.rows_in
+        == len(frame)
+        == result.report.clean + result.report.quarantined + result.report.duplicates
+    )
+    clean = pd.read_parquet(result.files["clean"])
+    assert (clean["extra_0"] == " x ").all()

@@ -1,4 +1,5 @@
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,14 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from cleansing.errors import MissingColumnError, SourceReadError
-from cleansing.readers import detect_kind, image_frame, image_record, iter_table_chunks
+from cleansing.readers import (
+    check_column_count,
+    check_unique_columns,
+    detect_kind,
+    image_frame,
+    image_record,
+    iter_table_chunks,
+)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 IRIS_COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width", "species"]
@@ -146,3 +154,55 @@ def test_image_record_describes_real_digit():
 def test_bad_images_name_the_key(mutate, message):
     with pytest.raises(SourceReadError, match=message):
         image_record("digits/bad.png", mutate(_digit_png(0)))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG declaring a size, with no pixel data: Pillow reads the size from its header."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body).to_bytes(4, "big")
+        return len(body).to_bytes(4, "big") + kind + body + crc
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "max_pixels", "message"),
+    [
+        (20_000, 20_000, 40_000_000, r"more pixels than max_image_pixels=40,000,000, refused"),
+        (8_000, 8_000, 40_000_000, r"8000x8000 = 64,000,000 pixels, more than max_image_pixels"),
+        (100, 100, 9_999, r"100x100 = 10,000 pixels, more than max_image_pixels=9,999"),
+    ],
+)
+def test_images_over_the_pixel_limit_are_refused_from_the_header(
+    width, height, max_pixels, message
+):
+    with pytest.raises(SourceReadError, match="big.png: " + message):
+        image_record("big.png", _png_header_only(width, height), max_pixels=max_pixels)
+
+
+def test_image_at_the_pixel_limit_is_read():
+    assert image_record("d.png", _digit_png(0), max_pixels=64)["width"] == 8
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_tables_over_the_column_limit_are_refused(fmt):
+    frame = pd.DataFrame({f"c{i}": ["1"] for i in range(12)})
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        frame.to_csv(buffer, index=False)
+    elif fmt == "jsonl":
+        frame.to_json(buffer, orient="records", lines=True)
+    else:
+        frame.to_parquet(buffer)
+    with pytest.raises(SourceReadError, match="src/file.*: 12 columns, more than max_columns=10"):
+        _read(buffer.getvalue(), fmt, max_columns=10)
+    assert len(_read(buffer.getvalue(), fmt, max_columns=12)[0].columns) == 12
+
+
+def test_check_column_count_and_unique_columns():
+    check_column_count("f", 3, 3)
+    check_unique_columns("f", ["a", "b"])
+    with pytest.raises(SourceReadError, match="f: column 'a' appears 3 times"):
+        check_unique_columns("f", ["a", "b", "a", "a"])

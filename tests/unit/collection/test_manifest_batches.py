@@ -15,7 +15,7 @@ from collection.batches import (
     with_provenance,
 )
 from collection.manifest import Manifest, ManifestEntry, plan_collection, unchanged
-from collection.sources import LocalSource, SourceObject, fetch, list_local
+from collection.sources import LocalSource, SourceObject, check_file_size, fetch, list_local
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -94,8 +94,34 @@ def test_provenance_columns_and_row_hash_ignore_provenance():
     assert list(out.columns) == ["a", "b", *PROVENANCE_COLUMNS]
     assert out["_source_row"].tolist() == [10, 11]
     assert out["_row_hash"].nunique() == 1  # same content, same hash, whatever the row number
-    with pytest.raises(ValueError, match="reserved"):
+    with pytest.raises(SourceReadError, match="f.csv: column '_source' is reserved"):
         with_provenance(out, source="f.csv", collected_at=NOW, first_row=0)
+
+
+@pytest.mark.parametrize("column", ["_row_hash", "item_id", "source_row", "quarantine_check"])
+def test_a_source_using_a_reserved_column_is_refused_naming_file_and_column(column):
+    frame = pd.DataFrame({"a": ["1"], column: ["x"]})
+    with pytest.raises(SourceReadError, match=f"f.csv: column '{column}' is reserved"):
+        with_provenance(frame, source="f.csv", collected_at=NOW, first_row=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "limit", "message"),
+    [
+        ("/in/a.csv", 2_000, 1_000, "/in/a.csv: 2,000 bytes, more than max_file_bytes=1,000"),
+        ("/in/a.png", 2_000, 1_000, "/in/a.png: 2,000 bytes, more than max_image_bytes=1,000"),
+    ],
+)
+def test_files_over_the_size_limit_are_refused_before_reading(tmp_path, name, size, limit, message):
+    with pytest.raises(SourceReadError, match=message):
+        check_file_size(name, size, limit)
+    check_file_size(name, size, size)
+    check_file_size(name, None, limit)  # unknown size: the download is bounded instead
+    path = tmp_path / Path(name).name
+    path.write_bytes(b"x" * size)
+    obj = SourceObject(uri=str(path), name=path.name)  # no listed size: checked on disk
+    with pytest.raises(SourceReadError, match="bytes, more than"), fetch(obj, max_bytes=limit):
+        pass
 
 
 def test_json_values_become_text():
