@@ -71,7 +71,7 @@ class GateConfig(BaseModel):
         description="Clearly worse: the upper end of the paired accuracy interval below minus this",
     )
     confidence: float = Field(
-        default=0.9,
+        default=0.8,
         gt=0.5,
         lt=1.0,
         description="Two-sided confidence of the paired intervals (one side errs at half the rest)",
