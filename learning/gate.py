@@ -43,7 +43,9 @@ _EPS = 1e-9
 
 ScoreName = Literal["accuracy", "macro_f1"]
 ClassScoreName = Literal["precision", "recall", "f1"]
-Outcome = Literal["better", "worse", "no_evidence", "class_regression", "not_comparable", "first_model"]
+Outcome = Literal[
+    "better", "worse", "no_evidence", "class_regression", "not_comparable", "first_model"
+]
 
 
 class GateConfig(BaseModel):
@@ -257,17 +259,26 @@ def decide_promotion(
             "(label new items before retraining)"
         )
         return GateDecision(
-            promote=False, metric=cfg.metric, new_score=_score(new, cfg.metric), reference="champion",
-            reference_score=None, reasons=[summary], outcome="not_comparable", summary=summary,
+            promote=False,
+            metric=cfg.metric,
+            new_score=_score(new, cfg.metric),
+            reference="champion",
+            reference_score=None,
+            reasons=[summary],
+            outcome="not_comparable",
+            summary=summary,
             **counts,
         )
-    new_metrics = compute_metrics(outcomes.truth, outcomes.new, "fixed_model", outcomes.item_ids)
-    old_metrics = compute_metrics(outcomes.truth, outcomes.champion, "fixed_model", outcomes.item_ids)
+    ids = outcomes.item_ids
+    new_metrics = compute_metrics(outcomes.truth, outcomes.new, "fixed_model", ids)
+    old_metrics = compute_metrics(outcomes.truth, outcomes.champion, "fixed_model", ids)
     truth = np.asarray(outcomes.truth)
     new_correct = np.asarray(outcomes.new) == truth
     old_correct = np.asarray(outcomes.champion) == truth
     paired = paired_difference(new_correct, old_correct, cfg.confidence)
-    regressed, class_notes = _class_regressions(truth, new_correct, old_correct, new_metrics, old_metrics, cfg)
+    regressed, class_notes = _class_regressions(
+        truth, new_correct, old_correct, new_metrics, old_metrics, cfg
+    )
     labels_note = f"trained on {champion.new_labels} labels vs {champion.champion_labels}"
     described = paired.describe()
     outcome: Outcome
@@ -276,7 +287,10 @@ def decide_promotion(
         summary = f"not promoted: worse than the champion ({described})"
     elif regressed:
         outcome, promote = "class_regression", False
-        summary = f"not promoted: class {cfg.class_metric} regressed ({'; '.join(regressed)}), {described}"
+        summary = (
+            f"not promoted: class {cfg.class_metric} regressed ({'; '.join(regressed)}), "
+            f"{described}"
+        )
     elif paired.lower > cfg.min_improvement + _EPS:
         outcome, promote = "better", True
         summary = f"promoted: better than the champion ({described})"
@@ -286,9 +300,9 @@ def decide_promotion(
         verdict = "promoted" if promote else "not promoted"
         summary = f"{verdict}: no evidence of a difference ({described}), {labels_note}"
     details = [
-        f"{cfg.metric} {_score(new_metrics, cfg.metric):.4f} vs champion {_score(old_metrics, cfg.metric):.4f} "
-        f"on the same {outcomes.n_items} items; {paired.new_only} right only for the challenger, "
-        f"{paired.champion_only} only for the champion (McNemar exact p = {paired.p_value:.3g}, "
+        f"{cfg.metric} {_score(new_metrics, cfg.metric):.4f} vs champion "
+        f"{_score(old_metrics, cfg.metric):.4f} on the same {outcomes.n_items} items; "
+        f"{paired.new_only} right only for the challenger, {paired.champion_only} only for the champion (McNemar exact p = {paired.p_value:.3g}, "
         f"{cfg.confidence:.0%} interval)",
         labels_note,
         *(f"class {cfg.class_metric} regressed: {line}" for line in regressed),
@@ -358,7 +372,9 @@ def _class_regressions(
         if scores.support >= cfg.min_class_support and label in new.per_class
     ]
     too_few = sorted(
-        label for label, scores in old.per_class.items() if 0 < scores.support < cfg.min_class_support
+        label
+        for label, scores in old.per_class.items()
+        if 0 < scores.support < cfg.min_class_support
     )
     # Bonferroni: the chance that any judged class looks worse by luck stays within the
     # gate's one-sided error.
@@ -376,8 +392,8 @@ def _class_regressions(
                 f"{label!r} {before:.3f} -> {after:.3f}, {paired.describe('recall')}"
             )
     notes = [
-        f"classes judged: {len(judged)} (a {cfg.class_metric} drop > {cfg.class_tolerance:.3f} that is "
-        f"significant on the class's items at {confidence:.1%} refuses)"
+        f"classes judged: {len(judged)} (a {cfg.class_metric} drop > {cfg.class_tolerance:.3f} "
+        f"that is significant on the class's items at {confidence:.1%} refuses)"
     ]
     if too_few:
         notes.append(

@@ -339,10 +339,10 @@ def _take(
 def comparison_positions(
     test_positions: Sequence[int], item_ids: Sequence[str], champion_items: Collection[str]
 ) -> list[int]:
-    """The evaluated positions whose items the champion did not train on.
+    """The positions among ``test_positions`` whose items the champion did not train on.
 
     Args:
-        test_positions: the plan's evaluated positions.
+        test_positions: the candidate positions (the gate passes every labelled row).
         item_ids: one id per row.
         champion_items: the ids the champion was fitted on.
 
@@ -388,7 +388,8 @@ def comparison_predictions(
     wanted = np.asarray(positions, dtype=np.intp)
     if n_folds < 1:
         raise TrainingError(f"n_folds must be >= 1, got {n_folds}")
-    if len(np.unique(wanted)) != len(wanted) or (len(wanted) and (wanted.min() < 0 or wanted.max() >= len(labels))):
+    out_of_range = len(wanted) and (wanted.min() < 0 or wanted.max() >= len(labels))
+    if len(np.unique(wanted)) != len(wanted) or out_of_range:
         raise TrainingError(f"compared positions must be distinct rows of the {len(labels)} labels")
     if len(wanted) == 0:
         return {}
@@ -398,7 +399,8 @@ def comparison_predictions(
     for fold in np.array_split(shuffled, min(n_folds, len(wanted))):
         train = np.setdiff1d(np.arange(len(labels)), fold)
         model = make_pipeline().fit(_take(rows, train), y[train])
-        predicted.update(zip(fold.tolist(), (str(v) for v in model.predict(_take(rows, fold))), strict=True))
+        guesses = (str(v) for v in model.predict(_take(rows, fold)))
+        predicted.update(zip(fold.tolist(), guesses, strict=True))
     return predicted
 
 

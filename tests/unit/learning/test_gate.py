@@ -204,7 +204,8 @@ def test_min_improvement_asks_for_a_clear_margin():
     decision = decide_promotion(PERFECT, paired(TRUTH_64, *BETTER), config)
     # Interval [+0.152, +0.219]: better, but not clearly by 0.16; more labels -> still promoted.
     assert decision.outcome == "no_evidence" and decision.promote
-    assert decide_promotion(PERFECT, paired(TRUTH_64, *BETTER), GateConfig(min_improvement=0.15)).outcome == "better"
+    clear = decide_promotion(PERFECT, paired(TRUTH_64, *BETTER), GateConfig(min_improvement=0.15))
+    assert clear.outcome == "better"
     fewer = paired(TRUTH_64, *BETTER, new_labels=10, champion_labels=80)
     assert not decide_promotion(PERFECT, fewer, config).promote
 
@@ -236,7 +237,9 @@ def test_a_collapsed_class_refuses_a_clearly_better_challenger():
     assert not decision.promote
     assert decision.outcome == "class_regression"
     assert decision.paired.lower > 0  # overall it is clearly better
-    assert decision.summary.startswith("not promoted: class recall regressed ('c' 1.000 -> 0.000, recall diff -1.000 [")
+    assert decision.summary.startswith(
+        "not promoted: class recall regressed ('c' 1.000 -> 0.000, recall diff -1.000 ["
+    )
 
 
 @pytest.mark.parametrize(
