@@ -261,7 +261,7 @@ def gate_candidate(
     )
     decision = decide_promotion(candidate.metrics, comparison, config)
     new = (
-        compute_metrics(outcomes.truth, outcomes.new, candidate.plan.method, outcomes.item_ids)
+        compute_metrics(outcomes.truth, outcomes.new, "cross_validation", outcomes.item_ids)
         if outcomes.n_items
         else candidate.metrics
     )
