@@ -134,7 +134,7 @@ class TrainResult(BaseModel):
 
 @flow(name="retrain-model")
 def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainResult:
-    """Train on a labels version and promote the model if it beats the champion.
+    """Train on a labels version and promote the model if the gate lets it through.
 
     Args:
         params: data set, labels version, estimator, gate and evaluation settings.
@@ -208,6 +208,8 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
 
     comparison = gate_candidate(
         candidate,
+        spec,
+        estimator,
         champion.model if champion else None,
         champion_items,
         rows,
@@ -258,12 +260,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     status: Literal["promoted", "not_promoted"] = (
         "promoted" if comparison.decision.promote else "not_promoted"
     )
-    message = (
-        f"{name} {version}: {status.replace('_', ' ')} "
-        f"({comparison.decision.metric} {comparison.decision.new_score:.4f} vs "
-        f"{comparison.decision.reference} {comparison.decision.reference_score:.4f}); "
-        f"serving {serving}"
-    )
+    message = f"{name} {version}: {comparison.decision.summary}; serving {serving}"
     logger.info("%s", message)
     _report(name, card, comparison.decision, list_model_history(target, name), serving, counts)
     result = TrainResult(
@@ -296,6 +293,15 @@ def _announce_outcome(result: TrainResult, previous: str | None) -> None:
         "version": result.version,
         "status": result.status,
         "message": result.message,
+        "reason": result.decision.summary if result.decision else result.message,
+        "gate": (
+            result.decision.model_dump(
+                mode="json",
+                include={"outcome", "paired", "new_labels", "champion_labels"},
+            )
+            if result.decision
+            else None
+        ),
         "metrics": (
             {"accuracy": result.metrics.accuracy, "macro_f1": result.metrics.macro_f1}
             if result.metrics
@@ -365,8 +371,11 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
     parser.add_argument("--estimator", default=None, help="estimator import path")
     parser.add_argument("--estimator-params", default="{}", help="JSON keyword arguments")
     parser.add_argument("--metric", choices=["accuracy", "macro_f1"], default="macro_f1")
-    parser.add_argument("--min-improvement", type=float, default=0.0)
-    parser.add_argument("--class-tolerance", type=float, default=0.05)
+    defaults = GateConfig()
+    parser.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
+    parser.add_argument("--max-regression", type=float, default=defaults.max_regression)
+    parser.add_argument("--confidence", type=float, default=defaults.confidence)
+    parser.add_argument("--class-tolerance", type=float, default=defaults.class_tolerance)
     parser.add_argument("--store-block", default=None)
     parser.add_argument("--reason", default=None)
     args = parser.parse_args(argv)
@@ -383,6 +392,8 @@ def _parse_args(argv: list[str] | None = None) -> TrainParams:
         gate=GateConfig(
             metric=args.metric,
             min_improvement=args.min_improvement,
+            max_regression=args.max_regression,
+            confidence=args.confidence,
             class_tolerance=args.class_tolerance,
         ),
         store_block=args.store_block,

@@ -6,8 +6,12 @@
 - :func:`out_of_fold` predicts every evaluated item with a model that did not see it,
   following an :class:`~learning.evaluation.EvaluationPlan`, and keeps the class
   probabilities (the drift profile's reference predictions).
-- :func:`comparison_positions` keeps the evaluated items the champion never trained
-  on: a champion scored on its own training items would look better than it is.
+- :func:`comparison_positions` keeps the items the champion never trained on: a
+  champion scored on its own training items would look better than it is.
+- :func:`comparison_predictions` predicts each of those items with the challenger's
+  pipeline fitted on every other label (k-fold over the compared items only), so the
+  gate pairs the champion with models trained on nearly all the challenger's labels;
+  :func:`pair_with_champion` puts both models' predictions side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sklearn.pipeline import Pipeline
 
 from learning.evaluation import EvaluationPlan, Metrics
+from learning.gate import PairedOutcomes
 
 ITEM_ID = "item_id"
 LABEL = "label"
@@ -334,10 +339,10 @@ def _take(
 def comparison_positions(
     test_positions: Sequence[int], item_ids: Sequence[str], champion_items: Collection[str]
 ) -> list[int]:
-    """The evaluated positions whose items the champion did not train on.
+    """The positions among ``test_positions`` whose items the champion did not train on.
 
     Args:
-        test_positions: the plan's evaluated positions.
+        test_positions: the candidate positions (the gate passes every labelled row).
         item_ids: one id per row.
         champion_items: the ids the champion was fitted on.
 
@@ -346,6 +351,103 @@ def comparison_positions(
     """
     seen = set(champion_items)
     return sorted(p for p in test_positions if item_ids[p] not in seen)
+
+
+def comparison_predictions(
+    make_pipeline: Callable[[], Pipeline],
+    rows: pd.DataFrame | NDArray[Any],
+    labels: Sequence[str],
+    positions: Sequence[int],
+    n_folds: int = 5,
+    seed: int = 0,
+) -> dict[int, str]:
+    """The challenger's prediction on each compared position, by a model that did not see it.
+
+    The compared positions are dealt into at most ``n_folds`` folds (seeded); each fold
+    is predicted by the pipeline fitted on every other labelled row. A challenger
+    trained on n labels of which m are compared is so represented by models trained on
+    about ``n - m / n_folds`` labels: more than the champion had when the compared
+    items are the labels it never saw. (Out-of-fold predictions of a 5-fold
+    cross-validation over all n labels come from models trained on 0.8 n, which can be
+    fewer than the champion's.)
+
+    Args:
+        make_pipeline: a new unfitted pipeline per call.
+        rows: feature input, one row per label.
+        labels: one resolved label per row.
+        positions: the rows to predict (distinct).
+        n_folds: most folds.
+        seed: seed of the deal.
+
+    Returns:
+        position -> predicted label, for every position in ``positions``.
+
+    Raises:
+        TrainingError: ``n_folds`` < 1, or a position is repeated or out of range.
+    """
+    wanted = np.asarray(positions, dtype=np.intp)
+    if n_folds < 1:
+        raise TrainingError(f"n_folds must be >= 1, got {n_folds}")
+    out_of_range = len(wanted) and (wanted.min() < 0 or wanted.max() >= len(labels))
+    if len(np.unique(wanted)) != len(wanted) or out_of_range:
+        raise TrainingError(f"compared positions must be distinct rows of the {len(labels)} labels")
+    if len(wanted) == 0:
+        return {}
+    y = np.asarray([str(v) for v in labels], dtype=object).astype(str)
+    shuffled = np.random.default_rng(seed).permutation(wanted)
+    predicted: dict[int, str] = {}
+    for fold in np.array_split(shuffled, min(n_folds, len(wanted))):
+        train = np.setdiff1d(np.arange(len(labels)), fold)
+        model = make_pipeline().fit(_take(rows, train), y[train])
+        guesses = (str(v) for v in model.predict(_take(rows, fold)))
+        predicted.update(zip(fold.tolist(), guesses, strict=True))
+    return predicted
+
+
+def pair_with_champion(
+    champion: Pipeline,
+    make_pipeline: Callable[[], Pipeline],
+    rows: pd.DataFrame | NDArray[Any],
+    labels: Sequence[str],
+    item_ids: Sequence[str],
+    champion_items: Collection[str],
+    n_folds: int = 5,
+    seed: int = 0,
+) -> PairedOutcomes:
+    """Both models' predictions on every labelled item the champion never trained on.
+
+    The champion predicts them as it is; the challenger by :func:`comparison_predictions`.
+
+    Args:
+        champion: the fitted champion.
+        make_pipeline: a new unfitted challenger pipeline per call.
+        rows: feature input, one row per label.
+        labels: one resolved label per row.
+        item_ids: one id per row.
+        champion_items: the ids the champion was fitted on.
+        n_folds: most folds of the challenger's predictions.
+        seed: seed of their deal.
+
+    Returns:
+        The paired outcomes, in row order; empty when the champion saw every item.
+
+    Raises:
+        TrainingError: the champion cannot predict these rows (other features).
+    """
+    positions = comparison_positions(range(len(item_ids)), item_ids, champion_items)
+    if not positions:
+        return PairedOutcomes(item_ids=[], truth=[], new=[], champion=[])
+    try:
+        champion_predicted = [str(v) for v in champion.predict(_take(rows, positions))]
+    except ValueError as exc:
+        raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
+    predicted = comparison_predictions(make_pipeline, rows, labels, positions, n_folds, seed)
+    return PairedOutcomes(
+        item_ids=[item_ids[p] for p in positions],
+        truth=[str(labels[p]) for p in positions],
+        new=[predicted[p] for p in positions],
+        champion=champion_predicted,
+    )
 
 
 def metrics_table(metrics: Metrics) -> list[dict[str, Any]]:

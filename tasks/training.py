@@ -27,14 +27,19 @@ from learning.evaluation import (
     plan_evaluation,
     score_model,
 )
-from learning.gate import GateConfig, GateDecision, decide_promotion
+from learning.gate import (
+    ChampionComparison,
+    GateConfig,
+    GateDecision,
+    decide_promotion,
+)
 from learning.pipelines import EstimatorSpec, build_pipeline
 from learning.training import (
     TrainingError,
-    comparison_positions,
     labels_key,
     latest_labels_key,
     out_of_fold,
+    pair_with_champion,
     parse_labels_pointer,
 )
 from specs import DatasetSpec
@@ -197,6 +202,8 @@ class Comparison(BaseModel):
 @task(name="gate-candidate", cache_policy=NO_CACHE)
 def gate_candidate(
     candidate: Candidate,
+    spec: DatasetSpec,
+    estimator: EstimatorSpec | None,
     champion: Pipeline | None,
     champion_items: Sequence[str],
     rows: Rows,
@@ -204,13 +211,16 @@ def gate_candidate(
     item_ids: Sequence[str],
     config: GateConfig,
 ) -> Comparison:
-    """Score the champion on the evaluated items it never trained on, and decide.
+    """Pair the challenger with the champion on the items the champion never trained on,
+    and decide.
 
-    Both models are scored on the same items: the candidate with its out-of-fold
-    predictions, the champion as it is.
+    The champion predicts those items as it is; the challenger's pipeline predicts each
+    of them fitted on every other label (:func:`learning.training.comparison_predictions`).
 
     Args:
         candidate: the new model.
+        spec: the data set spec (its feature spec).
+        estimator: the candidate's estimator, or None for the modality's default.
         champion: the champion's pipeline, or None.
         champion_items: the items the champion was fitted on.
         rows: pipeline input.
@@ -230,36 +240,33 @@ def gate_candidate(
             champion=None,
             decision=decide_promotion(candidate.metrics, None, config),
         )
-    positions = comparison_positions(candidate.plan.test_positions, item_ids, champion_items)
-    comparable = bool(positions)
-    if not comparable:
-        positions = candidate.plan.test_positions  # scored for the record; never promoted
-    try:
-        champion_metrics = score_model(champion, rows, labels, item_ids, positions)
-    except ValueError as exc:
-        raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
-    new = compute_metrics(
-        [labels[p] for p in positions],
-        [candidate.predictions[p] for p in positions],
-        candidate.plan.method,
-        [item_ids[p] for p in positions],
+
+    def make() -> Pipeline:
+        return build_pipeline(spec.features, estimator)
+
+    outcomes = pair_with_champion(champion, make, rows, labels, item_ids, champion_items)
+    if outcomes.n_items:
+        champion_metrics = compute_metrics(
+            outcomes.truth, outcomes.champion, "fixed_model", outcomes.item_ids
+        )
+    else:  # not comparable: the champion is scored on the evaluated items for the record
+        try:
+            champion_metrics = score_model(
+                champion, rows, labels, item_ids, candidate.plan.test_positions
+            )
+        except ValueError as exc:
+            raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
+    comparison = ChampionComparison(
+        outcomes=outcomes, new_labels=len(item_ids), champion_labels=len(set(champion_items))
     )
-    decision = decide_promotion(new, champion_metrics, config)
-    if not comparable:
-        reason = (
-            "not comparable: the champion was trained on every evaluated item "
-            "(label new items before retraining)"
-        )
-        decision = decision.model_copy(
-            update={"promote": False, "reasons": [reason, *decision.reasons]}
-        )
+    decision = decide_promotion(candidate.metrics, comparison, config)
+    new = (
+        compute_metrics(outcomes.truth, outcomes.new, "cross_validation", outcomes.item_ids)
+        if outcomes.n_items
+        else candidate.metrics
+    )
     get_run_logger().info(
-        "Gate on %d items unseen by the champion: %s %.4f vs %.4f -> %s",
-        len(positions),
-        config.metric,
-        decision.new_score,
-        decision.reference_score,
-        "promote" if decision.promote else "keep the champion",
+        "Gate on %d items unseen by the champion: %s", outcomes.n_items, decision.summary
     )
     return Comparison(new=new, champion=champion_metrics, decision=decision)
 

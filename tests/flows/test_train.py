@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ def test_trains_twice_and_promotes_the_better_model(store, clean, events) -> Non
     second = retrain_model(TrainParams(), store=store)
     assert second.status == "promoted", second.decision.reasons
     assert second.decision.reference == "champion"
+    assert second.decision.outcome == "better", second.decision.summary
     assert second.decision.new_score > second.decision.reference_score
     assert (second.used, second.unresolved) == (885, 15)
     pointer = read_pointer(store, "digits")
@@ -121,8 +123,10 @@ def test_a_worse_model_is_saved_but_not_promoted(store, clean, events) -> None:
         store=store,
     )
     assert worse.status == "not_promoted"
+    assert worse.decision.outcome == "worse"
     assert worse.decision.new_score < worse.decision.reference_score
-    assert any("does not beat the champion" in r for r in worse.decision.reasons)
+    assert worse.decision.summary.startswith("not promoted: worse than the champion (accuracy diff -")
+    assert worse.decision.summary in worse.message
     assert store.read_bytes(champion_key("digits")) == before
     assert store.exists(model_key("digits", worse.version))  # kept in the history
     # the rejection is announced too: the push deployment follows it with the next batch
@@ -131,6 +135,34 @@ def test_a_worse_model_is_saved_but_not_promoted(store, clean, events) -> None:
         (MODEL_REJECTED, worse.version),
     ]
     assert events[-1]["payload"]["champion"] == good.version
+    assert events[-1]["payload"]["reason"] == worse.decision.summary
+    assert events[-1]["payload"]["gate"]["outcome"] == "worse"
+
+
+def test_more_labels_and_an_indistinguishable_score_is_promoted(store, clean, events) -> None:
+    _label(store, clean, "v1", 600)
+    champion = retrain_model(TrainParams(), store=store)
+    _label(store, clean, "v2", 640)
+    challenger = retrain_model(TrainParams(), store=store)
+
+    decision = challenger.decision
+    assert challenger.status == "promoted", decision.reasons
+    assert decision.outcome == "no_evidence"
+    assert decision.paired.lower <= 0 <= decision.paired.upper
+    assert re.fullmatch(
+        r"promoted: no evidence of a difference \(accuracy diff [+-]\d\.\d{3} "
+        r"\[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] on 40 paired items\), trained on 640 labels vs 600",
+        decision.summary,
+    ), decision.summary
+    pointer = read_pointer(store, "digits")
+    assert (pointer.version, pointer.previous_version) == (challenger.version, champion.version)
+    assert challenger.message.endswith(f"{decision.summary}; serving {challenger.version}")
+    card = list_history(store, "digits")[-1]
+    assert card.version == challenger.version and card.gate.summary == decision.summary
+    assert events[-1]["event"] == MODEL_PROMOTED
+    assert events[-1]["payload"]["reason"] == decision.summary
+    assert events[-1]["payload"]["gate"]["new_labels"] == 640
+    assert events[-1]["payload"]["gate"]["champion_labels"] == 600
 
 
 def test_same_labels_again_is_not_comparable(store, clean) -> None:
@@ -139,6 +171,7 @@ def test_same_labels_again_is_not_comparable(store, clean) -> None:
     again = retrain_model(TrainParams(), store=store)
     assert again.status == "not_promoted"
     assert "not comparable" in again.decision.reasons[0]
+    assert again.decision.outcome == "not_comparable"
 
 
 def test_only_new_labels_skips_a_version_already_trained_on(store, clean, events) -> None:

@@ -1,7 +1,9 @@
-"""Out-of-fold predictions keep their probabilities: the drift profile's reference."""
+"""Out-of-fold predictions keep their probabilities (the drift profile's reference); the
+gate's comparison predictions never come from a model that saw the item."""
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_wine
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -9,7 +11,12 @@ from sklearn.svm import LinearSVC
 
 from learning.evaluation import EvaluationConfig, plan_evaluation
 from learning.pipelines import FeatureSpec, build_pipeline
-from learning.training import out_of_fold
+from learning.training import (
+    TrainingError,
+    comparison_predictions,
+    out_of_fold,
+    pair_with_champion,
+)
 
 WINE = FeatureSpec(modality="tabular", numeric_columns=[f"f{i}" for i in range(13)])
 
@@ -54,3 +61,49 @@ def test_an_estimator_without_probabilities_gives_none(wine) -> None:
     result = out_of_fold(make, rows, labels, plan)
     assert result.probabilities is None
     assert sorted(result.predictions) == plan.test_positions
+
+
+class _Memory(ClassifierMixin, BaseEstimator):
+    """Predicts "seen" for a row it was fitted on, else "unseen"; remembers its fits."""
+
+    fits: list[int] = []
+
+    def fit(self, X, y):
+        self.rows_ = {float(v) for v in np.asarray(X)[:, 0]}
+        self.classes_ = np.array(["seen", "unseen"])
+        _Memory.fits.append(len(self.rows_))
+        return self
+
+    def predict(self, X):
+        return np.array(["seen" if float(v) in self.rows_ else "unseen" for v in np.asarray(X)[:, 0]])
+
+
+def test_comparison_predictions_never_see_the_item_and_see_everything_else() -> None:
+    rows = np.arange(100, dtype=float)[:, None]
+    labels = ["x", "y"] * 50
+    positions = list(range(60, 100))  # the 40 labels the champion never saw
+    _Memory.fits = []
+    predicted = comparison_predictions(_Memory, rows, labels, positions, n_folds=5)
+    assert sorted(predicted) == positions
+    assert set(predicted.values()) == {"unseen"}
+    # Five fits, each on every label but one fold of 8 compared items.
+    assert _Memory.fits == [92] * 5
+
+
+def test_pair_with_champion_pairs_the_items_the_champion_never_saw() -> None:
+    rows = np.arange(30, dtype=float)[:, None]
+    labels = ["seen"] * 30
+    ids = [f"i{k}" for k in range(30)]
+    champion = _Memory().fit(rows[:20], labels[:20])
+    outcomes = pair_with_champion(champion, _Memory, rows, labels, ids, ids[:20])
+    assert outcomes.item_ids == ids[20:]
+    assert outcomes.champion == ["unseen"] * 10
+    assert outcomes.new == ["unseen"] * 10
+    assert outcomes.truth == ["seen"] * 10
+    everything = pair_with_champion(champion, _Memory, rows, labels, ids, ids)
+    assert everything.n_items == 0
+
+
+def test_comparison_predictions_reject_repeated_positions() -> None:
+    with pytest.raises(TrainingError, match="distinct rows of the 3 labels"):
+        comparison_predictions(_Memory, np.zeros((3, 1)), ["a", "b", "a"], [1, 1])
