@@ -49,7 +49,8 @@ from specs import DatasetSpec
 from stack import control
 from stack.credentials import StackCredentials
 from stack.settings import StackSettings
-from tasks.state import latest_labels_key, sync_key, write_labels_version
+from storage.layout import latest_labels_key, sync_state_key
+from tasks.state import write_labels_version
 
 LABELS = ["positive", "negative", "neutral"]
 WORDS = {
@@ -177,7 +178,7 @@ def bench_sync(
     # Each repeat starts from the same watermark and labels version: the same 500 tasks
     # are read and merged into the same 10,000 labels, and a new version is written.
     before = {
-        key: store.read_bytes(key) for key in (sync_key(spec.name), latest_labels_key(spec.name))
+        key: store.read_bytes(key) for key in (sync_state_key(spec.name), latest_labels_key(spec.name))
     }
     sync_runs: list[float] = []
     export_runs: list[float] = []

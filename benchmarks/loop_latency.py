@@ -69,7 +69,7 @@ from stack.serving import PROJECT_ROOT, ServedDeployments
 from stack.settings import StackSettings
 from tasks.events import ANNOTATIONS_CHANGED, LABELS_READY, MODEL_PROMOTED, project_resource
 from tasks.registry import read_pointer
-from tasks.state import LabelsVersion, latest_labels_key
+from tasks.state import read_labels_pointer
 from tests.conftest import Stack
 from tests.integration.loop import LOOP, TextsProject, push_texts, shown_versions
 
@@ -143,11 +143,8 @@ def _wait_idle(served: ServedDeployments, store: DataStore, labels: int, timeout
     since = _now() - dt.timedelta(hours=1)
 
     def probe() -> bool | None:
-        key = latest_labels_key(TEXTS.name)
-        if labels and (
-            not store.exists(key)
-            or LabelsVersion.model_validate(store.read_json(key)).labels < labels
-        ):
+        pointer = read_labels_pointer(store, TEXTS.name)
+        if labels and (pointer is None or pointer.labels < labels):
             return None
         with get_client(sync_client=True) as client:
             if any(_runs(client, served.name(base), since, ACTIVE) for base in LOOP):

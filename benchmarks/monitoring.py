@@ -137,15 +137,15 @@ from sklearn.model_selection import train_test_split
 from annotation.config import DataKind, LabelSpec
 from blocks import DataStore
 from cleansing.readers import image_frame, image_record
-from collection.batches import as_text_frame, raw_batch_id, raw_key, with_provenance
+from collection.batches import as_text_frame, raw_batch_id, with_provenance
 from flows.cleanse import CleanseParams, CleanseResult, DriftMonitoring, cleanse
 from flows.train import TrainParams, retrain_model
 from learning.pipelines import FeatureSpec
 from monitoring.inputs import monitored_frame
-from monitoring.layout import profile_key
 from monitoring.profile import DriftReport, DriftThresholds, ReferenceProfile, compare
 from monitoring.stats import wilson_interval
 from specs import DIGITS, DatasetSpec
+from storage.layout import profile_key, raw_key
 from tasks.monitoring import read_reference
 from tasks.predict import probabilities
 

@@ -20,7 +20,6 @@ from collection.batches import (
     PartWriter,
     as_text_frame,
     raw_batch_id,
-    raw_key,
     with_provenance,
 )
 from collection.manifest import ManifestEntry, unchanged
@@ -36,6 +35,7 @@ from collection.sources import (
     list_local,
     list_s3,
 )
+from storage.layout import raw_file_key, raw_key
 from tasks.events import BATCH_COLLECTED, announce, dataset_resource
 
 
@@ -288,7 +288,7 @@ def collect_image_files(
                 data = fetched.path.read_bytes()
             suffix = Path(obj.name).suffix.lower()
             record = image_record(obj.uri, data)
-            key = f"raw/{dataset}/files/{record['checksum']}{suffix}"
+            key = raw_file_key(dataset, record["checksum"], suffix)
             if not store.exists(key):
                 store.write_bytes(key, data)
             record["key"] = key
