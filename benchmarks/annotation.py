@@ -49,7 +49,7 @@ from specs import DatasetSpec
 from stack import control
 from stack.credentials import StackCredentials
 from stack.settings import StackSettings
-from storage.layout import latest_labels_key, sync_state_key
+from storage.layout import cleanse_output_key, latest_labels_key, sync_state_key
 from tasks.state import write_labels_version
 
 LABELS = ["positive", "negative", "neutral"]
@@ -88,7 +88,7 @@ def champion_for(spec: DatasetSpec, store: DataStore, frame: pd.DataFrame) -> st
     result = retrain_model(TrainParams(dataset=spec, store_block=None), store=store)
     assert result.status == "promoted", result.message
     # The labelled items were never pushed: keep them out of the push pool.
-    store.delete(f"labels/{spec.name}/latest.json")
+    store.delete(latest_labels_key(spec.name))
     return str(result.version)
 
 
@@ -103,9 +103,10 @@ def bench_push(stack: StackCredentials, settings: StackSettings, n: int) -> dict
     )
     store = DataStore(base_path=tempfile.mkdtemp(prefix="bench-push-"))
     frame = texts(n + 300, seed=1)
-    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.drop(columns="truth"))
+    clean_key = cleanse_output_key("clean", spec.name, "b1")
+    store.write_parquet(clean_key, frame.drop(columns="truth"))
     version = champion_for(spec, store, frame)
-    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.iloc[300:].drop(columns="truth"))
+    store.write_parquet(clean_key, frame.iloc[300:].drop(columns="truth"))
     credentials = _credentials(settings, stack)
     client = credentials.get_client()
 

@@ -67,6 +67,7 @@ from stack import control
 from stack.process import poll
 from stack.serving import PROJECT_ROOT, ServedDeployments
 from stack.settings import StackSettings
+from storage.layout import model_prefix
 from tasks.events import ANNOTATIONS_CHANGED, LABELS_READY, MODEL_PROMOTED, project_resource
 from tasks.registry import read_pointer
 from tasks.state import read_labels_pointer
@@ -194,7 +195,7 @@ def play_round(
     timeout_s: float,
 ) -> Round:
     """Annotate up to the threshold at a person's pace and time the crossing annotation."""
-    for key in store.list_keys(f"models/{TEXTS.name}/"):
+    for key in store.list_keys(model_prefix(TEXTS.name)):
         store.delete(key)  # every round's model is a first model: promoted
     *warm, crossing = tasks
     bots = TeamConfig(accuracy=1.0, skip_rate=0.0, seed=len(labelled))
