@@ -1,8 +1,7 @@
 """The pointer documents of the labels: which version is the newest, which one was trained on.
 
 One model per document, one parser for both; ``tasks.state`` reads and writes them.
-The JSON on disk is the same as before these models were merged (older documents,
-without the fields added since, stay readable).
+Every field added to a document has a default, so documents already stored stay readable.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from pathlib import PurePosixPath
 from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 
 Pointer = TypeVar("Pointer", bound=BaseModel)
 
