@@ -49,7 +49,8 @@ from specs import DatasetSpec
 from stack import control
 from stack.credentials import StackCredentials
 from stack.settings import StackSettings
-from tasks.state import latest_labels_key, sync_key, write_labels_version
+from storage.layout import cleanse_output_key, latest_labels_key, sync_state_key
+from tasks.state import write_labels_version
 
 LABELS = ["positive", "negative", "neutral"]
 WORDS = {
@@ -87,7 +88,7 @@ def champion_for(spec: DatasetSpec, store: DataStore, frame: pd.DataFrame) -> st
     result = retrain_model(TrainParams(dataset=spec, store_block=None), store=store)
     assert result.status == "promoted", result.message
     # The labelled items were never pushed: keep them out of the push pool.
-    store.delete(f"labels/{spec.name}/latest.json")
+    store.delete(latest_labels_key(spec.name))
     return str(result.version)
 
 
@@ -102,9 +103,10 @@ def bench_push(stack: StackCredentials, settings: StackSettings, n: int) -> dict
     )
     store = DataStore(base_path=tempfile.mkdtemp(prefix="bench-push-"))
     frame = texts(n + 300, seed=1)
-    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.drop(columns="truth"))
+    clean_key = cleanse_output_key("clean", spec.name, "b1")
+    store.write_parquet(clean_key, frame.drop(columns="truth"))
     version = champion_for(spec, store, frame)
-    store.write_parquet(f"clean/{spec.name}/b1.parquet", frame.iloc[300:].drop(columns="truth"))
+    store.write_parquet(clean_key, frame.iloc[300:].drop(columns="truth"))
     credentials = _credentials(settings, stack)
     client = credentials.get_client()
 
@@ -177,7 +179,7 @@ def bench_sync(
     # Each repeat starts from the same watermark and labels version: the same 500 tasks
     # are read and merged into the same 10,000 labels, and a new version is written.
     before = {
-        key: store.read_bytes(key) for key in (sync_key(spec.name), latest_labels_key(spec.name))
+        key: store.read_bytes(key) for key in (sync_state_key(spec.name), latest_labels_key(spec.name))
     }
     sync_runs: list[float] = []
     export_runs: list[float] = []

@@ -44,6 +44,7 @@ from cleansing.normalise import DEFAULT_NA_TOKENS
 from cleansing.pipeline import cleanse_frame
 from cleansing.schemas import IrisMeasurements
 from flows.cleanse import CleanseParams, cleanse
+from storage.layout import raw_key, raw_prefix
 
 DATASET = "bench"
 SCHEMA_PATH = "cleansing.schemas:IrisMeasurements"
@@ -90,7 +91,7 @@ def write_raw(
             buffer,
             row_group_size=chunk_rows,
         )
-        key = f"raw/{DATASET}/part-{part:05d}.parquet"
+        key = raw_key(DATASET, f"part-{part:05d}")
         store.write_bytes(key, buffer.getvalue())
         keys.append(key)
         written += n
@@ -184,7 +185,7 @@ def wide(columns: int, repeats: int) -> dict[str, float]:
 
 def _reset_outputs(store: DataStore) -> None:
     for key in store.list_keys():
-        if not key.startswith("raw/"):
+        if not key.startswith(raw_prefix(DATASET)):
             store.delete(key)
 
 

@@ -67,9 +67,10 @@ from stack import control
 from stack.process import poll
 from stack.serving import PROJECT_ROOT, ServedDeployments
 from stack.settings import StackSettings
+from storage.layout import model_prefix
 from tasks.events import ANNOTATIONS_CHANGED, LABELS_READY, MODEL_PROMOTED, project_resource
 from tasks.registry import read_pointer
-from tasks.state import LabelsVersion, latest_labels_key
+from tasks.state import read_labels_pointer
 from tests.conftest import Stack
 from tests.integration.loop import LOOP, TextsProject, push_texts, shown_versions
 
@@ -143,11 +144,8 @@ def _wait_idle(served: ServedDeployments, store: DataStore, labels: int, timeout
     since = _now() - dt.timedelta(hours=1)
 
     def probe() -> bool | None:
-        key = latest_labels_key(TEXTS.name)
-        if labels and (
-            not store.exists(key)
-            or LabelsVersion.model_validate(store.read_json(key)).labels < labels
-        ):
+        pointer = read_labels_pointer(store, TEXTS.name)
+        if labels and (pointer is None or pointer.labels < labels):
             return None
         with get_client(sync_client=True) as client:
             if any(_runs(client, served.name(base), since, ACTIVE) for base in LOOP):
@@ -197,7 +195,7 @@ def play_round(
     timeout_s: float,
 ) -> Round:
     """Annotate up to the threshold at a person's pace and time the crossing annotation."""
-    for key in store.list_keys(f"models/{TEXTS.name}/"):
+    for key in store.list_keys(model_prefix(TEXTS.name)):
         store.delete(key)  # every round's model is a first model: promoted
     *warm, crossing = tasks
     bots = TeamConfig(accuracy=1.0, skip_rate=0.0, seed=len(labelled))

@@ -137,15 +137,23 @@ from sklearn.model_selection import train_test_split
 from annotation.config import DataKind, LabelSpec
 from blocks import DataStore
 from cleansing.readers import image_frame, image_record
-from collection.batches import as_text_frame, raw_batch_id, raw_key, with_provenance
+from collection.batches import as_text_frame, raw_batch_id, with_provenance
 from flows.cleanse import CleanseParams, CleanseResult, DriftMonitoring, cleanse
 from flows.train import TrainParams, retrain_model
 from learning.pipelines import FeatureSpec
 from monitoring.inputs import monitored_frame
-from monitoring.layout import profile_key
 from monitoring.profile import DriftReport, DriftThresholds, ReferenceProfile, compare
 from monitoring.stats import wilson_interval
 from specs import DIGITS, DatasetSpec
+from storage.layout import (
+    clean_prefix,
+    labels_key,
+    latest_labels_key,
+    profile_key,
+    raw_file_key,
+    raw_key,
+)
+from storage.pointers import LabelsPointer
 from tasks.monitoring import read_reference
 from tasks.predict import probabilities
 
@@ -225,7 +233,7 @@ def write_raw_batch(
         for k, image in enumerate(images):
             data = png(image, f"{tag}-{k}")
             record = image_record(f"bench://{tag}/{k}.png", data)
-            key = f"raw/{dataset}/files/{record['checksum']}.png"
+            key = raw_file_key(dataset, record["checksum"], ".png")
             store.write_bytes(key, data)
             files.append(key)
             records.append({**record, "key": key})
@@ -347,7 +355,7 @@ def main() -> None:
         cleanse_run(monitor=False)
         truth = dict(zip(ids, digits.target[train_idx].astype(str), strict=True))
         clean = pd.concat(
-            [store.read_parquet(k) for k in store.list_keys(f"clean/{name}/")], ignore_index=True
+            [store.read_parquet(k) for k in store.list_keys(clean_prefix(name))], ignore_index=True
         )
         labels = pd.DataFrame(
             {
@@ -356,11 +364,10 @@ def main() -> None:
                 "status": "resolved",
             }
         )
-        store.write_parquet(f"labels/{name}/v1.parquet", labels)
-        store.replace_json(
-            f"labels/{name}/latest.json",
-            {"version": "v1", "key": f"labels/{name}/v1.parquet", "labels": len(labels)},
-        )
+        key = labels_key(name, "v1")
+        store.write_parquet(key, labels)
+        pointer = LabelsPointer(version="v1", key=key, labels=len(labels))
+        store.replace_json(latest_labels_key(name), pointer.model_dump(mode="json"))
         state, train_wall, _ = timed(
             lambda: retrain_model(
                 TrainParams(dataset=form.spec, reason="benchmark"), store=store, return_state=True

@@ -75,33 +75,6 @@ def raw_batch_id(uri: str, checksum: str, part: int) -> str:
     return f"{where}-{checksum[:12]}-{part:05d}"
 
 
-def raw_key(dataset: str, batch_id: str) -> str:
-    """Store key of a raw batch.
-
-    Args:
-        dataset: data set name.
-        batch_id: batch id.
-
-    Returns:
-        ``raw/<dataset>/<batch_id>.parquet``.
-    """
-    return f"raw/{dataset}/{batch_id}.parquet"
-
-
-def is_raw_batch_key(dataset: str, key: str) -> bool:
-    """Whether a store key is a raw batch of the data set (not an image file).
-
-    Args:
-        dataset: data set name.
-        key: a store key.
-
-    Returns:
-        True for ``raw/<dataset>/<id>.parquet``.
-    """
-    prefix = f"raw/{dataset}/"
-    return key.startswith(prefix) and "/" not in key[len(prefix) :] and key.endswith(".parquet")
-
-
 def _cell_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None

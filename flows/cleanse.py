@@ -22,10 +22,10 @@ from cleansing.normalise import NormaliseOptions
 from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
-from collection.batches import is_raw_batch_key
 from flows.collect import DATASET_PATTERN
 from monitoring.profile import DriftThresholds
 from specs import load_spec
+from storage.layout import cleanse_manifest_key, raw_batch_of_key, raw_prefix
 from tasks.cleanse import (
     PartitionSummary,
     announce_batch,
@@ -34,18 +34,6 @@ from tasks.cleanse import (
     move_run_duplicates,
 )
 from tasks.monitoring import BatchDrift, DriftMonitoring
-
-
-def cleanse_manifest_key(dataset: str) -> str:
-    """Store key of the record of cleansed batches.
-
-    Args:
-        dataset: data set name.
-
-    Returns:
-        ``state/cleanse/<dataset>/manifest.json``.
-    """
-    return f"state/cleanse/{dataset}/manifest.json"
 
 
 def batch_failure(batch_id: str, exc: Exception) -> str:
@@ -138,9 +126,9 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     except MissingKeyError:
         done = {}
     raw_batches = [
-        key.rsplit("/", 1)[1].removesuffix(".parquet")
-        for key in target.list_keys(f"raw/{params.dataset}/")
-        if is_raw_batch_key(params.dataset, key)
+        batch
+        for key in target.list_keys(raw_prefix(params.dataset))
+        if (batch := raw_batch_of_key(params.dataset, key)) is not None
     ]
     pending = [b for b in raw_batches if b not in done]
     total = BatchReport(source=params.dataset)

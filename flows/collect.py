@@ -27,6 +27,7 @@ from cleansing.readers import (
 from cleansing.schemas import load_schema, schema_columns
 from collection.manifest import Manifest, plan_collection
 from collection.sources import HttpSource, LocalSource, S3Source, Source, SourceObject
+from storage.layout import collect_manifest_key
 from tasks.collect import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -39,18 +40,6 @@ from tasks.collect import (
 )
 
 DATASET_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-
-
-def manifest_key(dataset: str) -> str:
-    """Store key of a data set's collection manifest.
-
-    Args:
-        dataset: data set name.
-
-    Returns:
-        ``state/collect/<dataset>/manifest.json``.
-    """
-    return f"state/collect/{dataset}/manifest.json"
 
 
 class CollectParams(BaseModel):
@@ -127,7 +116,7 @@ def load_manifest(store: DataStore, dataset: str) -> Manifest:
         The manifest.
     """
     try:
-        return Manifest.model_validate(store.read_json(manifest_key(dataset)))
+        return Manifest.model_validate(store.read_json(collect_manifest_key(dataset)))
     except MissingKeyError:
         return Manifest(dataset=dataset)
 
@@ -241,7 +230,7 @@ def collect(
         manifest = manifest.record(outcome.entry)
     changed = [o for o in outcomes if not o.unchanged]
     if changed or listing_errors:
-        target.replace_json(manifest_key(params.dataset), manifest.model_dump(mode="json"))
+        target.replace_json(collect_manifest_key(params.dataset), manifest.model_dump(mode="json"))
     result = _summarise(params.dataset, outcomes, listing_errors)
     create_table_artifact(
         table=_outcome_rows(outcomes, listing_errors),

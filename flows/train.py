@@ -45,6 +45,7 @@ from learning.training import (
 )
 from monitoring.review import hold_for_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
+from storage.layout import clean_prefix
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -160,7 +161,8 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     champion_version = champion.card.version if champion else None
 
     labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
-    if params.only_new_labels and read_trained_version(target, name) == labels_ref.version:
+    trained = read_trained_version(target, spec.name, name) if params.only_new_labels else None
+    if trained == labels_ref.version:
         message = f"{name}: labels version {labels_ref.version} already trained on; nothing to do"
         logger.info("%s", message)
         return TrainResult(
@@ -175,7 +177,9 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         labels, held = hold_for_review(labels, read_review_ledger(target, spec.name))
     clean, batches = load_clean_rows(target, spec.name)
     if clean.empty:
-        raise TrainingError(f"no clean data for {spec.name!r}: nothing under clean/{spec.name}/")
+        raise TrainingError(
+            f"no clean data for {spec.name!r}: nothing under {clean_prefix(spec.name)}"
+        )
     joined = join_labels(labels, clean, labels_ref.key)
     counts = {
         "labels": joined.n_labels,
@@ -201,7 +205,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         message = f"not trained on {labels_ref.version} ({len(item_ids)} usable labels): {exc}"
         logger.warning("%s", message)
         _report_skip(name, message, counts)
-        record_trained_labels(target, name, labels_ref.key)
+        record_trained_labels(target, spec.name, name, labels_ref.key)
         result = TrainResult(status="skipped", message=message, **base, **counts)
         _announce_outcome(result, champion_version)
         return result
@@ -249,7 +253,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     )
     save_model_version(target, card, model_bytes, items)
     save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
-    record_trained_labels(target, name, labels_ref.key)
+    record_trained_labels(target, spec.name, name, labels_ref.key)
 
     serving = champion_version
     if comparison.decision.promote:

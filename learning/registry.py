@@ -1,14 +1,9 @@
 """The model registry's format: safe serialization, model cards, the champion pointer.
 
-Pure (bytes in, bytes out); ``tasks.registry`` puts these into the DataStore:
-
-```
-models/<name>/<version>/model.skops   the fitted pipeline (skops format)
-models/<name>/<version>/items.json    the item ids it was fitted on (sorted JSON list)
-models/<name>/<version>/card.json     the ModelCard (written last: a version is complete
-                                      when its card exists)
-models/<name>/champion.json           the ChampionPointer naming the serving version
-```
+Pure (bytes in, bytes out); ``tasks.registry`` puts these into the DataStore under the
+keys of ``storage.layout``: per version the fitted pipeline (skops format), the item ids
+it was fitted on (sorted JSON list) and the ModelCard (written last: a version is
+complete when its card exists); per model the ChampionPointer naming the serving version.
 
 Loading never unpickles: a model file is read with ``skops.io`` and refused unless
 every type it holds is trusted by skops itself (scikit-learn, numpy) or listed in
@@ -23,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import secrets
 import subprocess
 import zipfile
@@ -40,6 +34,7 @@ from skops.io.exceptions import UntrustedTypesFoundException
 from learning.evaluation import Metrics
 from learning.gate import GateDecision
 from learning.pipelines import EstimatorSpec, FeatureSpec
+from storage.layout import RegistryError, check_model_name, check_version_id
 
 # Types skops does not trust by default that labelloop's own pipelines contain.
 TRUSTED_TYPES: tuple[str, ...] = (
@@ -50,16 +45,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 CARD_FORMAT = 1
-MODEL_FILE = "model.skops"
-ITEMS_FILE = "items.json"
-CARD_FILE = "card.json"
-CHAMPION_FILE = "champion.json"
-_VERSION_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-
-
-class RegistryError(ValueError):
-    """The registry cannot do what was asked (names the model, version or file)."""
 
 
 class ModelNotFoundError(RegistryError):
@@ -72,42 +57,6 @@ class CorruptModelError(RegistryError):
 
 class UntrustedModelError(RegistryError):
     """A model file holds types outside the trusted list: it is never loaded."""
-
-
-def check_model_name(name: str) -> str:
-    """A model name is lower-case letters, digits and dashes (it is a store folder).
-
-    Args:
-        name: the model name (usually the data set name).
-
-    Returns:
-        The name.
-
-    Raises:
-        RegistryError: the name is not one.
-    """
-    if not _NAME_RE.match(name):
-        raise RegistryError(f"invalid model name {name!r}: use lower-case letters, digits and '-'")
-    return name
-
-
-def check_version_id(version: str) -> str:
-    """A version id looks like ``20240101T120000123456Z-ab12cd`` (never a path).
-
-    Args:
-        version: the id to check.
-
-    Returns:
-        The id.
-
-    Raises:
-        RegistryError: it is not a version id.
-    """
-    if not isinstance(version, str) or not _VERSION_RE.match(version):
-        raise RegistryError(
-            f"invalid model version {version!r}: expected an id like 20240101T120000123456Z-ab12cd"
-        )
-    return version
 
 
 def new_version_id(now: dt.datetime | None = None, token: str | None = None) -> str:
@@ -130,21 +79,6 @@ def new_version_id(now: dt.datetime | None = None, token: str | None = None) -> 
     return check_version_id(f"{when.astimezone(dt.UTC):%Y%m%dT%H%M%S%f}Z-{suffix}")
 
 
-def model_key(name: str, version: str) -> str:
-    """Store key of a version's model file."""
-    return f"models/{check_model_name(name)}/{check_version_id(version)}/{MODEL_FILE}"
-
-
-def card_key(name: str, version: str) -> str:
-    """Store key of a version's model card."""
-    return f"models/{check_model_name(name)}/{check_version_id(version)}/{CARD_FILE}"
-
-
-def items_key(name: str, version: str) -> str:
-    """Store key of the item ids a version was fitted on."""
-    return f"models/{check_model_name(name)}/{check_version_id(version)}/{ITEMS_FILE}"
-
-
 def items_document(item_ids: Sequence[str]) -> bytes:
     """The items file: sorted, unique item ids as a JSON list.
 
@@ -155,28 +89,6 @@ def items_document(item_ids: Sequence[str]) -> bytes:
         The file's bytes (hash them for the card).
     """
     return json.dumps(sorted(set(item_ids))).encode()
-
-
-def champion_key(name: str) -> str:
-    """Store key of the champion pointer."""
-    return f"models/{check_model_name(name)}/{CHAMPION_FILE}"
-
-
-def version_of_card_key(name: str, key: str) -> str | None:
-    """The version a store key is the card of, or None for any other key.
-
-    Args:
-        name: the model name.
-        key: a key listed under ``models/<name>/``.
-
-    Returns:
-        The version id, or None.
-    """
-    prefix = f"models/{check_model_name(name)}/"
-    if not key.startswith(prefix) or not key.endswith(f"/{CARD_FILE}"):
-        return None
-    version = key[len(prefix) : -len(CARD_FILE) - 1]
-    return version if _VERSION_RE.match(version) else None
 
 
 class ModelCard(BaseModel):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 from sklearn.pipeline import Pipeline
 
 from learning.evaluation import EvaluationPlan, Metrics
@@ -39,53 +39,6 @@ RESOLVED = "resolved"
 
 class TrainingError(ValueError):
     """The inputs of a training run are unusable (names the file, row or field)."""
-
-
-class LabelsPointer(BaseModel):
-    """``labels/<project>/latest.json``: the newest labels version."""
-
-    model_config = ConfigDict(frozen=True)
-
-    version: str = Field(min_length=1)
-    key: str = Field(min_length=1)
-    labels: int = Field(ge=0)
-
-
-def labels_key(project: str, version: str) -> str:
-    """Store key of a labels version.
-
-    Args:
-        project: the project (data set) name.
-        version: the labels version.
-
-    Returns:
-        ``labels/<project>/<version>.parquet``.
-    """
-    return f"labels/{project}/{version}.parquet"
-
-
-def latest_labels_key(project: str) -> str:
-    """Store key of the latest labels pointer."""
-    return f"labels/{project}/latest.json"
-
-
-def parse_labels_pointer(document: Any, where: str) -> LabelsPointer:
-    """The latest-labels pointer.
-
-    Args:
-        document: the parsed JSON.
-        where: its key, for the error.
-
-    Returns:
-        The pointer.
-
-    Raises:
-        TrainingError: the document is not a pointer.
-    """
-    try:
-        return LabelsPointer.model_validate(document)
-    except ValidationError as exc:
-        raise TrainingError(f"labels pointer {where} is invalid: {exc.errors()[0]['msg']}") from exc
 
 
 class TrainingSet(BaseModel):

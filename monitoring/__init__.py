@@ -17,5 +17,6 @@
 - `monitoring.review`: disputed labels sent back for review: `ReviewRequest`,
   `ReviewLedger`, `plan_reviews`, `waiting_for_review`, `hold_for_review`,
   `disputes_markdown`.
-- `monitoring.layout`: DataStore keys of profiles, live accuracy series, drift reports.
+
+Where monitoring keeps its records in the DataStore: `storage.layout`.
 """

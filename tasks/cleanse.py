@@ -21,25 +21,11 @@ from cleansing.normalise import NormaliseOptions
 from cleansing.partition import CROSS_PARTITION, cleanse_partition, move_duplicates
 from cleansing.pipeline import ID_COLUMN, BatchReport
 from cleansing.schemas import load_schema
-from collection.batches import raw_key
 from monitoring.profile import record_markdown
+from storage.layout import clean_prefix, cleanse_output_key, raw_key
 from tasks.events import BATCH_CLEANSED, announce, dataset_resource
 from tasks.monitoring import BatchDrift, DriftMonitoring, announce_drift, check_batch_drift
 from tasks.registry import STORE_RETRIES
-
-
-def output_key(kind: str, dataset: str, batch_id: str) -> str:
-    """Store key of a cleanse output.
-
-    Args:
-        kind: ``clean``, ``quarantine`` or ``duplicates``.
-        dataset: data set name.
-        batch_id: the raw batch id.
-
-    Returns:
-        ``<kind>/<dataset>/<batch_id>.parquet``.
-    """
-    return f"{kind}/{dataset}/{batch_id}.parquet"
 
 
 class PartitionSummary(BaseModel):
@@ -74,9 +60,9 @@ def load_clean_ids(store: DataStore, dataset: str, batch_ids: list[str]) -> Know
         A :class:`KnownIds` set.
     """
     known = KnownIds()
-    present = set(store.list_keys(f"clean/{dataset}/"))
+    present = set(store.list_keys(clean_prefix(dataset)))
     for batch_id in batch_ids:
-        key = output_key("clean", dataset, batch_id)
+        key = cleanse_output_key("clean", dataset, batch_id)
         if key in present:
             known.add_raw(ids_to_raw(store.read_parquet(key, columns=[ID_COLUMN])[ID_COLUMN]))
     get_run_logger().info("%d clean id(s) already known for %s", len(known), dataset)
@@ -129,12 +115,12 @@ def cleanse_batch(
         )
         outputs = {}
         for kind, path in result.files.items():
-            key = output_key(kind, dataset, batch_id)
+            key = cleanse_output_key(kind, dataset, batch_id)
             store.write_bytes(key, path.read_bytes())
             outputs[kind] = key
     for kind in ("clean", "quarantine", "duplicates"):
         if kind not in outputs:  # an earlier interrupted run may have left one behind
-            store.delete(output_key(kind, dataset, batch_id))
+            store.delete(cleanse_output_key(kind, dataset, batch_id))
     logger.info(
         "%s: %d in, %d clean, %d quarantined, %d duplicates",
         batch_id,
@@ -166,8 +152,8 @@ def move_run_duplicates(
     Returns:
         The updated summary (counting rule re-checked).
     """
-    clean_key = output_key("clean", dataset, summary.batch_id)
-    dup_key = output_key("duplicates", dataset, summary.batch_id)
+    clean_key = cleanse_output_key("clean", dataset, summary.batch_id)
+    dup_key = cleanse_output_key("duplicates", dataset, summary.batch_id)
     clean, moved = move_duplicates(store.read_parquet(clean_key), mask)
     try:
         existing = store.read_parquet(dup_key)

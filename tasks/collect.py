@@ -28,7 +28,6 @@ from collection.batches import (
     PartWriter,
     as_text_frame,
     raw_batch_id,
-    raw_key,
     with_provenance,
 )
 from collection.manifest import ManifestEntry, unchanged
@@ -44,6 +43,7 @@ from collection.sources import (
     list_local,
     list_s3,
 )
+from storage.layout import raw_file_key, raw_key
 from tasks.events import BATCH_COLLECTED, announce, dataset_resource
 
 DEFAULT_MAX_FILE_BYTES = 4 * 1024**3
@@ -350,7 +350,7 @@ def collect_image_files(
             outcomes[obj.uri] = ObjectOutcome(entry=_failed(obj, prior, reason, collected_at))
             continue
         suffix = Path(obj.name).suffix.lower()
-        key = f"raw/{dataset}/files/{record['checksum']}{suffix}"
+        key = raw_file_key(dataset, record["checksum"], suffix)
         if not store.exists(key):
             store.write_bytes(key, data)
         record["key"] = key

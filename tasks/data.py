@@ -14,12 +14,9 @@ from blocks import DataStore
 from blocks.data_store import MissingKeyError
 from learning.training import ITEM_ID, TrainingError, decode_image
 from specs import DatasetSpec
+from storage.layout import clean_prefix
 
 Rows = pd.DataFrame | NDArray[Any]
-
-
-def clean_prefix(dataset: str) -> str:
-    return f"clean/{dataset}/"
 
 
 @task(name="load-clean-rows", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])

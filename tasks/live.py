@@ -1,9 +1,8 @@
 """The live accuracy series beside the model registry, and the disputed labels beside the
 labels versions (DataStore reads and writes of the monitor flow).
 
-Layout: ``models/<model>/monitoring/live_accuracy.json`` (`monitoring.layout`), and
-``labels/<project>/disputed/<labels version>.parquet``: the rows of that labels version
-the champion disputes, flagged (``disputed``, ``disputed_by``, ``dispute_probability``).
+Keys from `storage.layout` (`live_accuracy_key`, `disputed_labels_key`). The disputed
+rows of a labels version are flagged (``disputed``, ``disputed_by``, ``dispute_probability``).
 """
 
 from __future__ import annotations
@@ -14,14 +13,9 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks import DataStore
 from monitoring.decisions import LiveAccuracySeries
-from monitoring.layout import live_accuracy_key
+from storage.layout import disputed_labels_key, live_accuracy_key
 
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [1, 5]}
-
-
-def disputed_key(project: str, labels_version: str) -> str:
-    """Store key of the disputed rows of a labels version."""
-    return f"labels/{project}/disputed/{labels_version}.parquet"
 
 
 @task(name="read-live-accuracy", cache_policy=NO_CACHE, **STORE_RETRIES)
@@ -72,7 +66,7 @@ def write_disputed_labels(
     Returns:
         The store key.
     """
-    key = disputed_key(project, labels_version)
+    key = disputed_labels_key(project, labels_version)
     rows = flagged[flagged["disputed"]].reset_index(drop=True)
     store.write_parquet(key, rows)
     get_run_logger().info("Labels %s: %d disputed rows -> %s", labels_version, len(rows), key)

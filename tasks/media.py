@@ -10,13 +10,9 @@ from prefect.cache_policies import NO_CACHE
 
 from annotation.media import local_file_url, s3_uri
 from blocks import DataStore
+from storage.layout import raw_files_prefix
 
 STORAGE_TITLE = "labelloop"
-
-
-def image_prefix(dataset: str) -> str:
-    """Where the collect flow copies a data set's image files."""
-    return f"raw/{dataset}/files"
 
 
 def image_reference(store: DataStore, key: str) -> str:
@@ -40,7 +36,7 @@ def ensure_image_storage(
         The storage connection's id.
     """
     if store.bucket is None:
-        path = str(Path(store.base_path).expanduser().resolve() / image_prefix(dataset))
+        path = str(Path(store.base_path).expanduser().resolve() / raw_files_prefix(dataset))
         for storage in client.import_storage.local.list(project=project_id):
             if storage.path == path:
                 return int(storage.id)
@@ -48,7 +44,7 @@ def ensure_image_storage(
             project=project_id, path=path, use_blob_urls=True, title=STORAGE_TITLE
         )
     else:
-        prefix = "/".join(p for p in (store.prefix.strip("/"), image_prefix(dataset)) if p)
+        prefix = "/".join(p for p in (store.prefix.strip("/"), raw_files_prefix(dataset)) if p)
         for storage in client.import_storage.s3.list(project=project_id):
             if storage.bucket == store.bucket and storage.prefix == prefix:
                 return int(storage.id)

@@ -25,7 +25,6 @@ from learning.threads import one_blas_thread
 from learning.training import LABEL, TrainingError
 from monitoring.decisions import drift_event
 from monitoring.inputs import monitored_frame
-from monitoring.layout import drift_report_key, profile_key
 from monitoring.profile import (
     DriftRecord,
     DriftReport,
@@ -38,6 +37,7 @@ from monitoring.profile import (
     prediction_profile,
 )
 from specs import DatasetName, DatasetSpec, SpecError, resolve_spec
+from storage.layout import drift_report_key, profile_key
 from tasks.data import Rows, feature_rows
 from tasks.events import announce
 from tasks.predict import probabilities

@@ -27,16 +27,19 @@ from learning.registry import (
     ModelCard,
     ModelNotFoundError,
     RegistryError,
+    load_model,
+    model_digest,
+    parse_card,
+    parse_pointer,
+)
+from storage.layout import (
     card_key,
     champion_key,
     check_model_name,
     check_version_id,
     items_key,
-    load_model,
-    model_digest,
     model_key,
-    parse_card,
-    parse_pointer,
+    model_prefix,
     version_of_card_key,
 )
 
@@ -347,7 +350,7 @@ def list_history(store: DataStore, name: str) -> list[ModelCard]:
     """
     versions = sorted(
         v
-        for key in store.list_keys(f"models/{check_model_name(name)}/")
+        for key in store.list_keys(model_prefix(name))
         if (v := version_of_card_key(name, key))
     )
     return [read_card(store, name, v) for v in versions]

@@ -7,7 +7,6 @@ DataStore and hand plain values over.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,16 +33,11 @@ from learning.gate import (
     decide_promotion,
 )
 from learning.pipelines import EstimatorSpec, build_pipeline
-from learning.training import (
-    TrainingError,
-    labels_key,
-    latest_labels_key,
-    out_of_fold,
-    pair_with_champion,
-    parse_labels_pointer,
-)
+from learning.training import TrainingError, out_of_fold, pair_with_champion
 from specs import DatasetSpec
+from storage.layout import labels_key, latest_labels_key
 from tasks.data import Rows, feature_rows
+from tasks.state import read_labels_pointer
 
 STORE_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
@@ -73,17 +67,15 @@ def load_labels_version(
 
     Raises:
         TrainingError: there is no such version, or no labels yet.
+        PointerError: ``latest.json`` is not a labels pointer (names the key).
     """
     if version == "latest":
-        pointer_key = latest_labels_key(project)
-        try:
-            pointer = parse_labels_pointer(store.read_json(pointer_key), pointer_key)
-        except MissingKeyError:
+        pointer = read_labels_pointer(store, project)
+        if pointer is None:
             raise TrainingError(
-                f"no labels for {project!r} yet: {pointer_key} is not in {store.describe()}"
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise TrainingError(f"labels pointer {pointer_key} is not JSON: {exc}") from exc
+                f"no labels for {project!r} yet: {latest_labels_key(project)} is not in "
+                f"{store.describe()}"
+            )
         ref = LabelsRef(version=pointer.version, key=pointer.key)
     else:
         ref = LabelsRef(version=version, key=labels_key(project, version))

@@ -8,8 +8,9 @@ import pytest
 from blocks import DataStore
 from cleansing.errors import BatchesFailedError
 from collection.sources import LocalSource
-from flows.cleanse import CleanseParams, cleanse, cleanse_manifest_key
+from flows.cleanse import CleanseParams, cleanse
 from flows.collect import CollectParams, collect, load_manifest
+from storage.layout import cleanse_manifest_key
 from tests.flows.helpers import (
     IRIS_SCHEMA,
     digit_png,

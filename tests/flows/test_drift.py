@@ -19,8 +19,8 @@ from collection.sources import LocalSource
 from flows.cleanse import CleanseParams, DriftMonitoring, cleanse
 from flows.collect import CollectParams, collect
 from flows.train import TrainParams, retrain_model
-from monitoring.layout import drift_report_key, profile_key
 from monitoring.profile import DriftRecord, ReferenceProfile
+from storage.layout import drift_report_key, profile_key
 from tasks.cleanse import batch_artifact_key
 from tasks.events import DATA_DRIFTED
 from tasks.registry import list_history

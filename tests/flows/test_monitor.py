@@ -17,11 +17,14 @@ from blocks import DataStore
 from flows.monitor import MonitorParams, MonitorResult, monitor_model
 from flows.train import TrainParams, retrain_model
 from monitoring.decisions import DisputedLabel, LiveAccuracySeries
-from monitoring.layout import live_accuracy_key, profile_key
 from monitoring.review import ReviewLedger, plan_reviews
+from storage.layout import (
+    disputed_labels_key,
+    live_accuracy_key,
+    profile_key,
+    review_ledger_key,
+)
 from tasks.events import MODEL_DEGRADED
-from tasks.live import disputed_key
-from tasks.state import review_key
 from tests.flows.digits_store import label_records, write_digits, write_labels
 
 
@@ -125,7 +128,7 @@ def test_a_healthy_champion_gets_a_point_per_labels_version_and_no_event(
     report = artifacts[f"{model}-live-accuracy"]
     assert "on 200 labelled items it never trained on" in report
     assert "**not degraded**" in report and "| v2 |" in report
-    assert store.exists(disputed_key("digits", "v2"))
+    assert store.exists(disputed_labels_key("digits", "v2"))
 
 
 def test_a_degraded_champion_is_announced_once_and_its_disputes_recorded(
@@ -156,7 +159,7 @@ def test_a_degraded_champion_is_announced_once_and_its_disputes_recorded(
     assert f"holdout {result.holdout_accuracy:.3f}" in payload["reason"]
 
     # The disputes are the mislabelled items: the champion knows the true digit.
-    disputes = store.read_parquet(disputed_key("digits", "v3"))
+    disputes = store.read_parquet(disputed_labels_key("digits", "v3"))
     assert result.disputed == len(disputes) >= 20
     assert set(disputes["item_id"]) <= flipped
     by_item = dict(zip(rows["item_id"], truth, strict=True))
@@ -210,7 +213,7 @@ def test_training_leaves_out_disputed_items_until_reviewed(store, clean, model) 
             now=dt.datetime.now(dt.UTC),
         )
     )
-    store.replace_json(review_key("digits"), ledger.model_dump(mode="json"))
+    store.replace_json(review_ledger_key("digits"), ledger.model_dump(mode="json"))
 
     held = retrain_model(TrainParams(model_name=model), store=store)
     assert (held.held_for_review, held.used) == (10, 390)

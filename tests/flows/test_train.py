@@ -15,7 +15,8 @@ import flows.train as train_module
 from blocks import DataStore
 from flows.train import TrainParams, retrain_model
 from learning.pipelines import EstimatorSpec
-from learning.registry import RegistryError, champion_key, model_key
+from learning.registry import RegistryError
+from storage.layout import champion_key, model_key
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED
 from tasks.registry import list_history, read_pointer
 from tests.flows.digits_store import label_records, write_digits, write_labels

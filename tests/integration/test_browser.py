@@ -42,8 +42,8 @@ from flows.annotate import PushParams, push_batch
 from flows.train import TrainParams, retrain_model
 from monitoring.review import ReviewRequest
 from specs import DIGITS, TEXTS, DatasetSpec
+from storage.layout import raw_file_key
 from tasks.label_studio import ensure_review_view
-from tasks.media import image_prefix
 from tasks.state import write_labels_version
 from tests.conftest import Stack
 
@@ -130,7 +130,7 @@ def _write_digits(store: DataStore, spec: DatasetSpec) -> pd.DataFrame:
     for image, target in zip(digits.images, digits.target, strict=True):
         data = digit_png(image)
         checksum = hashlib.sha256(data).hexdigest()
-        key = f"{image_prefix(spec.name)}/{checksum}.png"
+        key = raw_file_key(spec.name, checksum, ".png")
         rows.append(
             {
                 "item_id": checksum[:32],

@@ -29,8 +29,8 @@ from flows.deployments import read_deployments, runner_deployment
 from flows.monitor import MonitorParams, monitor_model
 from flows.sync import SyncParams, sync_labels
 from flows.train import TrainParams, retrain_model
-from learning.registry import card_key
 from specs import DIGITS, DatasetSpec
+from storage.layout import card_key
 from tasks.state import LABEL_COLUMNS
 from tests.conftest import Stack
 from tests.flows.digits_store import label_records, write_digits

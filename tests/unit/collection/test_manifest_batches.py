@@ -10,7 +10,6 @@ from collection.batches import (
     PROVENANCE_COLUMNS,
     PartWriter,
     as_text_frame,
-    is_raw_batch_key,
     raw_batch_id,
     with_provenance,
 )
@@ -73,19 +72,6 @@ def test_batch_ids_are_deterministic_and_distinct():
     assert raw_batch_id("s3://b/k.csv", "ab" * 32, 0) == raw_batch_id("s3://b/k.csv", "ab" * 32, 0)
     ids = {raw_batch_id(u, c, p) for u in ("x", "y") for c in ("a" * 64, "b" * 64) for p in (0, 1)}
     assert len(ids) == 8
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("raw/d/b1.parquet", True),
-        ("raw/d/files/x.png", False),
-        ("raw/e/b1.parquet", False),
-        ("raw/d/b1.json", False),
-    ],
-)
-def test_is_raw_batch_key(key, expected):
-    assert is_raw_batch_key("d", key) is expected
 
 
 def test_provenance_columns_and_row_hash_ignore_provenance():

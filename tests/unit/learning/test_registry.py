@@ -15,15 +15,14 @@ from learning.registry import (
     CorruptModelError,
     RegistryError,
     UntrustedModelError,
-    card_key,
     check_version_id,
     load_model,
     new_version_id,
     parse_pointer,
     serialize_model,
     untrusted_types,
-    version_of_card_key,
 )
+from storage.layout import card_key
 
 T0 = dt.datetime(2024, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -75,14 +74,6 @@ def test_bad_version_ids_are_refused(bad: str) -> None:
 def test_naive_time_is_refused() -> None:
     with pytest.raises(RegistryError, match="aware"):
         new_version_id(dt.datetime(2024, 1, 1))
-
-
-def test_card_keys_are_recognised() -> None:
-    version = new_version_id(T0, "abcdef")
-    assert version_of_card_key("digits", card_key("digits", version)) == version
-    assert version_of_card_key("digits", f"models/digits/{version}/model.skops") is None
-    assert version_of_card_key("digits", "models/digits/champion.json") is None
-    assert version_of_card_key("digits", f"models/other/{version}/card.json") is None
 
 
 def test_model_round_trip_predicts_the_same(digits_model) -> None:

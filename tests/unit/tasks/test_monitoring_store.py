@@ -19,14 +19,13 @@ from learning.registry import (
     ModelCard,
     items_document,
     model_digest,
-    model_key,
     new_version_id,
     serialize_model,
 )
 from learning.training import out_of_fold
-from monitoring.layout import profile_key
 from monitoring.profile import DriftThresholds, ReferenceProfile
 from specs import IRIS
+from storage.layout import model_key, profile_key
 from tasks.monitoring import batch_report, build_reference_profile, read_reference
 from tasks.registry import save_version, swap_champion
 

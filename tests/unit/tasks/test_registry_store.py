@@ -23,13 +23,12 @@ from learning.registry import (
     ModelCard,
     ModelNotFoundError,
     UntrustedModelError,
-    champion_key,
     items_document,
     model_digest,
-    model_key,
     new_version_id,
     serialize_model,
 )
+from storage.layout import champion_key, model_key
 from tasks.registry import (
     ChampionChangedError,
     list_history,
