@@ -61,9 +61,13 @@ def reserved_output_header() -> bytes:
 
 
 def wide_csv(columns: int) -> bytes:
-    """One row: the iris columns, then ``columns - 5`` columns no schema names."""
+    """One row: the iris columns, then ``columns - 5`` columns no schema names.
+
+    The iris values are in no iris row, so the row is never a duplicate of a good file's
+    row (which copy a duplicate keeps depends on the order files are read).
+    """
     names = IRIS_COLUMNS + [f"extra_{i}" for i in range(columns - 5)]
-    values = ["5.1", "3.5", "1.4", "0.2", "setosa"] + [" x "] * (columns - 5)
+    values = ["7.77", "2.22", "6.66", "2.02", "virginica"] + [" x "] * (columns - 5)
     return (",".join(names) + "\n" + ",".join(values) + "\n").encode()
 
 
