@@ -39,7 +39,9 @@ class DeploymentSpec(BaseModel):
         return self.entrypoint.rpartition(":")[0]
 
 
-def deployments_of(document: Mapping[str, Any], source: object = "the document") -> list[DeploymentSpec]:
+def deployments_of(
+    document: Mapping[str, Any], source: object = "the document"
+) -> list[DeploymentSpec]:
     """The deployments of a loaded `prefect.yaml` document.
 
     Args:
