@@ -86,11 +86,12 @@ def params_parser(
     """
     parser = argparse.ArgumentParser(description=description)
     taken = {shortcut.flag for shortcut in shortcuts}
-    for path, field in flat_fields(model).items():
+    flat = flat_fields(model)
+    for path, field in flat.items():
         if flag_of(path) not in taken:  # a shortcut of the same name replaces the flag
             _add_field(parser, path, field)
     fields = flat_paths(model)
-    replaced = {flag_of(path): field for path, field in flat_fields(model).items()}
+    replaced = {flag_of(path): field for path, field in flat.items()}
     group = parser.add_argument_group("shorter flags")
     for shortcut in shortcuts:
         if shortcut.field is not None and shortcut.field not in fields:
@@ -112,15 +113,17 @@ def parse_params(
     Args:
         model: the flow's Params model.
         argv: the arguments (default: `sys.argv[1:]`).
-        description: shown by `--help` (a flow passes its module docstring's first line).
+        description: shown by `--help` (a flow's module docstring's first paragraph).
         shortcuts: flags kept beside the generated ones.
     """
     parser = params_parser(model, description, shortcuts)
     given = vars(parser.parse_args(argv))
-    data: dict[str, Any] = {}
     by_flag = {
         s.flag: given[_SHORTCUT + s.flag] for s in shortcuts if _SHORTCUT + s.flag in given
     }
+    paths = [d.removeprefix(_DEST) for d in given if d.startswith(_DEST)]
+    paths += [s.field for s in shortcuts if s.flag in by_flag and s.field is not None]
+    data = _nested_defaults(model, {path.split(".")[0] for path in paths if "." in path})
     for dest, raw in given.items():
         if dest.startswith(_DEST):
             _set(data, dest.removeprefix(_DEST), raw, append=False)
@@ -146,7 +149,7 @@ def run_flow_script(
     Args:
         flow: the flow, called with the parsed Params.
         model: its Params model.
-        doc: the flow module's docstring (its first line describes the command).
+        doc: the flow module's docstring (its first paragraph describes the command).
         shortcuts: flags kept beside the generated ones.
         failed: whether the result means a failed run (the exit status is then 1).
     """
@@ -154,6 +157,17 @@ def run_flow_script(
     result = flow(params)
     sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     sys.exit(1 if failed is not None and failed(result) else 0)
+
+
+def _nested_defaults(model: type[BaseModel], names: set[str]) -> dict[str, Any]:
+    """The defaults of the named nested-model fields, as data: a flag's value then replaces
+    one field of the Params' own default (which may differ from the nested class's)."""
+    data: dict[str, Any] = {}
+    for name in names:
+        field = model.model_fields[name]
+        if _nested_model(field) is not None and not field.is_required():
+            data[name] = field.get_default(call_default_factory=True).model_dump()
+    return data
 
 
 def _summary(doc: str | None) -> str:

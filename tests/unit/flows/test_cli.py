@@ -185,3 +185,17 @@ def test_no_flow_file_shadows_a_module_when_run_as_a_script() -> None:
         if p.stem != "__init__" and importlib.util.find_spec(p.stem) is not None
     ]
     assert shadowing == []
+
+
+class _Inner(BaseModel):
+    a: int = 1
+    b: int = 2
+
+
+class _Outer(BaseModel):
+    inner: _Inner = _Inner(a=10, b=20)
+
+
+def test_a_nested_flag_changes_one_field_of_the_params_own_default() -> None:
+    assert parse_params(_Outer, ["--inner-b", "3"]).inner == _Inner(a=10, b=3)
+    assert parse_params(_Outer, []).inner == _Inner(a=10, b=20)
