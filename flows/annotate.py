@@ -297,5 +297,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+SHORTCUTS = [DATASET]
+
 if __name__ == "__main__":
-    run_flow_script(push_batch, PushParams, __doc__, [DATASET])
+    run_flow_script(push_batch, PushParams, __doc__, SHORTCUTS)

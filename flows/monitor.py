@@ -322,5 +322,7 @@ def _review(
     return sent, len(waiting)
 
 
+SHORTCUTS = [DATASET]
+
 if __name__ == "__main__":
-    run_flow_script(monitor_model, MonitorParams, __doc__, [DATASET])
+    run_flow_script(monitor_model, MonitorParams, __doc__, SHORTCUTS)

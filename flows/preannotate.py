@@ -163,5 +163,7 @@ def refresh_predictions(
     return result
 
 
+SHORTCUTS = [DATASET]
+
 if __name__ == "__main__":
-    run_flow_script(refresh_predictions, RefreshParams, __doc__, [DATASET])
+    run_flow_script(refresh_predictions, RefreshParams, __doc__, SHORTCUTS)

@@ -271,5 +271,7 @@ def _report(
         create_markdown_artifact(key=f"review-{name}", markdown="\n".join(lines))
 
 
+SHORTCUTS = [DATASET]
+
 if __name__ == "__main__":
-    run_flow_script(sync_labels, SyncParams, __doc__, [DATASET])
+    run_flow_script(sync_labels, SyncParams, __doc__, SHORTCUTS)

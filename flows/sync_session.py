@@ -225,9 +225,12 @@ def _finish(passes: list[SessionPass], ignored: list[str], began: float) -> Sync
     )
 
 
+SHORTCUTS = [DATASET]
+
+
 def _run_session(params: SyncSessionParams) -> SyncSessionResult:
     return asyncio.run(sync_session(params))
 
 
 if __name__ == "__main__":
-    run_flow_script(_run_session, SyncSessionParams, __doc__, [DATASET])
+    run_flow_script(_run_session, SyncSessionParams, __doc__, SHORTCUTS)

@@ -143,21 +143,29 @@ def test_train_keeps_its_shorter_flags() -> None:
         "train",
         ["--estimator", "sklearn.linear_model.LogisticRegression", "--estimator-params",
          '{"C": 2.0}', "--metric", "accuracy", "--min-improvement", "0.01",
-         "--class-tolerance", "0.1", "--trusted-type", "a.B", "--trusted-type", "c.D"],
+         "--class-tolerance", "0.1", "--max-regression", "0.02", "--confidence", "0.9"],
     )
     assert params.estimator.import_path == "sklearn.linear_model.LogisticRegression"
     assert params.estimator.params == {"C": 2.0}
     assert (params.gate.metric, params.gate.min_improvement) == ("accuracy", 0.01)
     assert params.gate.class_tolerance == 0.1
-    assert params.trusted_types == ["a.B", "c.D"]
+    assert (params.gate.max_regression, params.gate.confidence) == (0.02, 0.9)
 
 
 def test_flags_that_took_a_value_still_do() -> None:
     assert _parse("annotate", ["--with-predictions", "false"]).with_predictions is False
     sync = _parse("sync", ["--reconcile-deleted", "true", "--ready-threshold", "5"])
     assert sync.reconcile_deleted is True and sync.ready_threshold == 5
-    monitor = _parse("monitor", ["--request-review", "--trusted-type", "x.Y"])
-    assert monitor.request_review is True and monitor.trusted_types == ["x.Y"]
+    monitor = _parse("monitor", ["--request-review"])
+    assert monitor.request_review is True
+
+
+@pytest.mark.parametrize("name", ["annotate", "monitor", "preannotate", "sync", "sync_session", "train"])
+def test_the_command_line_may_name_an_own_specs_import_path(name: str) -> None:
+    """Only the command line: a run parameter never makes a worker import anything."""
+    params = _parse(name, ["--dataset", "specs:TEXTS"])
+    assert params.dataset.name == "texts"
+    assert _parse(name, ["--dataset", "digits"]).dataset.name == "digits"
 
 
 @pytest.mark.parametrize(
