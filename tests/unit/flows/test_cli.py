@@ -160,7 +160,9 @@ def test_flags_that_took_a_value_still_do() -> None:
     assert monitor.request_review is True
 
 
-@pytest.mark.parametrize("name", ["annotate", "monitor", "preannotate", "sync", "sync_session", "train"])
+@pytest.mark.parametrize(
+    "name", ["annotate", "monitor", "preannotate", "sync", "sync_session", "train"]
+)
 def test_the_command_line_may_name_an_own_specs_import_path(name: str) -> None:
     """Only the command line: a run parameter never makes a worker import anything."""
     params = _parse(name, ["--dataset", "specs:TEXTS"])
