@@ -7,7 +7,7 @@ all labels so far and scored on the test split. The figure is the number of labe
 needed to reach 98% of the accuracy of the same pipeline fitted on the whole pool.
 The project's default strategy is compared with random selection in the same run.
 
-Usage: ``PYTHONPATH=. python -m benchmarks.active_learning [--seeds 5] [--first-seed 0]
+Usage: ``python -m benchmarks.active_learning [--seeds 5] [--first-seed 0]
 [--batch 20] [--dataset NAME ...]`` (seeds ``first-seed`` .. ``first-seed + seeds - 1``). Data sets: load_digits (image pipeline), load_wine,
 load_breast_cancer, load_iris (tabular), texts (generated, text pipeline); all unless
 ``--dataset`` names some. Wall time for all five with 5 seeds: 8.4 min (3.2 min of CPU)

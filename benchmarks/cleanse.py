@@ -1,9 +1,9 @@
 """Benchmark: the cleanse flow against a plain pandas + pandera script, and peak memory
 of the chunked path on 10 million rows.
 
-    PYTHONPATH=. python benchmarks/cleanse.py                 # 1M rows + 10M rows
-    PYTHONPATH=. python benchmarks/cleanse.py --big-rows 0    # only the 1M comparison
-    PYTHONPATH=. python benchmarks/cleanse.py --rows 0 --big-rows 0   # only the wide row
+    python -m benchmarks.cleanse                 # 1M rows + 10M rows (from the repository root)
+    python -m benchmarks.cleanse --big-rows 0    # only the 1M comparison
+    python -m benchmarks.cleanse --rows 0 --big-rows 0   # only the wide row
 
 Both sides of the comparison run in this process, on the same raw parquet files, in
 the same run; each is timed ``--repeats`` times and the best time is kept. The flow is
@@ -29,9 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -45,6 +42,11 @@ from cleansing.pipeline import cleanse_frame
 from cleansing.schemas import IrisMeasurements
 from flows.cleanse import CleanseParams, cleanse
 from storage.layout import raw_key, raw_prefix
+
+# Benchmarks run as modules from here (`python -m benchmarks.cleanse`): run as a file,
+# this folder would come first on sys.path and its monitoring.py and annotation.py would
+# shadow the packages of those names.
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASET = "bench"
 SCHEMA_PATH = "cleansing.schemas:IrisMeasurements"
@@ -255,14 +257,17 @@ def child_cleanse(store_path: str, chunk_rows: int) -> None:
 def big(rows: int, chunk_rows: int, batch_rows: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="labelloop-bench-big-") as folder:
         store_path = str(Path(folder) / "store")
-        me = [sys.executable, str(Path(__file__).resolve())]
+        me = [sys.executable, "-m", "benchmarks.cleanse"]  # run as a module: see `ROOT`
         common = ["--chunk-rows", str(chunk_rows), "--batch-rows", str(batch_rows)]
         subprocess.run(
-            [*me, "--child-generate", store_path, "--big-rows", str(rows), *common], check=True
+            [*me, "--child-generate", store_path, "--big-rows", str(rows), *common],
+            check=True,
+            cwd=ROOT,
         )
         done = subprocess.run(
             [*me, "--child-cleanse", store_path, *common],
             check=True,
+            cwd=ROOT,
             capture_output=True,
             text=True,
         )

@@ -65,7 +65,7 @@ from flows.sync import SyncParams
 from specs import TEXTS
 from stack import control
 from stack.process import poll
-from stack.serving import PROJECT_ROOT, ServedDeployments
+from stack.prefect_yaml import PROJECT_ROOT
 from stack.settings import StackSettings
 from storage.layout import model_prefix
 from tasks.events import ANNOTATIONS_CHANGED, LABELS_READY, MODEL_PROMOTED, project_resource
@@ -73,6 +73,7 @@ from tasks.registry import read_pointer
 from tasks.state import read_labels_pointer
 from tests.conftest import Stack
 from tests.integration.loop import LOOP, TextsProject, push_texts, shown_versions
+from tests.served import ServedDeployments
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 STARTED = {StateType.RUNNING, StateType.COMPLETED, StateType.FAILED, StateType.CRASHED}

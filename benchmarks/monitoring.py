@@ -1,7 +1,7 @@
 """Drift monitoring on scikit-learn's digits through the real flows: false alarms, detection,
 and what monitoring adds to a cleanse run.
 
-Run from the repository root:  PYTHONPATH=. python -m benchmarks.monitoring
+Run from the repository root:  python -m benchmarks.monitoring
 (a temporary Prefect server is started first, as the flow tests do; it is not timed).
 
 - The loop's own path: the digits become 8x8 PNGs in a local DataStore, written as raw
@@ -108,17 +108,12 @@ import datetime as dt
 import hashlib
 import io
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pandas as pd

@@ -43,7 +43,7 @@ from specs import DIGITS
 from stack import control
 from stack.control import LOCAL_BLOCK
 from stack.process import poll
-from stack.serving import PROJECT_ROOT, served_document
+from stack.prefect_yaml import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 from tasks.label_studio import ProjectConfig, find_project

@@ -12,7 +12,6 @@ selections never overlap.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import uuid
 from collections.abc import Callable
@@ -35,9 +34,10 @@ from annotation.payloads import ItemValue, build_tasks, chunked
 from annotation.predictions import inline_predictions
 from annotation.push import already_handled
 from blocks import DataStore, LabelStudioCredentials
+from flows.cli import DATASET, run_flow_script
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, resolve_spec
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -297,19 +297,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run one push from the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, field in PushParams.model_fields.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", default=field.default, help=field.description
-        )
-    args = vars(parser.parse_args(argv))
-    # The command line (an administrator) may name an own spec's import path.
-    args["dataset"] = load_spec(args["dataset"])
-    result = push_batch(PushParams.model_validate({k: v for k, v in args.items() if v is not None}))
-    print(result.model_dump_json(indent=2))
-
+SHORTCUTS = [DATASET]
 
 if __name__ == "__main__":
-    main()
+    run_flow_script(push_batch, PushParams, __doc__, SHORTCUTS)

@@ -8,9 +8,6 @@ python flows/cleanse.py --dataset digits --no-drift
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
@@ -22,8 +19,8 @@ from cleansing.normalise import NormaliseOptions
 from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
+from flows.cli import Shortcut, run_flow_script
 from flows.collect import DATASET_PATTERN
-from monitoring.profile import DriftThresholds
 from specs import load_spec
 from storage.layout import cleanse_manifest_key, raw_batch_of_key, raw_prefix
 from tasks.cleanse import (
@@ -201,32 +198,15 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     )
 
 
-def _parse_args(argv: list[str] | None = None) -> CleanseParams:
-    parser = argparse.ArgumentParser(description="Cleanse new raw batches of a data set.")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--schema", dest="schema_path", default=None)
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--store-block", default=None)
-    parser.add_argument("--no-trim", action="store_true")
-    parser.add_argument("--no-coerce", action="store_true")
-    parser.add_argument("--no-drift", action="store_true", help="skip the drift checks")
-    parser.add_argument("--drift-psi", type=float, default=DriftThresholds().psi)
-    parser.add_argument("--drift-alpha", type=float, default=DriftThresholds().alpha)
-    args = parser.parse_args(argv)
-    options = NormaliseOptions(trim_whitespace=not args.no_trim, coerce_types=not args.no_coerce)
-    return CleanseParams(
-        dataset=args.dataset,
-        schema_path=args.schema_path,
-        normalise=options,
-        chunk_rows=args.chunk_rows,
-        store_block=args.store_block,
-        drift=DriftMonitoring(
-            enabled=not args.no_drift,
-            thresholds=DriftThresholds(psi=args.drift_psi, alpha=args.drift_alpha),
-        ),
-    )
+SHORTCUTS = [
+    Shortcut("--schema", "schema_path", "same as --schema-path"),
+    Shortcut("--no-trim", "normalise.trim_whitespace", "keep surrounding whitespace", value=False),
+    Shortcut("--no-coerce", "normalise.coerce_types", "do not coerce column types", value=False),
+    Shortcut("--no-drift", "drift.enabled", "skip the drift checks", value=False),
+    Shortcut("--drift-psi", "drift.thresholds.psi", "same as --drift-thresholds-psi"),
+    Shortcut("--drift-alpha", "drift.thresholds.alpha", "same as --drift-thresholds-alpha"),
+]
 
 
 if __name__ == "__main__":
-    outcome = cleanse(_parse_args())
-    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    run_flow_script(cleanse, CleanseParams, __doc__, SHORTCUTS)

@@ -7,10 +7,10 @@ into raw batches, incrementally and idempotently.
 
 from __future__ import annotations
 
-import argparse
-import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -26,8 +26,9 @@ from cleansing.readers import (
 )
 from cleansing.schemas import load_schema, schema_columns
 from collection.manifest import Manifest, plan_collection
-from collection.sources import HttpSource, LocalSource, S3Source, Source, SourceObject
+from collection.sources import S3Source, Source, SourceObject
 from storage.layout import collect_manifest_key
+from flows.cli import Shortcut, run_flow_script
 from tasks.collect import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -271,51 +272,35 @@ def _summarise(
     )
 
 
-def _parse_args(argv: list[str] | None = None) -> CollectParams:
-    parser = argparse.ArgumentParser(description="Collect new files into raw batches.")
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument(
-        "--local", action="append", default=[], help="file, folder or glob (repeatable)"
-    )
-    parser.add_argument("--url", action="append", default=[], help="HTTP(S) URL (repeatable)")
-    parser.add_argument("--s3", action="append", default=[], help="bucket/prefix (repeatable)")
-    parser.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint for --s3")
-    parser.add_argument("--schema", dest="schema_path", default=None)
-    parser.add_argument("--store-block", default=None)
-    parser.add_argument("--s3-credentials-block", default=None)
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
-    parser.add_argument("--batch-rows", type=int, default=500_000)
-    parser.add_argument("--encoding", default="utf-8")
-    parser.add_argument("--delimiter", default=",")
-    parser.add_argument("--max-columns", type=int, default=DEFAULT_MAX_COLUMNS)
-    parser.add_argument("--max-file-bytes", type=int, default=DEFAULT_MAX_FILE_BYTES)
-    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS)
-    parser.add_argument("--max-image-bytes", type=int, default=DEFAULT_MAX_IMAGE_BYTES)
-    args = parser.parse_args(argv)
-    sources: list[Source] = [LocalSource(path=p) for p in args.local]
-    if args.url:
-        sources.append(HttpSource(urls=args.url))
-    for spec in args.s3:
-        bucket, _, prefix = spec.removeprefix("s3://").partition("/")
-        sources.append(S3Source(bucket=bucket, prefix=prefix, endpoint_url=args.endpoint_url))
-    return CollectParams(
-        dataset=args.dataset,
-        sources=sources,
-        schema_path=args.schema_path,
-        store_block=args.store_block,
-        s3_credentials_block=args.s3_credentials_block,
-        chunk_rows=args.chunk_rows,
-        batch_rows=args.batch_rows,
-        encoding=args.encoding,
-        delimiter=args.delimiter,
-        max_columns=args.max_columns,
-        max_file_bytes=args.max_file_bytes,
-        max_image_pixels=args.max_image_pixels,
-        max_image_bytes=args.max_image_bytes,
-    )
+def _s3_source(spec: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """`--s3 bucket/prefix` (optionally `s3://`) as a source, at `--endpoint-url` if given."""
+    bucket, _, prefix = spec.removeprefix("s3://").partition("/")
+    endpoint = given.get("--endpoint-url")
+    return {"kind": "s3", "bucket": bucket, "prefix": prefix, "endpoint_url": endpoint}
+
+
+SHORTCUTS = [
+    Shortcut(
+        "--local",
+        "sources",
+        "file, folder or glob (repeatable)",
+        repeatable=True,
+        convert=lambda path, _: {"kind": "local", "path": path},
+    ),
+    Shortcut(
+        "--url",
+        "sources",
+        "HTTP(S) URL (repeatable)",
+        repeatable=True,
+        convert=lambda url, _: {"kind": "http", "urls": [url]},
+    ),
+    Shortcut("--s3", "sources", "bucket/prefix (repeatable)", repeatable=True, convert=_s3_source),
+    Shortcut("--endpoint-url", None, "S3-compatible endpoint for --s3"),
+    Shortcut("--schema", "schema_path", "same as --schema-path"),
+]
 
 
 if __name__ == "__main__":
-    outcome = collect(_parse_args())
-    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
-    sys.exit(1 if outcome.failed else 0)
+    run_flow_script(
+        collect, CollectParams, __doc__, SHORTCUTS, failed=lambda outcome: bool(outcome.failed)
+    )

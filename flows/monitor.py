@@ -18,13 +18,7 @@ them out until someone has looked.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 from typing import Any, Literal
-
-if __package__ in (None, ""):  # `python flows/monitor.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -33,6 +27,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore, LabelStudioCredentials
 from learning.registry import refuse_run_trust
+from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID, LABEL, join_labels
 from monitoring.decisions import (
     DisputedLabel,
@@ -52,7 +47,7 @@ from monitoring.review import (
     plan_reviews,
     waiting_for_review,
 )
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -327,25 +322,7 @@ def _review(
     return sent, len(waiting)
 
 
-def _parse_args(argv: list[str] | None = None) -> MonitorParams:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--model-name", default=None)
-    parser.add_argument("--labels-version", default="latest")
-    parser.add_argument("--margin", type=float, default=0.05)
-    parser.add_argument("--confidence", type=float, default=0.95)
-    parser.add_argument("--dispute-threshold", type=float, default=0.9)
-    parser.add_argument("--request-review", action="store_true")
-    parser.add_argument("--extra-annotators", type=int, default=1)
-    parser.add_argument("--store-block", default=None)
-    parser.add_argument("--label-studio-block", default="local")
-    parser.add_argument("--reason", default=None)
-    args = vars(parser.parse_args(argv))
-    # The command line (an administrator) may name an own spec's import path.
-    args["dataset"] = load_spec(args["dataset"])
-    return MonitorParams(**args)
-
+SHORTCUTS = [DATASET]
 
 if __name__ == "__main__":
-    outcome = monitor_model(_parse_args())
-    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    run_flow_script(monitor_model, MonitorParams, __doc__, SHORTCUTS)

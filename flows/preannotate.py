@@ -5,13 +5,7 @@ python flows/preannotate.py --dataset digits --label-studio-block local
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
 from typing import Any, Literal
-
-if __package__ in (None, ""):  # `python flows/preannotate.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
@@ -22,8 +16,9 @@ from annotation.predictions import build_prediction
 from annotation.refresh import plan_refresh
 from blocks import DataStore, LabelStudioCredentials
 from learning.registry import refuse_run_trust
+from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, load_spec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -168,20 +163,7 @@ def refresh_predictions(
     return result
 
 
-def _parse_args(argv: list[str] | None = None) -> RefreshParams:
-    parser = argparse.ArgumentParser(description="Refresh predictions of unlabelled tasks.")
-    parser.add_argument("--dataset", default="digits")
-    parser.add_argument("--model-name", default=None)
-    parser.add_argument("--project-title", default=None)
-    parser.add_argument("--store-block", default=None)
-    parser.add_argument("--label-studio-block", default="local")
-    parser.add_argument("--chunk-size", type=int, default=1000)
-    args = vars(parser.parse_args(argv))
-    # The command line (an administrator) may name an own spec's import path.
-    args["dataset"] = load_spec(args["dataset"])
-    return RefreshParams(**args)
-
+SHORTCUTS = [DATASET]
 
 if __name__ == "__main__":
-    outcome = refresh_predictions(_parse_args())
-    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    run_flow_script(refresh_predictions, RefreshParams, __doc__, SHORTCUTS)

@@ -9,7 +9,6 @@ crash never loses a label; a rerun re-reads the same window and merges idempoten
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 
 import pandas as pd
@@ -28,7 +27,8 @@ from annotation.sync import (
 )
 from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
-from specs import DatasetName, DatasetSpec, load_spec, resolve_spec
+from flows.cli import DATASET, run_flow_script
+from specs import DatasetName, DatasetSpec, resolve_spec
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
@@ -271,21 +271,7 @@ def _report(
         create_markdown_artifact(key=f"review-{name}", markdown="\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run one sync from the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, field in SyncParams.model_fields.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", default=field.default, help=field.description
-        )
-    args = vars(parser.parse_args(argv))
-    # The command line (an administrator) may name an own spec's import path.
-    args["dataset"] = load_spec(args["dataset"])
-    result = sync_labels(
-        SyncParams.model_validate({k: v for k, v in args.items() if v is not None})
-    )
-    print(result.model_dump_json(indent=2))
-
+SHORTCUTS = [DATASET]
 
 if __name__ == "__main__":
-    main()
+    run_flow_script(sync_labels, SyncParams, __doc__, SHORTCUTS)

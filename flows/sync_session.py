@@ -28,15 +28,9 @@ run or by the scheduled sync.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime as dt
-import sys
 import time
-from pathlib import Path
-
-if __package__ in (None, ""):  # `python flows/sync_session.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.events.clients import PrefectEventSubscriber
@@ -44,8 +38,9 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
 from annotation.session import ProjectChange, projects_to_sync, quiet_deadline, split_known
+from flows.cli import DATASET, run_flow_script
 from flows.sync import SyncParams, SyncResult, sync_labels
-from specs import SHIPPED, load_spec, resolve_spec
+from specs import SHIPPED, resolve_spec
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
 
 # How far before the run's creation the stored events are read: the triggering webhook
@@ -230,23 +225,12 @@ def _finish(passes: list[SessionPass], ignored: list[str], began: float) -> Sync
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run one session from the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, field in SyncSessionParams.model_fields.items():
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", default=field.default, help=field.description
-        )
-    args = vars(parser.parse_args(argv))
-    # The command line (an administrator) may name an own spec's import path.
-    args["dataset"] = load_spec(args["dataset"])
-    result = asyncio.run(
-        sync_session(
-            SyncSessionParams.model_validate({k: v for k, v in args.items() if v is not None})
-        )
-    )
-    print(result.model_dump_json(indent=2))
+SHORTCUTS = [DATASET]
+
+
+def _run_session(params: SyncSessionParams) -> SyncSessionResult:
+    return asyncio.run(sync_session(params))
 
 
 if __name__ == "__main__":
-    main()
+    run_flow_script(_run_session, SyncSessionParams, __doc__, SHORTCUTS)

@@ -6,20 +6,16 @@ python flows/train.py --dataset digits --labels-version 20240101T120000 --min-im
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
-
-if __package__ in (None, ""):  # `python flows/train.py`: make the project importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from blocks import DataStore
+from flows.cli import DATASET, Shortcut, run_flow_script
 from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
 from learning.gate import GateConfig, GateDecision
 from learning.pipelines import DEFAULT_ESTIMATORS, EstimatorSpec
@@ -44,7 +40,7 @@ from learning.training import (
     metrics_table,
 )
 from monitoring.review import hold_for_review
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, load_spec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, resolve_spec
 from storage.layout import clean_prefix
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
@@ -367,44 +363,29 @@ def _report_skip(name: str, message: str, counts: dict[str, int]) -> None:
     )
 
 
-def _parse_args(argv: list[str] | None = None) -> TrainParams:
-    parser = argparse.ArgumentParser(description="Retrain a model and promote it if it wins.")
-    parser.add_argument("--dataset", default="digits", help="data set spec name or import path")
-    parser.add_argument("--model-name", default=None)
-    parser.add_argument("--labels-version", default="latest")
-    parser.add_argument("--estimator", default=None, help="estimator import path")
-    parser.add_argument("--estimator-params", default="{}", help="JSON keyword arguments")
-    parser.add_argument("--metric", choices=["accuracy", "macro_f1"], default="macro_f1")
-    defaults = GateConfig()
-    parser.add_argument("--min-improvement", type=float, default=defaults.min_improvement)
-    parser.add_argument("--max-regression", type=float, default=defaults.max_regression)
-    parser.add_argument("--confidence", type=float, default=defaults.confidence)
-    parser.add_argument("--class-tolerance", type=float, default=defaults.class_tolerance)
-    parser.add_argument("--store-block", default=None)
-    parser.add_argument("--reason", default=None)
-    args = parser.parse_args(argv)
-    estimator = (
-        EstimatorSpec(import_path=args.estimator, params=json.loads(args.estimator_params))
-        if args.estimator
-        else None
-    )
-    return TrainParams(
-        dataset=load_spec(args.dataset),  # the command line may name an own spec's import path
-        model_name=args.model_name,
-        labels_version=args.labels_version,
-        estimator=estimator,
-        gate=GateConfig(
-            metric=args.metric,
-            min_improvement=args.min_improvement,
-            max_regression=args.max_regression,
-            confidence=args.confidence,
-            class_tolerance=args.class_tolerance,
-        ),
-        store_block=args.store_block,
-        reason=args.reason,
-    )
+def _estimator(text: str, given: Mapping[str, Any]) -> Any:
+    """`--estimator`: JSON of an EstimatorSpec, or an import path (`--estimator-params`)."""
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    return {"import_path": text, "params": json.loads(given.get("--estimator-params") or "{}")}
+
+
+SHORTCUTS = [
+    DATASET,
+    Shortcut(
+        "--estimator",
+        "estimator",
+        "estimator import path, or JSON of the whole spec",
+        convert=_estimator,
+    ),
+    Shortcut("--estimator-params", None, "JSON keyword arguments of --estimator"),
+    Shortcut("--metric", "gate.metric", "same as --gate-metric"),
+    Shortcut("--min-improvement", "gate.min_improvement", "same as --gate-min-improvement"),
+    Shortcut("--max-regression", "gate.max_regression", "same as --gate-max-regression"),
+    Shortcut("--confidence", "gate.confidence", "same as --gate-confidence"),
+    Shortcut("--class-tolerance", "gate.class_tolerance", "same as --gate-class-tolerance"),
+]
 
 
 if __name__ == "__main__":
-    outcome = retrain_model(_parse_args())
-    sys.stdout.write(outcome.model_dump_json(indent=2) + "\n")
+    run_flow_script(retrain_model, TrainParams, __doc__, SHORTCUTS)

@@ -33,7 +33,8 @@ from stack.servers import (
     s3_spec,
     serve_spec,
 )
-from stack.serving import automation_ids, triggered_names, wait_until_served
+from stack.prefect_yaml import triggered_names
+from stack.serving import automation_ids, wait_until_served
 from stack.settings import StackSettings
 
 # Names of the block documents that `save_blocks` writes for the local stack.
@@ -190,7 +191,7 @@ def serve(settings: StackSettings, document: Mapping[str, Any]) -> ServerState:
 
     Args:
         settings: the stack.
-        document: a `prefect.yaml` document (see `stack.serving.served_document`).
+        document: a `prefect.yaml` document (see `stack.prefect_yaml.served_document`).
 
     Raises:
         StackError: serve exited, or did not serve everything in time (names its log).

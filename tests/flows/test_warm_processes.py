@@ -1,34 +1,33 @@
-"""`labelloop serve` starts each flow run's process from a warm forkserver.
+"""`labelloop serve`'s patches of Prefect's runner, and how serve loads and stops.
 
 Prefect's `run_flow_in_subprocess` is what the runner calls for the flows serve hands
 it; under `warm_flow_processes` the run's process must be forked from the forkserver
-(which imported the flows' modules once), not spawned from this process.
+(which imported the flows' modules once), not spawned from this process. A flow pickled
+by value into that process must still validate its parameters (`resolve_annotations`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import cloudpickle
 import psutil
-from prefect import flow, flow_engine
+import pytest
+from prefect import Flow, flow, flow_engine
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.flow_engine import run_flow_in_subprocess
 from prefect.states import Crashed, Pending, Running
+from pydantic import BaseModel, PydanticUserError
 
-from flows.deployments import (
-    flow_modules,
-    load_flow,
-    module_name_of,
-    read_deployments,
-    warm_flow_processes,
-    was_interrupted,
-)
-from stack.serving import PROJECT_ROOT
+from stack.prefect_patches.runner import resolve_annotations, warm_flow_processes
+from stack.prefect_yaml import PROJECT_ROOT, read_deployments
+from stack.serving import flow_modules, load_flow, module_name_of, was_interrupted
 
 
 @flow(name="where-am-i")
@@ -93,6 +92,54 @@ def test_every_served_flow_validates_its_parameters_after_the_trip_to_its_proces
         parameters = spec.parameters or {"params": {"dataset": "digits"}}
         validated = arrived.validate_parameters(parameters)
         assert type(validated["params"]).__name__.endswith("Params"), spec.name
+
+
+FLOW_FILE = """
+from __future__ import annotations
+
+from prefect import flow
+from pydantic import BaseModel, PydanticUserError
+
+
+class AddParams(BaseModel):
+    a: int
+
+
+@flow(name="add-one")
+def add_one(params: AddParams) -> int:
+    return params.a + 1
+"""
+
+
+def _flow_pickled_by_value(tmp_path: Path, resolve: bool) -> Flow[..., Any]:
+    """A flow from a module the run's process cannot import, after the runner's pickle trip."""
+    path = tmp_path / f"flow_by_value_{uuid4().hex[:8]}.py"
+    path.write_text(FLOW_FILE)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # not in sys.modules: cloudpickle pickles it by value
+    assert path.stem not in sys.modules
+    loaded: Flow[..., Any] = module.add_one
+    if resolve:
+        resolve_annotations(loaded)
+    return cloudpickle.loads(cloudpickle.dumps(loaded))
+
+
+def test_resolved_annotations_validate_parameters_in_the_runs_process(tmp_path: Path) -> None:
+    """Fails the day Prefect stops validating a flow's parameters from `fn.__annotations__`."""
+    arrived = _flow_pickled_by_value(tmp_path, resolve=True)
+    validated = arrived.validate_parameters({"params": {"a": "41"}})
+    assert isinstance(validated["params"], BaseModel)
+    assert type(validated["params"]).__name__ == "AddParams"
+    assert validated["params"].a == 41
+
+
+def test_string_annotations_fail_in_the_runs_process_without_the_patch(tmp_path: Path) -> None:
+    """Why serve resolves them: the annotation names a class the pickled globals lack."""
+    arrived = _flow_pickled_by_value(tmp_path, resolve=False)
+    with pytest.raises(PydanticUserError, match="AddParams"):
+        arrived.validate_parameters({"params": {"a": "41"}})
 
 
 def _run_in(state: State) -> FlowRun:

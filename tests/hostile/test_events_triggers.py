@@ -24,10 +24,11 @@ from prefect.client.schemas.filters import (
 )
 from prefect.events import emit_event
 
-from flows.deployments import read_deployments, runner_deployment
-from stack.serving import remove_deployments
+from stack.prefect_yaml import read_deployments
+from stack.serving import runner_deployment
 from tasks.events import ANNOTATIONS_CHANGED, project_resource
 from tests.hostile.names import TRIPWIRE
+from tests.served import remove_deployments
 
 pytestmark = pytest.mark.integration
 

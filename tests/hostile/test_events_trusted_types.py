@@ -17,6 +17,7 @@ import flows.preannotate
 import flows.train
 from blocks import DataStore
 from flows.cleanse import CleanseParams
+from flows.cli import parse_params
 from flows.monitor import MonitorParams
 from flows.preannotate import RefreshParams
 from flows.train import TrainParams
@@ -47,10 +48,16 @@ def test_no_form_offers_trusted_types(params: type[BaseModel]) -> None:
     assert "trusted_types" not in str(params.model_json_schema())
 
 
-@pytest.mark.parametrize("module", [flows.train, flows.monitor, flows.preannotate])
-def test_no_command_line_offers_trusted_types(module: Any) -> None:
+@pytest.mark.parametrize(
+    ("module", "params"),
+    [(flows.train, TrainParams), (flows.monitor, MonitorParams), (flows.preannotate, RefreshParams)],
+)
+@pytest.mark.parametrize("flag", ["--trusted-type", "--trusted-types"])
+def test_no_command_line_offers_trusted_types(
+    module: Any, params: type[BaseModel], flag: str
+) -> None:
     with pytest.raises(SystemExit):
-        module._parse_args(["--trusted-type", "posix.system"])
+        parse_params(params, [flag, "posix.system"], None, module.SHORTCUTS)
 
 
 def test_the_data_store_block_holds_the_administrators_trust() -> None:

@@ -26,11 +26,12 @@ from blocks import DataStore
 from flows.annotate import PushParams, push_batch
 from specs import TEXTS
 from stack.control import LOCAL_BLOCK
-from stack.serving import PROJECT_ROOT, ServedDeployments
+from stack.prefect_yaml import PROJECT_ROOT
 from tasks.label_studio import ensure_webhook, find_project, require_project
 from tasks.refresh import UNLABELLED_INCLUDE
 from tasks.registry import read_pointer
 from tests.conftest import Stack
+from tests.served import ServedDeployments
 from webhooks.events import SECRET_HEADER
 
 LOOP = ("sync", "retrain", "refresh-predictions")

@@ -24,9 +24,10 @@ from prefect.client.schemas.filters import (
 from prefect.events import emit_event
 from prefect.events.filters import EventFilter, EventNameFilter
 
-from flows.deployments import read_deployments, runner_deployment
-from stack.serving import remove_deployments
+from stack.prefect_yaml import read_deployments
+from stack.serving import runner_deployment
 from tasks import events
+from tests.served import remove_deployments
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,6 @@ from label_studio_sdk import LabelStudio
 
 from blocks import DataStore
 from demo.bot import TeamConfig, annotate, ensure_team
-from stack.serving import ServedDeployments
 from tests.conftest import Stack
 from tests.integration.loop import (
     diagnosis,
@@ -28,6 +27,7 @@ from tests.integration.loop import (
     shown_versions,
     wait_for_refreshed,
 )
+from tests.served import ServedDeployments
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,8 @@ from demo.bot import TeamConfig, annotate, ensure_team
 from specs import TEXTS
 from stack import control
 from stack.control import LOCAL_BLOCK
-from stack.serving import PROJECT_ROOT, ServedDeployments, deployment_ids
+from stack.prefect_yaml import PROJECT_ROOT
+from stack.serving import deployment_ids
 from tasks.events import LABELS_READY, MODEL_PROMOTED
 from tests.conftest import Stack
 from tests.integration.loop import (
@@ -49,6 +50,7 @@ from tests.integration.loop import (
     push_texts,
     wait_for_refreshed,
 )
+from tests.served import ServedDeployments
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,8 @@ from annotation.config import build_label_config
 from annotation.review import DISPUTE_META_KEY, REVIEW_VIEW_TITLE
 from blocks import DataStore
 from demo.bot import ensure_team, vote
-from flows.deployments import read_deployments, runner_deployment
+from stack.prefect_yaml import read_deployments
+from stack.serving import runner_deployment
 from flows.monitor import MonitorParams, monitor_model
 from flows.sync import SyncParams, sync_labels
 from flows.train import TrainParams, retrain_model

@@ -29,11 +29,10 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DataStore
 from demo.digits import drop_digits
-from flows.deployments import read_deployments
 from stack import process
 from stack.process import poll
 from stack.servers import prefect_spec
-from stack.serving import PROJECT_ROOT
+from stack.prefect_yaml import PROJECT_ROOT, read_deployments
 from stack.settings import StackSettings
 
 pytestmark = pytest.mark.integration

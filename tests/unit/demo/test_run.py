@@ -10,8 +10,7 @@ import yaml
 from prefect.events.schemas.events import ReceivedEvent, Resource
 
 from demo.run import DemoParams, demo_document, outcome_of, round_line
-from flows.deployments import read_deployments
-from stack.serving import PROJECT_ROOT
+from stack.prefect_yaml import PROJECT_ROOT, read_deployments
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 
 

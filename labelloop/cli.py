@@ -1,4 +1,9 @@
-"""The `labelloop` command."""
+"""The `labelloop` command: the local stack, `serve`, the demo, the webhook receiver and
+the model registry's rollback.
+
+    labelloop --help
+    python -m labelloop --help
+"""
 
 from __future__ import annotations
 
@@ -149,12 +154,12 @@ def serve(
 ) -> None:
     """Serve every deployment of prefect.yaml (schedules and triggers) from this process.
 
-    The process becomes `python -m flows.deployments` (same pid), whose forkserver
-    imports the flows once and forks each run's process; every run's process re-runs
-    the serving process's main module, and that module imports little beyond Prefect,
-    this command everything.
+    The process becomes `python -m stack.serving` (same pid), whose forkserver
+    imports the flows once and forks each run's process; every run's process has the
+    serving process's main module loaded, and that module imports little beyond
+    Prefect, this command everything.
     """
-    command = [sys.executable, "-m", "flows.deployments", "--file", str(file)]
+    command = [sys.executable, "-m", "stack.serving", "--file", str(file)]
     os.execv(sys.executable, [*command, "--poll-seconds", str(poll_seconds)])
 
 

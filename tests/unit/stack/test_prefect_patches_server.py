@@ -18,7 +18,10 @@ from prefect.server.database.dependencies import (
 )
 from prefect.settings import PREFECT_API_DATABASE_CONNECTION_URL, temporary_settings
 
-from stack.prefect_server import ImmediateSqliteConfiguration, use_immediate_transactions
+from stack.prefect_patches.server import (
+    ImmediateSqliteConfiguration,
+    use_immediate_transactions,
+)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The renamed copy of prefect.yaml that tests and benchmarks serve."""
+"""The one reader of prefect.yaml and the renamed copy of it that tests and benchmarks serve."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.deployments import read_deployments
-from stack.serving import PROJECT_ROOT, served_document
+from stack.prefect_yaml import PROJECT_ROOT, read_deployments, served_document
 
 
 def test_the_copy_serves_only_the_named_deployments_renamed_with_absolute_entrypoints(
