@@ -37,7 +37,7 @@ from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason, resolve_spec
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -86,8 +86,9 @@ class PushParams(BaseModel):
         pattern=NAME_PATTERN,
         description="Registry model; None = the data set's name.",
     )
-    reason: str | None = Field(
-        default=None, max_length=500, description="Why this push runs (set by triggers)."
+    reason: Reason = Field(
+        default=None,
+        description="Why this push runs (set by triggers).",
     )
 
 

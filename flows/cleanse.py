@@ -20,8 +20,7 @@ from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
 from flows.cli import Shortcut, run_flow_script
-from flows.collect import DATASET_PATTERN
-from specs import load_spec
+from specs import NAME_PATTERN, resolve_spec
 from storage.layout import cleanse_manifest_key, raw_batch_of_key, raw_prefix
 from tasks.cleanse import (
     PartitionSummary,
@@ -53,7 +52,7 @@ class CleanseParams(BaseModel):
     """Parameters of the cleanse flow (the form in the Prefect UI)."""
 
     dataset: str = Field(
-        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+        pattern=NAME_PATTERN, description="Data set name: raw/<dataset>/ in the store."
     )
     schema_path: str | None = Field(
         default=None,
@@ -114,7 +113,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     """
     logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
-    schema_path = params.schema_path or load_spec(params.dataset).schema_path
+    schema_path = params.schema_path or resolve_spec(params.dataset).schema_path
     load_schema(schema_path)  # fail before any work if the path is wrong
     try:
         done: dict[str, dict[str, object]] = dict(

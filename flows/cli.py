@@ -127,11 +127,11 @@ def parse_params(
     for dest, raw in given.items():
         if dest.startswith(_DEST):
             _set(data, dest.removeprefix(_DEST), raw, append=False)
-    for shortcut in shortcuts:
-        if shortcut.flag in by_flag and shortcut.field is not None:
-            value = _converted(shortcut, by_flag[shortcut.flag], by_flag)
-            _set(data, shortcut.field, value, append=shortcut.repeatable)
     try:
+        for shortcut in shortcuts:
+            if shortcut.flag in by_flag and shortcut.field is not None:
+                value = _converted(shortcut, by_flag[shortcut.flag], by_flag)
+                _set(data, shortcut.field, value, append=shortcut.repeatable)
         return model.model_validate(data)
     except ValueError as error:  # pydantic's ValidationError names every bad field
         parser.error(str(error))

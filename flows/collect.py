@@ -27,6 +27,7 @@ from cleansing.readers import (
 from cleansing.schemas import load_schema, schema_columns
 from collection.manifest import Manifest, plan_collection
 from collection.sources import S3Source, Source, SourceObject
+from specs import NAME_PATTERN
 from storage.layout import collect_manifest_key
 from flows.cli import Shortcut, run_flow_script
 from tasks.collect import (
@@ -40,14 +41,13 @@ from tasks.collect import (
     list_source,
 )
 
-DATASET_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class CollectParams(BaseModel):
     """Parameters of the collect flow (the form in the Prefect UI)."""
 
     dataset: str = Field(
-        pattern=DATASET_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+        pattern=NAME_PATTERN, description="Data set name: raw/<dataset>/ in the store."
     )
     sources: list[Source] = Field(
         min_length=1, description="Local paths/globs, HTTP URLs, S3 prefixes."

@@ -47,7 +47,7 @@ from monitoring.review import (
     plan_reviews,
     waiting_for_review,
 )
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason, resolve_spec
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -117,8 +117,9 @@ class MonitorParams(BaseModel):
         min_length=1,
         description="LabelStudioCredentials block name (used with request_review).",
     )
-    reason: str | None = Field(
-        default=None, max_length=500, description="Why this run happened (set by triggers)."
+    reason: Reason = Field(
+        default=None,
+        description="Why this run happened (set by triggers).",
     )
 
     @model_validator(mode="before")

@@ -28,7 +28,7 @@ from annotation.sync import (
 from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
-from specs import DatasetName, DatasetSpec, resolve_spec
+from specs import DatasetName, DatasetSpec, Reason, resolve_spec
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
@@ -82,8 +82,9 @@ class SyncParams(BaseModel):
             "this long (its retrain run was lost); None = never again."
         ),
     )
-    reason: str | None = Field(
-        default=None, max_length=500, description="Why this sync runs (set by triggers)."
+    reason: Reason = Field(
+        default=None,
+        description="Why this sync runs (set by triggers).",
     )
 
 

@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 from annotation.session import ProjectChange, projects_to_sync, quiet_deadline, split_known
 from flows.cli import DATASET, run_flow_script
 from flows.sync import SyncParams, SyncResult, sync_labels
-from specs import SHIPPED, resolve_spec
+from specs import SHIPPED
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
 
 # How far before the run's creation the stored events are read: the triggering webhook
@@ -111,8 +111,13 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
     """
     logger = get_run_logger()
     began = time.monotonic()
-    first = resolve_spec(params.dataset).name
-    known = set(SHIPPED) | {first}
+    # The project that started the run; a name no data set has is ignored like any other
+    # unknown project (reported, not a failed run), and the known projects still sync.
+    if isinstance(params.dataset, str):
+        first, known = params.dataset, set(SHIPPED)
+    else:
+        first = params.dataset.name
+        known = set(SHIPPED) | {first}
     since = flow_run.scheduled_start_time - LOOKBACK
     passes: list[SessionPass] = []
     ignored: list[str] = []

@@ -40,7 +40,7 @@ from learning.training import (
     metrics_table,
 )
 from monitoring.review import hold_for_review
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason, resolve_spec
 from storage.layout import clean_prefix
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
@@ -88,9 +88,8 @@ class TrainParams(BaseModel):
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
     )
-    reason: str | None = Field(
+    reason: Reason = Field(
         default=None,
-        max_length=500,
         description="Why this run happened (e.g. the triggering event).",
     )
     hold_disputed: bool = Field(

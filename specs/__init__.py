@@ -15,7 +15,7 @@ import importlib
 import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from annotation.config import DataKind, LabelSpec
 from learning.configs import FeatureSpec
@@ -26,6 +26,21 @@ LABELS_VERSION_PATTERN = r"^(latest|[0-9]{8}T[0-9]{12}Z-[0-9a-f]{6})$"
 """`latest` or a labels version id such as `20261122T065900123456Z-1a2b3c`."""
 
 _NAME_RE = re.compile(NAME_PATTERN)
+
+REASON_MAX_LENGTH = 500
+"""A run's `reason` is cut to this many characters (a trigger fills it from an event)."""
+
+
+def cut_reason(value: object) -> object:
+    """A reason longer than `REASON_MAX_LENGTH` cut short with an ellipsis, never refused:
+    a trigger whose event message is long must still create its run."""
+    if isinstance(value, str) and len(value) > REASON_MAX_LENGTH:
+        return value[: REASON_MAX_LENGTH - 1] + "\u2026"
+    return value
+
+
+Reason = Annotated[str | None, BeforeValidator(cut_reason)]
+"""Why a run happened (set by triggers); long text is cut, not refused."""
 
 DatasetName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 LabelsVersion = Annotated[str, StringConstraints(pattern=LABELS_VERSION_PATTERN)]

@@ -39,8 +39,8 @@ ITEMS_FILE = "items.json"
 CARD_FILE = "card.json"
 PROFILE_FILE = "reference_profile.json"
 CHAMPION_FILE = "champion.json"
-_VERSION_RE = re.compile(r"^\d{8}T\d{12}Z-[0-9a-f]{6}$")
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_VERSION_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")  # used with fullmatch
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # used with fullmatch
 
 
 class RegistryError(ValueError):
@@ -63,7 +63,7 @@ def check_model_name(name: str) -> str:
     Raises:
         RegistryError: the name is not one.
     """
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise RegistryError(f"invalid model name {name!r}: use lower-case letters, digits and '-'")
     return name
 
@@ -80,7 +80,7 @@ def check_version_id(version: str) -> str:
     Raises:
         RegistryError: it is not a version id.
     """
-    if not isinstance(version, str) or not _VERSION_RE.match(version):
+    if not isinstance(version, str) or not _VERSION_RE.fullmatch(version):
         raise RegistryError(
             f"invalid model version {version!r}: expected an id like 20240101T120000123456Z-ab12cd"
         )
@@ -211,7 +211,7 @@ def version_of_card_key(name: str, key: str) -> str | None:
     if not key.startswith(prefix) or not key.endswith(f"/{CARD_FILE}"):
         return None
     version = key[len(prefix) : -len(CARD_FILE) - 1]
-    return version if _VERSION_RE.match(version) else None
+    return version if _VERSION_RE.fullmatch(version) else None
 
 
 def live_accuracy_key(name: str) -> str:

@@ -36,7 +36,7 @@ from monitoring.profile import (
     not_checked,
     prediction_profile,
 )
-from specs import DatasetName, DatasetSpec, SpecError, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, SpecError, resolve_spec
 from storage.layout import drift_report_key, profile_key
 from tasks.data import Rows, feature_rows
 from tasks.events import announce
@@ -279,7 +279,7 @@ class DriftMonitoring(BaseModel):
     )
     model_name: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        pattern=NAME_PATTERN,
         description="The model whose champion is the reference; None = the data set's name.",
     )
     dataset_spec: DatasetName | DatasetSpec | None = Field(

@@ -249,7 +249,7 @@ def gate_candidate(
         except ValueError as exc:
             raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
     comparison = ChampionComparison(
-        outcomes=outcomes, new_labels=len(item_ids), champion_labels=len(set(champion_items))
+        outcomes=outcomes, new_labels=len(set(item_ids)), champion_labels=len(set(champion_items))
     )
     decision = decide_promotion(candidate.metrics, comparison, config)
     new = (

@@ -72,3 +72,17 @@ def test_unknown_titles_are_reported_and_the_session_syncs_its_project(
     assert len(mine) == 1 and mine[0].error is None and mine[0].result is not None
     assert not [p for p in result.passes if p.project in hostile]
     assert imported() == []
+
+
+def test_a_session_started_for_an_unknown_project_reports_it_and_does_not_fail(
+    stack: Stack, prefect_server: str, unique: str
+) -> None:
+    """The trigger passes the event's project as `dataset`: a well-formed name that no
+    data set has (a renamed project, the receiver's numeric fallback) is ignored like any
+    other unknown project, and the run completes."""
+    for name in (f"{unique}-renamed", "123"):
+        result = asyncio.run(
+            sync_session(SyncSessionParams(dataset=name, quiet_seconds=0, store_block="local"))
+        )
+        assert name in result.ignored
+        assert not [p for p in result.passes if p.project == name]

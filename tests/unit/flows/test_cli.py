@@ -209,3 +209,16 @@ class _Outer(BaseModel):
 def test_a_nested_flag_changes_one_field_of_the_params_own_default() -> None:
     assert parse_params(_Outer, ["--inner-b", "3"]).inner == _Inner(a=10, b=3)
     assert parse_params(_Outer, []).inner == _Inner(a=10, b=20)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [(["--dataset", "nosuch"], "nosuch"), (["--dataset", "{not json"], "Expecting")],
+)
+def test_a_bad_dataset_is_a_usage_error_not_a_traceback(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _parse("sync", argv)
+    assert exit_.value.code == 2
+    assert named in capsys.readouterr().err

@@ -52,3 +52,4 @@ def test_label_kind_and_modality_must_agree() -> None:
             features=FeatureSpec(modality="text", text_column="t"),
             value_column="t",
         )
+
