@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -146,17 +147,28 @@ def failure_reason(uri: str, exc: Exception) -> str:
 
 
 def _failed(
-    obj: SourceObject, prior: ManifestEntry | None, error: str, now: datetime
-) -> ManifestEntry:
-    return ManifestEntry(
+    obj: SourceObject,
+    prior: ManifestEntry | None,
+    exc: Exception,
+    now: datetime,
+    logger: logging.Logger | logging.LoggerAdapter,
+) -> ObjectOutcome:
+    """One file's failure, recorded against it (the run goes on) and logged; a traceback
+    only for what no reader foresaw."""
+    reason = failure_reason(obj.uri, exc)
+    logger.error(
+        "collect failed for %s: %s", obj.uri, reason, exc_info=not isinstance(exc, CleansingError)
+    )
+    entry = ManifestEntry(
         uri=obj.uri,
         status="failed",
         version=obj.version,
         size=obj.size,
-        error=error,
+        error=reason,
         attempts=(prior.attempts if prior else 0) + 1,
         updated_at=now,
     )
+    return ObjectOutcome(entry=entry)
 
 
 def _s3_source_of(obj: SourceObject, sources: dict[str, S3Source]) -> S3Source | None:
@@ -271,14 +283,7 @@ def collect_table_file(
                 updated_at=collected_at,
             )
     except Exception as exc:  # one file's failure is recorded against it; the run goes on
-        reason = failure_reason(obj.uri, exc)
-        logger.error(
-            "collect failed for %s: %s",
-            obj.uri,
-            reason,
-            exc_info=not isinstance(exc, CleansingError),
-        )
-        return ObjectOutcome(entry=_failed(obj, prior, reason, collected_at))
+        return _failed(obj, prior, exc, collected_at, logger)
     logger.info("%s: %d row(s) in %d batch(es)", obj.uri, entry.rows, len(entry.batches))
     return ObjectOutcome(
         entry=entry, new_batches=new_batches, new_rows=first_row if new_batches else 0
@@ -340,14 +345,7 @@ def collect_image_files(
                 data = fetched.path.read_bytes()
             record = image_record(obj.uri, data, max_pixels=limits.max_pixels)
         except Exception as exc:  # one image's failure is recorded against it; the group goes on
-            reason = failure_reason(obj.uri, exc)
-            logger.error(
-                "collect failed for %s: %s",
-                obj.uri,
-                reason,
-                exc_info=not isinstance(exc, CleansingError),
-            )
-            outcomes[obj.uri] = ObjectOutcome(entry=_failed(obj, prior, reason, collected_at))
+            outcomes[obj.uri] = _failed(obj, prior, exc, collected_at, logger)
             continue
         suffix = Path(obj.name).suffix.lower()
         key = raw_file_key(dataset, record["checksum"], suffix)
