@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-import re
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -79,9 +79,6 @@ class TextSnippets(pa.DataFrameModel):
 
 SchemaType = pa.DataFrameSchema
 
-_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
 def is_schema_yaml(ref: str) -> bool:
     """Whether a schema reference is a YAML document (it has a line break) rather than
     an import path (which never has one)."""
@@ -123,15 +120,36 @@ def schema_from_yaml(text: str) -> SchemaType:
         raise SchemaLoadError(f"schema YAML does not parse: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("columns"), dict):
         raise SchemaLoadError("schema YAML must be a mapping with a 'columns' mapping")
-    for column, definition in document["columns"].items():
-        checks = (definition or {}).get("checks") if isinstance(definition, dict) else None
-        for name in checks or {}:
-            if not isinstance(name, str) or not _CHECK_NAME.fullmatch(name):
-                raise SchemaLoadError(f"schema column {column!r}: {name!r} is not a check name")
+    for where, name in _check_names(document, "schema"):
+        if name not in _known_checks():
+            raise SchemaLoadError(f"{where}: {name!r} is not a pandera check")
     try:
         return pa.DataFrameSchema.from_yaml(text)
     except Exception as error:  # pandera raises TypeError, AttributeError, SchemaError...
         raise SchemaLoadError(f"schema YAML is not a pandera schema: {error}") from None
+
+
+def _known_checks() -> set[str]:
+    """pandera's built-in checks by name, and those an administrator's code registered."""
+    return set(pa.Check.CHECK_FUNCTION_REGISTRY) | set(pa.Check.REGISTERED_CUSTOM_CHECKS)
+
+
+def _check_names(node: Any, where: str) -> Iterator[tuple[str, object]]:
+    """Every check a YAML schema names (keys of each `checks` mapping, `check_name`s),
+    with where it is: pandera looks each up as an attribute of `Check`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            inner = f"{where}.{key}"
+            if key == "checks" and isinstance(value, dict):
+                yield from ((f"{inner}", name) for name in value)
+            elif key == "checks" and isinstance(value, list):
+                yield from ((inner, item.get("options", {}).get("check_name")) for item in value if isinstance(item, dict))
+            if key == "check_name":
+                yield where, value
+            yield from _check_names(value, inner)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _check_names(item, where)
 
 
 def _import_model(path: str) -> type[pa.DataFrameModel]:

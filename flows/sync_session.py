@@ -114,7 +114,7 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
     # The project that started the run; a name no data set has is ignored like any other
     # unknown project (reported, not a failed run), and the known projects still sync.
     if isinstance(params.dataset, str):
-        first, known = params.dataset, set(SHIPPED)
+        first, known = params.dataset, set(SHIPPED) | {params.dataset}
     else:
         first = params.dataset.name
         known = set(SHIPPED) | {first}

@@ -100,3 +100,26 @@ def test_a_body_that_is_not_a_webhook_is_rejected(
     response = client.post("/label-studio", json=body, headers={SECRET_HEADER: "s3cret"})
     assert response.status_code == 422
     assert emitted == []
+
+
+def test_the_webhook_url_names_the_data_set_whatever_the_projects_title(
+    client: TestClient, emitted: list[LabelloopEvent]
+) -> None:
+    adopted = {**CREATED, "project": {**CREATED["project"], "title": "Wine tasting (2026)"}}
+    response = client.post(
+        "/label-studio?dataset=wine", json=adopted, headers={SECRET_HEADER: "s3cret"}
+    )
+    assert response.status_code == 200
+    assert [e.resource["prefect.resource.name"] for e in emitted] == ["wine"]
+    assert emitted[0].resource["labelloop.project.id"] == str(adopted["project"]["id"])
+
+
+@pytest.mark.parametrize("dataset", ["this:s", "../x", "Wine", "a" * 61, ""])
+def test_a_webhook_url_naming_no_data_set_is_refused(
+    client: TestClient, emitted: list[LabelloopEvent], dataset: str
+) -> None:
+    response = client.post(
+        "/label-studio", params={"dataset": dataset}, json=CREATED, headers={SECRET_HEADER: "s3cret"}
+    )
+    assert response.status_code == 400
+    assert emitted == []
