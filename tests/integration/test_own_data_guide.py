@@ -99,7 +99,7 @@ def test_the_guides_commands_register_collect_cleanse_and_remove_a_data_set(
     assert isinstance(collected, CollectResult) and collected.new_rows == 179
     cleansed = cleanse(CleanseParams(dataset=NAME), store=store)
     assert (cleansed.total.clean, cleansed.total.quarantined, cleansed.total.duplicates) == (176, 2, 1)
-    assert sorted(cleansed.total.quarantined_by_check) == ["in_range", "not_nullable"]
+    assert sorted(cleansed.total.quarantined_by_check) == ["alcohol: in_range(5, 20)", "magnesium: not_nullable"]
 
     again = shell(block.splitlines()[2], tmp_path, stack)
     assert again.returncode == 0 and registration.project_id == load_registration(NAME).project_id
