@@ -17,8 +17,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from learning.evaluation import macro_f1
 from monitoring.profile import DriftReport, ReliabilityBin, reliability_bin_of
-from monitoring.stats import bootstrap_macro_f1_interval, macro_f1, wilson_interval
+from monitoring.stats import bootstrap_macro_f1_interval, wilson_interval
 
 DATA_DRIFTED = "labelloop.data.drifted"
 MODEL_DEGRADED = "labelloop.model.degraded"

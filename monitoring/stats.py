@@ -13,7 +13,8 @@ Conventions used across labelloop's monitoring:
   of the reference itself is accounted for.
 - Proportions get the Wilson score interval (not the Wald interval, which collapses at
   0 and 1 and under-covers for small n).
-- Macro-F1 gets a percentile bootstrap interval.
+- Macro-F1 (`learning.evaluation.macro_f1`, the product's one definition) gets a
+  percentile bootstrap interval.
 """
 
 from __future__ import annotations
@@ -283,23 +284,6 @@ def _encode(
     t = np.fromiter((index[str(v)] for v in y_true), dtype=np.int64, count=len(y_true))
     p = np.fromiter((index[str(v)] for v in y_pred), dtype=np.int64, count=len(y_pred))
     return t, p, len(labels)
-
-
-def macro_f1(y_true: Sequence[object], y_pred: Sequence[object]) -> float:
-    """Macro-F1 over the classes that occur in `y_true` or `y_pred` (sklearn's default).
-
-    Args:
-        y_true: True labels.
-        y_pred: Predicted labels.
-
-    Returns:
-        The unweighted mean of per-class F1 (0.0 for empty input).
-    """
-    t, p, k = _encode(y_true, y_pred)
-    tp = np.bincount(t[t == p], minlength=k).astype(np.float64)
-    fp = np.bincount(p, minlength=k) - tp
-    fn = np.bincount(t, minlength=k) - tp
-    return float(_macro_f1_from_counts(tp, fp, fn))
 
 
 def bootstrap_macro_f1_interval(

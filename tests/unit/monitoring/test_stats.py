@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
-from sklearn.metrics import f1_score
 
+from learning.evaluation import macro_f1
 from monitoring.stats import (
     bin_counts,
     bin_counts_matrix,
@@ -16,7 +16,6 @@ from monitoring.stats import (
     category_counts,
     chi_square_homogeneity,
     ks_two_sample,
-    macro_f1,
     psi,
     quantile_edges,
     wilson_interval,
@@ -164,28 +163,6 @@ def test_wilson_interval_textbook(k: int, n: int, low: float, high: float) -> No
 def test_wilson_interval_rejects_bad_counts(k: int, n: int) -> None:
     with pytest.raises(ValueError):
         wilson_interval(k, n)
-
-
-@pytest.mark.parametrize(
-    ("y_true", "y_pred"),
-    [
-        (["a", "a", "b", "b"], ["a", "b", "b", "b"]),
-        ([0, 1, 2, 2, 1, 0, 3], [0, 2, 2, 2, 1, 1, 0]),
-        (["x", "y"], ["z", "z"]),
-    ],
-)
-def test_macro_f1_matches_sklearn(y_true: list[object], y_pred: list[object]) -> None:
-    expected = f1_score(
-        [str(v) for v in y_true], [str(v) for v in y_pred], average="macro", zero_division=0
-    )
-    assert macro_f1(y_true, y_pred) == pytest.approx(expected)
-
-
-def test_macro_f1_hand_value() -> None:
-    # class a: F1 2/3, class b: F1 4/5
-    assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx(
-        (2 / 3 + 4 / 5) / 2
-    )
 
 
 def test_bootstrap_interval_brackets_estimate_and_narrows_with_n() -> None:
