@@ -16,6 +16,7 @@ from monitoring.stats import (
     category_counts,
     chi_square_homogeneity,
     ks_two_sample,
+    macro_f1_of_resamples,
     psi,
     quantile_edges,
     wilson_interval,
@@ -192,3 +193,17 @@ def test_bin_counts_matrix_matches_column_by_column() -> None:
         expected = bin_counts(values[:, f], edges[f])
         assert counts[f, : expected.size].tolist() == expected.tolist()
         assert counts[f, expected.size :].sum() == 0
+
+
+def test_resampled_macro_f1_is_sklearns_on_every_resample() -> None:
+    # The bootstrap's vectorised statistic must be the product's one macro-F1.
+    rng = np.random.default_rng(5)
+    y_true = rng.integers(0, 5, size=(40, 30))
+    y_pred = np.where(rng.random((40, 30)) < 0.6, y_true, rng.integers(0, 6, size=(40, 30)))
+    scores = macro_f1_of_resamples(y_true, y_pred)
+    expected = [macro_f1(t.tolist(), p.tolist()) for t, p in zip(y_true, y_pred, strict=True)]
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_bootstrap_interval_of_one_item_is_its_score() -> None:
+    assert tuple(bootstrap_macro_f1_interval(["a"], ["b"])) == (0.0, 0.0)
