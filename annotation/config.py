@@ -401,3 +401,36 @@ def plan_label_config_update(
         retained=retained,
         config=with_labels(desired, labels),
     )
+
+
+def adoption_problems(spec: LabelSpec, config: ClassificationConfig) -> list[str]:
+    """Why an existing project's config cannot serve a data set's label spec, one sentence
+    per difference (empty: it can be adopted as it is).
+
+    The project's control and data key are read from its config, never assumed: a spec
+    that names others is told which to write.
+    """
+    problems = []
+    if config.kind != spec.kind:
+        problems.append(
+            f"the project labels a {config.object_tag} object, the spec a {spec.kind.value} "
+            "item (labels.kind)"
+        )
+    if config.from_name != spec.control_name:
+        problems.append(
+            f"the project's Choices control is {config.from_name!r}, the spec's "
+            f"labels.control_name {spec.control_name!r}: set labels.control_name: {config.from_name}"
+        )
+    if config.data_key != spec.resolved_data_key:
+        problems.append(
+            f"the project reads task data ${config.data_key}, the spec "
+            f"${spec.resolved_data_key}: set labels.data_key: {config.data_key}"
+        )
+    project_labels, spec_labels = set(config.labels), set(spec.labels)
+    if project_labels != spec_labels:
+        problems.append(
+            f"the project's labels {sorted(project_labels)} are not the spec's "
+            f"{sorted(spec_labels)} (only in the project: {sorted(project_labels - spec_labels)}; "
+            f"only in the spec: {sorted(spec_labels - project_labels)})"
+        )
+    return problems

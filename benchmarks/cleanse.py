@@ -39,7 +39,7 @@ from prefect.testing.utilities import prefect_test_harness
 from blocks import DataStore
 from cleansing.normalise import DEFAULT_NA_TOKENS
 from cleansing.pipeline import cleanse_frame
-from cleansing.schemas import IrisMeasurements
+from cleansing.schemas import IrisMeasurements, load_schema
 from flows.cleanse import CleanseParams, cleanse
 from storage.layout import raw_key, raw_prefix
 
@@ -168,7 +168,7 @@ def wide(columns: int, repeats: int) -> dict[str, float]:
     flow_times, base_times = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        result = cleanse_frame(frame, IrisMeasurements, source="wide")
+        result = cleanse_frame(frame, load_schema(SCHEMA_PATH), source="wide")
         flow_times.append(time.perf_counter() - start)
         start = time.perf_counter()
         base_clean = wide_baseline(frame)

@@ -119,7 +119,7 @@ def cleanse_partition(
 
     Args:
         handle: the raw parquet file.
-        schema: the data set's DataFrameModel.
+        schema: the data set's DataFrameSchema.
         source: the batch id or key, named in errors and the report.
         out_folder: folder for ``clean.parquet``, ``quarantine.parquet``, ``duplicates.parquet``.
         options: normalisation options.

@@ -103,7 +103,7 @@ def cleanse_frame(
 
     Args:
         df: raw rows (content columns plus any provenance columns).
-        schema: the data set's DataFrameModel.
+        schema: the data set's DataFrameSchema.
         source: file or batch named in errors and the report.
         options: normalisation options (completed from the schema).
         known: ids already clean; updated in place with the new clean ids.
@@ -173,7 +173,7 @@ def cleanse_chunks(
 
     Args:
         chunks: frames of one file/batch, in order.
-        schema: the data set's DataFrameModel.
+        schema: the data set's DataFrameSchema.
         source: file or batch named in errors and reports.
         options: normalisation options.
         known: ids already clean; updated in place.

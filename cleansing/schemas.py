@@ -1,7 +1,8 @@
 """Pandera schemas of the data sets labelloop uses in demos and tests, and the helpers
-that turn a schema (given by import path) into normalisation options and id columns.
+that turn a schema (an import path or pandera's own YAML form) into normalisation
+options and id columns.
 
-Each schema's ``Config.metadata`` may name:
+Each schema's metadata (``Config.metadata`` of a model, ``metadata:`` in YAML) may name:
 
 * ``id_columns``: the content columns whose values define an item (its ``item_id``);
   default: every column of the schema.
@@ -10,10 +11,13 @@ Each schema's ``Config.metadata`` may name:
 
 from __future__ import annotations
 
+import copy
 import importlib
+import re
 from typing import Any
 
 import pandas as pd
+import yaml
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -73,22 +77,64 @@ class TextSnippets(pa.DataFrameModel):
         metadata = {"id_columns": ["text"], "categorical": ["lang"]}  # noqa: RUF012
 
 
-SchemaType = type[pa.DataFrameModel]
+SchemaType = pa.DataFrameSchema
+
+_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-def load_schema(path: str) -> SchemaType:
-    """Load a DataFrameModel from ``"package.module:Class"`` or ``"package.module.Class"``.
+def is_schema_yaml(ref: str) -> bool:
+    """Whether a schema reference is a YAML document (it has a line break) rather than
+    an import path (which never has one)."""
+    return "\n" in ref
+
+
+def load_schema(ref: str) -> SchemaType:
+    """The schema a reference names: pandera's YAML form of a ``DataFrameSchema``
+    (``DataFrameSchema.to_yaml()``, imports nothing) or the import path of a
+    ``DataFrameModel`` (``"package.module:Class"`` or ``"package.module.Class"``).
 
     Args:
-        path: the import path, e.g. ``"cleansing.schemas:IrisMeasurements"``.
+        ref: a YAML document (it has a line break) or an import path.
 
     Returns:
-        The DataFrameModel class.
+        The DataFrameSchema, its metadata (``id_columns``, ``categorical``) attached.
 
     Raises:
-        SchemaLoadError: naming the path if the module or attribute is missing or the
-            attribute is not a pandera DataFrameModel.
+        SchemaLoadError: naming the path or what in the YAML does not parse.
     """
+    if is_schema_yaml(ref):
+        return schema_from_yaml(ref)
+    model = _import_model(ref)
+    schema = copy.copy(model.to_schema())
+    schema.metadata = dict((model.get_metadata() or {}).get(model.__name__, {}).get("dataframe") or {})
+    return schema
+
+
+def schema_from_yaml(text: str) -> SchemaType:
+    """A DataFrameSchema from pandera's YAML form; checks are pandera's built-in ones by
+    name (``greater_than``, ``isin``, ``str_matches``...), nothing is imported.
+
+    Raises:
+        SchemaLoadError: naming the column or check that does not parse.
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SchemaLoadError(f"schema YAML does not parse: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("columns"), dict):
+        raise SchemaLoadError("schema YAML must be a mapping with a 'columns' mapping")
+    for column, definition in document["columns"].items():
+        checks = (definition or {}).get("checks") if isinstance(definition, dict) else None
+        for name in checks or {}:
+            if not isinstance(name, str) or not _CHECK_NAME.fullmatch(name):
+                raise SchemaLoadError(f"schema column {column!r}: {name!r} is not a check name")
+    try:
+        return pa.DataFrameSchema.from_yaml(text)
+    except Exception as error:  # pandera raises TypeError, AttributeError, SchemaError...
+        raise SchemaLoadError(f"schema YAML is not a pandera schema: {error}") from None
+
+
+def _import_model(path: str) -> type[pa.DataFrameModel]:
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
@@ -107,27 +153,26 @@ def load_schema(path: str) -> SchemaType:
 
 
 def _metadata(schema: SchemaType) -> dict[str, Any]:
-    meta = schema.get_metadata() or {}
-    return dict((meta.get(schema.__name__) or {}).get("dataframe") or {})
+    return dict(schema.metadata or {})
 
 
 def schema_columns(schema: SchemaType) -> dict[str, bool]:
     """The schema's columns and whether each is required.
 
     Args:
-        schema: a DataFrameModel.
+        schema: a DataFrameSchema (`load_schema`).
 
     Returns:
         ``{column: required}`` in schema order.
     """
-    return {name: bool(column.required) for name, column in schema.to_schema().columns.items()}
+    return {name: bool(column.required) for name, column in schema.columns.items()}
 
 
 def id_columns(schema: SchemaType) -> list[str]:
     """Columns whose content defines an item's ``item_id``.
 
     Args:
-        schema: a DataFrameModel.
+        schema: a DataFrameSchema (`load_schema`).
 
     Returns:
         ``metadata["id_columns"]`` if set, else every schema column.
@@ -152,12 +197,12 @@ def target_kinds(schema: SchemaType) -> dict[str, TargetKind]:
     """The kind each schema column is coerced to during normalisation.
 
     Args:
-        schema: a DataFrameModel.
+        schema: a DataFrameSchema (`load_schema`).
 
     Returns:
         ``{column: kind}``.
     """
-    return {name: _kind(column.dtype) for name, column in schema.to_schema().columns.items()}
+    return {name: _kind(column.dtype) for name, column in schema.columns.items()}
 
 
 def options_for_schema(
@@ -170,7 +215,7 @@ def options_for_schema(
     and NA-mapped.
 
     Args:
-        schema: a DataFrameModel.
+        schema: a DataFrameSchema (`load_schema`).
         base: user options.
 
     Returns:

@@ -51,7 +51,7 @@ def require_columns(df: pd.DataFrame, schema: SchemaType, *, source: str) -> Non
 
     Args:
         df: the frame.
-        schema: the DataFrameModel.
+        schema: the DataFrameSchema.
         source: the file/batch named in the error.
 
     Raises:
@@ -116,7 +116,7 @@ def validate_split(
 
     Args:
         df: the normalised frame; its index must be unique (labels name rows in reports).
-        schema: the DataFrameModel.
+        schema: the DataFrameSchema.
         source: file or batch named in errors.
         prior_failures: frame with columns ``row, column, check, failure_case``.
         original: the frame before normalisation (same index); quarantined rows are taken

@@ -1,8 +1,10 @@
 """The main job on local defaults: the loop on scikit-learn's digits, running by itself.
 
-It brings the local stack up, starts `labelloop serve` on the project's `prefect.yaml`
-(as a server of the stack, so it outlives this command), drops the digits into the
-landing folder and starts the collect deployment. From there on only events move the
+It brings the local stack up, registers the digits data set as a user registers their
+own (`labelloop dataset add`: its Label Studio project and webhook, its landing folder),
+starts `labelloop serve` on the project's `prefect.yaml` (as a server of the stack, so it
+outlives this command), drops the digits into the landing folder and starts the collect
+deployment. From there on only events move the
 loop: collect -> cleanse -> push a batch with the champion's predictions -> (a team of
 annotator bots labels it through the Label Studio API, as people would) -> webhook ->
 sync -> labels ready -> retrain -> gate -> promoted (refreshed predictions) or rejected
@@ -39,12 +41,15 @@ from blocks import DataStore, LabelStudioCredentials
 from demo.bot import TeamConfig, annotate, ensure_team
 from demo.digits import checksum_of_task_image, drop_digits
 from flows.collect import collect
+from collection.sources import LocalSource
 from specs import DIGITS
+from specs.files import DatasetFile
 from stack import control
 from stack.control import LOCAL_BLOCK
 from stack.process import poll
 from stack.prefect_yaml import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
+from tasks.datasets import wire_dataset
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 from tasks.label_studio import ProjectConfig, find_project
 from tasks.refresh import read_tasks_with_annotations
@@ -84,12 +89,11 @@ class RoundOutcome(BaseModel):
     message: str
 
 
-def demo_document(landing: Path, params: DemoParams) -> dict[str, Any]:
+def demo_document(params: DemoParams) -> dict[str, Any]:
     """The project's `prefect.yaml` as the demo serves it.
 
-    Every deployment, names and schedules kept; collect reads `landing`; every run of
-    push (scheduled or triggered) uses the demo's batch size and every sync its ready
-    threshold. A trigger's parameters replace the deployment's own `params` as a whole,
+    Every deployment, names and schedules kept; every run of push (scheduled or
+    triggered) uses the demo's batch size and every sync its ready threshold. A trigger's parameters replace the deployment's own `params` as a whole,
     so the values go into both.
     """
     document = served_document(
@@ -99,7 +103,6 @@ def demo_document(landing: Path, params: DemoParams) -> dict[str, Any]:
         keep_schedules=True,
     )
     extra = {
-        "collect": {"sources": [{"kind": "local", "path": str(landing)}]},
         "push": {"batch_size": params.batch_size},
         "sync": {"ready_threshold": params.threshold},
     }
@@ -166,11 +169,17 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
     landing = settings.root / "landing" / DIGITS.name
     truth = drop_digits(landing)
     typer.echo(f"dropped {len(truth)} digit images into {landing}")
-    served = control.serve(settings, demo_document(landing, params))
-    typer.echo(f"{served.name:<13} {served.state:<8} every deployment of {served.url}")
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
-        run_deployment(f"{collect.name}/collect", timeout=0)  # the schedule would, within 30 s
         client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
+        declared = DatasetFile(spec=DIGITS, landing=[LocalSource(path=str(landing))])
+        registration = wire_dataset(declared, client, control.webhook_target(settings))
+        typer.echo(
+            f"registered data set digits: project {registration.project_id}, "
+            f"webhook {registration.webhook_id}"
+        )
+        served = control.serve(settings, demo_document(params))
+        typer.echo(f"{served.name:<13} {served.state:<8} every deployment of {served.url}")
+        run_deployment(f"{collect.name}/collect", timeout=0)  # the schedule would, within 30 s
         team = ensure_team(client, params.team.annotators) if params.bot else []
         seen: set[int] = set()  # tasks the bots worked on (a task both skipped stays unlabelled)
         reported: set[str] = set()  # labels versions whose retrain a round line reported

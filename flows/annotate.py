@@ -37,7 +37,8 @@ from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
 from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason
+from tasks.datasets import resolve_dataset
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -130,10 +131,10 @@ def push_batch(
         The counts of what was selected, imported, recovered and predicted.
     """
     logger = get_run_logger()
-    spec = resolve_spec(params.dataset)
+    spec = resolve_dataset(params.dataset)
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project = ensure_project(client, spec.name, build_label_config(spec.labels))
+    project = ensure_project(client, spec.project, build_label_config(spec.labels))
     if spec.features.modality == "image":
         ensure_image_storage(client, project.id, store, spec.name)
 

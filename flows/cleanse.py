@@ -20,8 +20,9 @@ from cleansing.partition import cross_partition_duplicates
 from cleansing.pipeline import BatchReport
 from cleansing.schemas import load_schema
 from flows.cli import Shortcut, run_flow_script
-from specs import NAME_PATTERN, resolve_spec
+from specs import NAME_PATTERN
 from storage.layout import cleanse_manifest_key, raw_batch_of_key, raw_prefix
+from tasks.datasets import resolve_dataset
 from tasks.cleanse import (
     PartitionSummary,
     announce_batch,
@@ -113,7 +114,7 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     """
     logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
-    schema_path = params.schema_path or resolve_spec(params.dataset).schema_path
+    schema_path = params.schema_path or resolve_dataset(params.dataset).schema_ref
     load_schema(schema_path)  # fail before any work if the path is wrong
     try:
         done: dict[str, dict[str, object]] = dict(

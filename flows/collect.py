@@ -30,6 +30,7 @@ from collection.sources import S3Source, Source, SourceObject
 from specs import NAME_PATTERN
 from storage.layout import collect_manifest_key
 from flows.cli import Shortcut, run_flow_script
+from tasks.datasets import registered_landing, run_for_each_registered
 from tasks.collect import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -46,11 +47,14 @@ from tasks.collect import (
 class CollectParams(BaseModel):
     """Parameters of the collect flow (the form in the Prefect UI)."""
 
-    dataset: str = Field(
-        pattern=NAME_PATTERN, description="Data set name: raw/<dataset>/ in the store."
+    dataset: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="Data set name: raw/<dataset>/ in the store; None: every registered one.",
     )
     sources: list[Source] = Field(
-        min_length=1, description="Local paths/globs, HTTP URLs, S3 prefixes."
+        default_factory=list,
+        description="Local paths/globs, HTTP URLs, S3 prefixes; empty: the registered landing.",
     )
     schema_path: str | None = Field(
         default=None,
@@ -147,25 +151,35 @@ def collect(
     params: CollectParams,
     store: DataStore | None = None,
     s3_credentials: DataStore | None = None,
-) -> CollectResult:
+) -> CollectResult | dict[str, str]:
     """Collect new or changed files into ``raw/<dataset>/`` and record them in the manifest.
 
     Args:
-        params: what to collect and how.
+        params: what to collect and how; with no `dataset`, every registered data set
+            from its landing sources (each its own subflow run).
         store: a DataStore to use instead of ``params.store_block`` (tests, scripts).
         s3_credentials: a DataStore with S3 keys instead of ``params.s3_credentials_block``.
 
     Returns:
-        A :class:`CollectResult`; a rerun with nothing new reports "0 new" and writes nothing.
+        A :class:`CollectResult`; a rerun with nothing new reports "0 new" and writes
+        nothing. With no `dataset`: each data set's final state.
+
+    Raises:
+        DatasetsFailedError: with no `dataset`, after every data set ran, naming those
+            whose collect failed.
+        SpecError: no sources given and none registered for the data set.
     """
+    if params.dataset is None:
+        return run_for_each_registered(collect, params)
     logger = get_run_logger()
+    sources = params.sources or registered_landing(params.dataset)
     target = store or DataStore.named(params.store_block)
     credentials = s3_credentials or (
         DataStore.load(params.s3_credentials_block) if params.s3_credentials_block else None
     )
     collected_at = datetime.now(UTC)
     manifest = load_manifest(target, params.dataset)
-    listings = [list_source.submit(source, credentials) for source in params.sources]
+    listings = [list_source.submit(source, credentials) for source in sources]
     listing_errors: dict[str, str] = {}
     listed: list[SourceObject] = []
     for future in listings:
@@ -174,7 +188,7 @@ def collect(
             listing_errors[listing.source] = listing.error
         listed.extend(listing.objects)
     planned = plan_collection(listed, manifest)
-    s3_sources = {s.bucket: s for s in params.sources if isinstance(s, S3Source)}
+    s3_sources = {s.bucket: s for s in sources if isinstance(s, S3Source)}
     expected = None
     if params.schema_path:
         expected = [
@@ -302,5 +316,9 @@ SHORTCUTS = [
 
 if __name__ == "__main__":
     run_flow_script(
-        collect, CollectParams, __doc__, SHORTCUTS, failed=lambda outcome: bool(outcome.failed)
+        collect,
+        CollectParams,
+        __doc__,
+        SHORTCUTS,
+        failed=lambda outcome: isinstance(outcome, CollectResult) and bool(outcome.failed),
     )

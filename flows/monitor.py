@@ -47,7 +47,8 @@ from monitoring.review import (
     plan_reviews,
     waiting_for_review,
 )
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
+from tasks.datasets import resolve_dataset
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -169,7 +170,7 @@ def monitor_model(
     """
     logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
-    spec = resolve_spec(params.dataset)
+    spec = resolve_dataset(params.dataset)
     name = params.model_name or spec.name
     report_key = f"{name}-live-accuracy".lower().replace("_", "-")
 
@@ -237,7 +238,7 @@ def monitor_model(
 
     write_disputed_labels(target, spec.name, labels_ref.version, flag_disputed(labels, disputes))
     requested, waiting = _review(
-        params, target, credentials, spec.name, labels, labels_ref.version, card.version, disputes
+        params, target, credentials, spec, labels, labels_ref.version, card.version, disputes
     )
     task_ids = {
         str(item): int(task) for item, task in zip(labels[ITEM_ID], labels["task_id"], strict=True)
@@ -290,7 +291,7 @@ def _review(
     params: MonitorParams,
     store: DataStore,
     credentials: LabelStudioCredentials | None,
-    project: str,
+    spec: DatasetSpec,
     labels: pd.DataFrame,
     labels_version: str,
     model_version: str,
@@ -301,7 +302,7 @@ def _review(
     The ledger is saved after Label Studio has the requests, so a crash in between sends
     them again on the rerun, which changes nothing a second time.
     """
-    ledger = read_review_ledger(store, project)
+    ledger = read_review_ledger(store, spec.name)
     if not params.request_review:
         return [], len(waiting_for_review(ledger, labels))
     planned = plan_reviews(
@@ -313,7 +314,7 @@ def _review(
         now=utc_now(),
     )
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project_id = require_project(find_project(client, project), project).id
+    project_id = require_project(find_project(client, spec.project), spec.project).id
     sent = request_reviews(client, project_id, planned, params.extra_annotators) if planned else []
     if sent:
         ledger = ledger.with_requests(sent)

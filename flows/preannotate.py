@@ -18,7 +18,8 @@ from blocks import DataStore, LabelStudioCredentials
 from learning.registry import refuse_run_trust
 from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec
+from tasks.datasets import resolve_dataset, run_for_each_registered
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -34,10 +35,10 @@ from tasks.registry import load_champion
 class RefreshParams(BaseModel):
     """Parameters of the refresh flow (the form in the Prefect UI)."""
 
-    dataset: DatasetName | DatasetSpec = Field(
-        default="digits",
-        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
-        "import path.",
+    dataset: DatasetName | DatasetSpec | None = Field(
+        default=None,
+        description="A data set name (registered, or shipped: digits, texts, iris) or a whole "
+        "spec, never an import path; None: every registered data set.",
     )
     model_name: str | None = Field(
         default=None,
@@ -83,7 +84,7 @@ def refresh_predictions(
     params: RefreshParams,
     store: DataStore | None = None,
     label_studio: LabelStudioCredentials | None = None,
-) -> RefreshResult:
+) -> RefreshResult | dict[str, str]:
     """Replace the predictions of unlabelled tasks with the champion's, in bulk.
 
     Every prediction is built and checked with ``LabelInterface`` before the first
@@ -97,12 +98,15 @@ def refresh_predictions(
         label_studio: credentials to use instead of ``params.label_studio_block``.
 
     Returns:
-        A :class:`RefreshResult` with counts.
+        A :class:`RefreshResult` with counts; with no `dataset`, every registered data
+        set's refresh (each its own subflow run) and its final state.
     """
+    if params.dataset is None:
+        return run_for_each_registered(refresh_predictions, params)
     logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
-    spec = resolve_spec(params.dataset)
+    spec = resolve_dataset(params.dataset)
     name = params.model_name or spec.name
 
     champion = load_champion(target, name, target.trusted_types)
@@ -113,7 +117,7 @@ def refresh_predictions(
     version = champion.card.version
 
     client = credentials.get_client()
-    title = params.project_title or spec.name
+    title = params.project_title or spec.project
     project = require_project(find_project(client, title, spec.labels.control_name), title)
     plan = plan_refresh(list_unlabelled_tasks(client, project.id), version)
     wanted = {item_id for _, item_id in plan.to_refresh}

@@ -28,7 +28,8 @@ from annotation.sync import (
 from annotation.versions import count_unresolved, should_announce, unresolved_items
 from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
-from specs import DatasetName, DatasetSpec, Reason, resolve_spec
+from specs import DatasetName, DatasetSpec, Reason
+from tasks.datasets import resolve_dataset
 from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
 from tasks.state import (
@@ -120,12 +121,12 @@ def sync_labels(
         The counts of the sync.
     """
     logger = get_run_logger()
-    spec = resolve_spec(params.dataset)
+    spec = resolve_dataset(params.dataset)
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
     # Read-only: a sync never creates a project or changes its labels (the push does).
     # The lookup runs in a worker thread while the store is read.
-    lookup = find_project.submit(client, spec.name, spec.labels.control_name)
+    lookup = find_project.submit(client, spec.project, spec.labels.control_name)
     state = load_sync_state(store, spec.name)
     previous_version, previous = read_latest_version(store, spec.name)
     project = lookup.result()

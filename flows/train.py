@@ -40,8 +40,9 @@ from learning.training import (
     metrics_table,
 )
 from monitoring.review import hold_for_review
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from storage.layout import clean_prefix
+from tasks.datasets import resolve_dataset
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -146,9 +147,9 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     """
     logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
-    spec = resolve_spec(params.dataset)
+    spec = resolve_dataset(params.dataset)
     name = params.model_name or spec.name
-    estimator = params.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
+    estimator = params.estimator or spec.estimator or DEFAULT_ESTIMATORS[spec.features.modality]
 
     # The champion is read first: a broken registry stops the run before any work.
     champion = load_champion(target, name, target.trusted_types)

@@ -1,5 +1,5 @@
-"""The `labelloop` command: the local stack, `serve`, the demo, the webhook receiver and
-the model registry's rollback.
+"""The `labelloop` command: the local stack, the registered data sets, `serve`, the demo,
+the webhook receiver and the model registry's rollback.
 
     labelloop --help
     python -m labelloop --help
@@ -16,19 +16,28 @@ import uvicorn
 from prefect.blocks.system import Secret
 from pydantic import SecretStr, ValidationError
 
-from blocks import DataStore
+from blocks import DataStore, LabelStudioCredentials
+from collection.sources import LocalSource, S3Source, Source
 from demo.run import DemoParams, run_demo
 from stack import control
 from stack.install import install_label_studio
 from stack.process import StackError
+from specs import SHIPPED, SpecError
+from specs.files import DatasetFile, read_dataset_file
 from stack.settings import StackSettings
+from tasks.datasets import load_registration, registered_names, unwire_dataset, wire_dataset
 from tasks.registry import rollback_champion
 from webhooks.app import create_app
 
 app = typer.Typer(help="labelloop: the data side of an ML loop, on Prefect and Label Studio.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: Prefect, Label Studio and an S3 server on loopback.", no_args_is_help=True)
 model_app = typer.Typer(help="The model registry in a DataStore.", no_args_is_help=True)
+dataset_app = typer.Typer(
+    help="Data sets registered on the Prefect server: every deployment serves them by name.",
+    no_args_is_help=True,
+)
 app.add_typer(stack_app, name="stack")
+app.add_typer(dataset_app, name="dataset")
 app.add_typer(model_app, name="model")
 
 
@@ -105,6 +114,89 @@ def blocks() -> None:
     """Write the block documents of the running stack to its Prefect server."""
     for name in control.save_blocks(StackSettings()):
         typer.echo(f"saved block {name}")
+
+
+@dataset_app.command("add")
+def dataset_add(
+    source: str = typer.Argument(
+        ..., help="A spec file (YAML, see docs/own-data.md) or a shipped data set's name."
+    ),
+    landing: list[str] = typer.Option(
+        None, help="A local landing path or glob (repeatable); replaces the file's `landing`."
+    ),
+    label_studio_block: str = typer.Option(control.LOCAL_BLOCK, help="LabelStudioCredentials block."),
+    receiver_url: str = typer.Option(
+        None, help="The webhook receiver's URL (default: the local stack's receiver)."
+    ),
+    webhook: bool = typer.Option(True, help="--no-webhook: labels sync on the schedule only."),
+) -> None:
+    """Register a data set: its Label Studio project (created, or an existing one with the
+    spec's title adopted), the project's webhook, and its spec and landing as a block.
+    Re-running it is harmless."""
+    settings = StackSettings()
+    try:
+        declared = _declared(source, landing)
+        with control.prefect_api(settings):
+            client = LabelStudioCredentials.load(label_studio_block).get_client()
+            target = control.webhook_target(settings, receiver_url) if webhook else None
+            registration = wire_dataset(declared, client, target)
+    except SpecError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    hook = f"webhook {registration.webhook_id}" if registration.webhook_id else "no webhook"
+    typer.echo(
+        f"registered data set {declared.spec.name}: Label Studio project "
+        f"{registration.project_id} ({declared.spec.project!r}), {hook}, "
+        f"{len(registration.landing)} landing source(s)"
+    )
+
+
+@dataset_app.command("list")
+def dataset_list() -> None:
+    """The registered data sets, their projects and landing sources."""
+    with control.prefect_api(StackSettings()):
+        for name in registered_names():
+            registration = load_registration(name)
+            if registration is None:
+                continue
+            paths = ", ".join(_where(s) for s in registration.landing) or "no landing"
+            typer.echo(f"{name:<20} project {registration.project_id}  {paths}")
+
+
+@dataset_app.command("remove")
+def dataset_remove(
+    name: str = typer.Argument(..., help="The data set's name."),
+    label_studio_block: str = typer.Option(control.LOCAL_BLOCK, help="LabelStudioCredentials block."),
+) -> None:
+    """Unregister a data set and delete its project's webhook; its project, files, labels
+    and models stay."""
+    with control.prefect_api(StackSettings()):
+        client = LabelStudioCredentials.load(label_studio_block).get_client()
+        removed = unwire_dataset(name, client)
+    if removed is None:
+        typer.echo(f"error: no data set {name!r} is registered", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"removed data set {name} (project {removed.project_id} and its data are kept)")
+
+
+def _declared(source: str, landing: list[str] | None) -> DatasetFile:
+    """A spec file's data set, or a shipped one's; `--landing` replaces the landing."""
+    if source in SHIPPED:
+        declared = DatasetFile(spec=SHIPPED[source])
+    else:
+        declared = read_dataset_file(Path(source))
+    if landing:
+        sources = [LocalSource(path=str(Path(path).expanduser().resolve())) for path in landing]
+        declared = declared.model_copy(update={"landing": sources})
+    return declared
+
+
+def _where(source: Source) -> str:
+    if isinstance(source, LocalSource):
+        return source.path
+    if isinstance(source, S3Source):
+        return f"s3://{source.bucket}/{source.prefix}"
+    return ", ".join(str(url) for url in source.urls)
 
 
 @app.command("demo")

@@ -3,10 +3,13 @@
 Pure: composes the label spec of `annotation`, the feature spec of `learning` and the
 import path of a pandera schema into one `DatasetSpec` that every flow takes by name.
 
-A flow parameter names a data set (`DatasetName`: lower-case letters, digits, `-`) and
-`resolve_spec` looks the name up; it never imports anything, so a name that came from an
-event or a Label Studio project title cannot run code. Only `load_spec`, called by an
-administrator's script or command line, imports a `package.module:SPEC` path.
+A flow parameter names a data set (`DatasetName`: lower-case letters, digits, `-`); the
+name is looked up among the data sets registered on the Prefect server
+(`tasks.datasets.resolve_dataset`, a `DatasetRegistration` block per name) and then the
+shipped ones (`resolve_spec`). A lookup never imports anything, so a name that came from
+an event or a Label Studio project title cannot run code. Only `load_spec`, called by an
+administrator's script or command line, imports a `package.module:SPEC` path; a spec
+file (`specs.files`) is read with a safe YAML loader.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 from annotation.config import DataKind, LabelSpec
-from learning.configs import FeatureSpec
+from learning.configs import EstimatorSpec, FeatureSpec
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,59}$"
 """A data set, project or model name: no `.`, `:`, `/`, so never an import or a path."""
@@ -55,21 +58,57 @@ class DatasetSpec(BaseModel):
     Attributes:
         name: the data set's stable name: `raw/<name>/`, `clean/<name>/`, the Label Studio
             project title and the model name.
-        schema_path: import path of the pandera `DataFrameModel` that validates its rows.
+        schema_path: import path of a pandera `DataFrameModel` that validates its rows
+            (for custom checks written in Python); or
+        pandera_schema: the schema in pandera's own YAML form (`DataFrameSchema.to_yaml()`,
+            built-in checks only, nothing imported). Exactly one of the two.
         labels: the label set and the kind of labelling task.
         features: how clean rows become model features.
         value_column: the clean column shown to annotators (an image's store key, a text).
         image_size: (width, height) images are resized to for features (images only).
+        estimator: the estimator a retrain fits by default (None: the modality's default).
+        project_title: the title of the data set's Label Studio project (None: the name);
+            set when an existing project is adopted.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(pattern=NAME_PATTERN, max_length=60)
-    schema_path: str = Field(min_length=3)
+    name: str = Field(pattern=NAME_PATTERN, max_length=60, description="The data set's name.")
+    schema_path: str | None = Field(
+        default=None, min_length=3, description="Import path of a pandera DataFrameModel."
+    )
+    pandera_schema: str | None = Field(
+        default=None, min_length=3, description="The schema in pandera's YAML form."
+    )
     labels: LabelSpec
     features: FeatureSpec
-    value_column: str = Field(min_length=1)
+    value_column: str = Field(min_length=1, description="The clean column annotators see.")
     image_size: tuple[int, int] = (8, 8)
+    estimator: EstimatorSpec | None = Field(
+        default=None, description="Estimator a retrain fits (None: the modality's default)."
+    )
+    project_title: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Title of the Label Studio project (None: the data set's name).",
+    )
+
+    @property
+    def schema_ref(self) -> str:
+        """The schema as `cleansing.schemas.load_schema` takes it: the YAML or the path."""
+        return self.pandera_schema or self.schema_path or ""
+
+    @property
+    def project(self) -> str:
+        """The title of the data set's Label Studio project."""
+        return self.project_title or self.name
+
+    @model_validator(mode="after")
+    def _one_schema(self) -> DatasetSpec:
+        if (self.schema_path is None) == (self.pandera_schema is None):
+            raise ValueError("give exactly one of schema_path and pandera_schema")
+        return self
 
     @model_validator(mode="after")
     def _kinds_agree(self) -> DatasetSpec:

@@ -6,13 +6,18 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import yaml
 from botocore.exceptions import ClientError
 from prefect.blocks.system import Secret
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
+    temporary_settings,
+)
 from prefect_aws import AwsCredentials
 from pydantic import BaseModel, SecretStr
 
@@ -37,6 +42,8 @@ from stack.servers import (
 from stack.prefect_yaml import triggered_names
 from stack.serving import automation_ids, wait_until_served
 from stack.settings import StackSettings
+from tasks.datasets import WebhookTarget
+from webhooks.events import SECRET_HEADER
 
 # Names of the block documents that `save_blocks` writes for the local stack.
 LOCAL_BLOCK = "local"
@@ -236,6 +243,31 @@ def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
         webhook_secret=SecretStr(""),
     )
     return [serve_spec(settings, {}), *server_specs(settings, placeholder, {})]
+
+
+def receiver_url(settings: StackSettings) -> str:
+    """Where the stack's webhook receiver takes Label Studio's calls."""
+    return f"http://127.0.0.1:{settings.receiver_port}/label-studio"
+
+
+def webhook_target(settings: StackSettings, url: str | None = None) -> WebhookTarget:
+    """The stack's receiver and its shared secret (read from the Secret block), for
+    `labelloop dataset add` to register with a project."""
+    secret = Secret.load(WEBHOOK_SECRET_BLOCK, _sync=True).get()  # type: ignore[call-arg]
+    return WebhookTarget(
+        url=url or receiver_url(settings), header=SECRET_HEADER, secret=SecretStr(str(secret))
+    )
+
+
+@contextmanager
+def prefect_api(settings: StackSettings) -> Iterator[None]:
+    """Talk to the Prefect server the environment names, else to the stack's (a command's
+    task runs log to the terminal only)."""
+    updates: dict[Any, Any] = {PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}
+    if not PREFECT_API_URL.value():
+        updates[PREFECT_API_URL] = settings.prefect_api_url
+    with temporary_settings(updates=updates):
+        yield
 
 
 def shell_env(settings: StackSettings) -> dict[str, str]:

@@ -36,8 +36,9 @@ from monitoring.profile import (
     not_checked,
     prediction_profile,
 )
-from specs import NAME_PATTERN, DatasetName, DatasetSpec, SpecError, resolve_spec
+from specs import NAME_PATTERN, DatasetName, DatasetSpec, SpecError
 from storage.layout import drift_report_key, profile_key
+from tasks.datasets import resolve_dataset
 from tasks.data import Rows, feature_rows
 from tasks.events import announce
 from tasks.predict import probabilities
@@ -191,7 +192,7 @@ def read_reference(
             ),
         )
     try:
-        spec = resolve_spec(dataset)
+        spec = resolve_dataset(dataset)
     except SpecError as exc:
         return DriftReference(
             model_name=model_name,

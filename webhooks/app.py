@@ -14,12 +14,13 @@ import json
 import logging
 from collections.abc import Callable
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from pydantic import SecretStr
 
 from annotation.errors import LabelStudioDataError
 from annotation.models import parse_webhook
 from tasks.events import announce
+from specs import is_dataset_name
 from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 from webhooks.limits import MAX_BODY_BYTES, MAX_DEPTH, too_deep
 
@@ -64,7 +65,8 @@ def create_app(
         max_depth: The deepest JSON nesting parsed (deeper: 400).
 
     Returns:
-        A FastAPI app with `POST /label-studio` and `GET /health`, and no schema or docs.
+        A FastAPI app with `POST /label-studio[?dataset=NAME]` and `GET /health`, and
+        no schema or docs.
     """
     app = FastAPI(
         title="labelloop webhook receiver", docs_url=None, redoc_url=None, openapi_url=None
@@ -78,9 +80,12 @@ def create_app(
     async def label_studio(
         request: Request,
         x_labelloop_secret: str | None = Header(default=None, alias=SECRET_HEADER),
+        dataset: str | None = Query(default=None),
     ) -> dict[str, str | None]:
         if not secret_matches(x_labelloop_secret, secret.get_secret_value()):
             raise HTTPException(status_code=401, detail=f"missing or wrong {SECRET_HEADER} header")
+        if dataset is not None and not is_dataset_name(dataset):
+            raise HTTPException(status_code=400, detail="dataset is not a data set name")
         raw = await read_body(request, max_body_bytes)
         if too_deep(raw, max_depth):
             raise HTTPException(status_code=400, detail=f"JSON nested deeper than {max_depth}")
@@ -90,7 +95,7 @@ def create_app(
         except (ValueError, LabelStudioDataError):
             # Never echo the body: it carries the project's sharing token.
             raise HTTPException(status_code=422, detail="not a Label Studio webhook body") from None
-        event = event_for(call)
+        event = event_for(call, dataset)
         if event is None:
             logger.info("ignored Label Studio action %s", call.action)
             return {"status": "ignored", "action": call.action, "event_id": None}

@@ -33,18 +33,23 @@ def secret_matches(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def event_for(call: LSWebhookEvent) -> LabelloopEvent | None:
+def event_for(call: LSWebhookEvent, dataset: str | None = None) -> LabelloopEvent | None:
     """The event announcing that a project's labels changed, or None for other actions.
 
-    The resource id names the project by its title (labelloop's stable project name)
-    when the title has the shape of a data set name; any other title (`this:s`, a
-    path, free text) is never passed on, and the project's numeric id names it. The payload carries ids only: a webhook body holds
-    the project's sharing token and is never passed on or logged.
+    The resource names the data set: the one the webhook's URL names (`?dataset=`, set
+    by `labelloop dataset add`, so an adopted project's own title does not matter), else
+    the project's title when it has the shape of a data set name; any other title
+    (`this:s`, a path, free text) is never passed on, and the project's numeric id names
+    it. The payload carries ids only: a webhook body holds the project's sharing token and
+    is never passed on or logged.
     """
     if call.action not in LABEL_ACTIONS or call.project_id is None:
         return None
     title = call.project_title
-    name = title if is_dataset_name(title) else str(call.project_id)
+    if dataset is not None:
+        name = dataset
+    else:
+        name = title if is_dataset_name(title) else str(call.project_id)
     return LabelloopEvent(
         event=ANNOTATIONS_CHANGED,
         resource={**project_resource(name), "labelloop.project.id": str(call.project_id)},

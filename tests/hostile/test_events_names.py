@@ -22,6 +22,7 @@ from flows.sync import SyncParams
 from flows.sync_session import SyncSessionParams
 from flows.train import TrainParams
 from specs import SHIPPED, SpecError, load_spec, resolve_spec
+from tasks.datasets import load_registration, resolve_dataset
 from tests.hostile.names import HOSTILE_NAMES, TRIPWIRE, forget_imports, imported
 from webhooks.events import event_for
 
@@ -73,6 +74,15 @@ def test_good_names_still_pass(params: type[BaseModel]) -> None:
 def test_resolve_spec_never_imports(name: str) -> None:
     with pytest.raises(SpecError, match="unknown data set"):
         resolve_spec(name)
+
+
+@pytest.mark.parametrize("name", [*HOSTILE_NAMES, "secret/labelloop-webhook-secret"])
+def test_a_flows_lookup_of_a_hostile_name_reads_no_block(name: str) -> None:
+    # `slug/name` is how Block.load names another type's block: never looked up
+    with pytest.raises(SpecError, match="is not a data set name"):
+        resolve_dataset(name)
+    assert load_registration(name) is None
+    assert imported() == []
 
 
 def test_an_administrators_import_path_still_loads_on_the_command_line() -> None:

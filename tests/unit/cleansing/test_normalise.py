@@ -2,7 +2,9 @@ import pandas as pd
 import pytest
 
 from cleansing.normalise import NormaliseOptions, coerce_column, normalise
-from cleansing.schemas import IrisMeasurements, options_for_schema
+from cleansing.schemas import load_schema, options_for_schema
+
+IrisMeasurements = load_schema("cleansing.schemas:IrisMeasurements")
 
 
 def _text(values: list[str | None]) -> pd.DataFrame:

@@ -8,7 +8,9 @@ import pytest
 from cleansing.dedup import KnownIds
 from cleansing.hashing import ids_to_raw
 from cleansing.partition import cleanse_partition, cross_partition_duplicates, move_duplicates
-from cleansing.schemas import IrisMeasurements
+from cleansing.schemas import load_schema
+
+IrisMeasurements = load_schema("cleansing.schemas:IrisMeasurements")
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 

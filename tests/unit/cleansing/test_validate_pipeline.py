@@ -13,13 +13,12 @@ from cleansing.errors import (
 )
 from cleansing.normalise import NormaliseOptions
 from cleansing.pipeline import BatchReport, cleanse_chunks, cleanse_frame
-from cleansing.schemas import (
-    DigitImages,
-    IrisMeasurements,
-    TextSnippets,
-    load_schema,
-)
+from cleansing.schemas import load_schema
 from cleansing.validate import validate_split
+
+DigitImages = load_schema("cleansing.schemas:DigitImages")
+IrisMeasurements = load_schema("cleansing.schemas:IrisMeasurements")
+TextSnippets = load_schema("cleansing.schemas:TextSnippets")
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -124,7 +123,7 @@ def test_check_raising_on_whole_frame_fails_batch():
             raise RuntimeError("boom")
 
     with pytest.raises(BatchValidationError, match="batch.parquet"):
-        validate_split(pd.DataFrame({"a": [1, 2]}), Broken, source="batch.parquet")
+        validate_split(pd.DataFrame({"a": [1, 2]}), Broken.to_schema(), source="batch.parquet")
 
 
 def test_report_counting_rule_is_enforced():
@@ -142,12 +141,13 @@ def test_report_counting_rule_is_enforced():
     ],
 )
 def test_load_schema(path):
-    assert load_schema(path).__name__ == path.replace(":", ".").rsplit(".", 1)[1]
+    assert load_schema(path).name == path.replace(":", ".").rsplit(".", 1)[1]
 
 
 @pytest.mark.parametrize(
     "path", ["cleansing.schemas:Nope", "no.such.module:X", "cleansing.schemas:load_schema", "x"]
 )
+
 def test_load_schema_errors_name_path(path):
     with pytest.raises(SchemaLoadError, match="schema path"):
         load_schema(path)

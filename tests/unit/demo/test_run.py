@@ -16,7 +16,7 @@ from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 
 def _served(tmp_path: Path, params: DemoParams) -> dict[str, object]:
     path = tmp_path / "prefect.yaml"
-    path.write_text(yaml.safe_dump(demo_document(tmp_path / "landing", params)))
+    path.write_text(yaml.safe_dump(demo_document(params)))
     return {spec.name: spec for spec in read_deployments(path)}
 
 
@@ -40,11 +40,8 @@ def test_every_run_of_push_and_sync_gets_the_demo_settings(tmp_path: Path) -> No
     }
     assert sync.triggers[0]["parameters"]["params"]["ready_threshold"] == 12
 
-    assert specs["collect"].parameters["params"] == {
-        "store_block": "local",
-        "dataset": "digits",
-        "sources": [{"kind": "local", "path": str(tmp_path / "landing")}],
-    }
+    # collect names no data set: every registered one, from its registered landing
+    assert specs["collect"].parameters["params"] == {"store_block": "local"}
     for spec in specs.values():  # every run of every deployment uses the stack's store
         assert spec.parameters.get("params", {}).get("store_block", "local") == "local"
         for trigger in spec.triggers:

@@ -203,8 +203,8 @@ def test_a_champion_that_cannot_serve_as_reference_is_a_reason(
 
 def test_no_champion_and_unknown_spec_are_reasons(store: DataStore, champion: ModelCard) -> None:
     assert "has no champion yet" in (read_reference(store, "other", "iris").reason or "")
-    unknown = read_reference(store, NAME, "no-such-dataset").reason or ""
-    assert "unknown data set 'no-such-dataset'" in unknown and "drift not checked" in unknown
+    unknown = read_reference(store, NAME, "no_such_dataset").reason or ""
+    assert "'no_such_dataset' is not a data set name" in unknown and "drift not checked" in unknown
 
 
 def test_a_batch_the_champion_cannot_score_is_said(store: DataStore, champion: ModelCard) -> None:

@@ -1,0 +1,226 @@
+"""Data sets registered on the Prefect server: resolve a name, list them, wire one.
+
+A flow names its data set; `resolve_dataset` finds the `DatasetRegistration` block saved
+under that name (`labelloop dataset add FILE`), else a shipped spec. It reads the server,
+never imports. `wire_dataset` registers a spec file's data set with its Label Studio
+project (created, or an existing one adopted) and the project's webhook; re-running it
+changes nothing that is already right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from label_studio_sdk import LabelStudio
+from prefect import get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from annotation.config import adoption_problems, build_label_config
+from annotation.errors import LabelConfigError
+from blocks.dataset import DatasetRegistration
+from collection.sources import Source
+from specs import SHIPPED, DatasetSpec, SpecError, is_dataset_name
+from specs.files import DatasetFile, landing_problems
+from tasks.label_studio import ensure_project, ensure_webhook, find_project
+
+DATASET_BLOCK_SLUG = "labelloop-dataset"
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class WebhookTarget(BaseModel):
+    """Where Label Studio sends a project's annotation changes, and how it proves itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    header: str
+    secret: SecretStr
+
+    def url_for(self, dataset: str) -> str:
+        """The receiver's URL naming the data set (`?dataset=`): events carry that name,
+        whatever the project's title."""
+        return f"{self.url}?{urlencode({'dataset': dataset})}"
+
+
+def load_registration(name: str) -> DatasetRegistration | None:
+    """The data set registered under `name`, or None.
+
+    Raises:
+        SpecError: a registration exists but no longer validates (edited by hand).
+    """
+    if not is_dataset_name(name):
+        return None
+    try:
+        return DatasetRegistration.load(name, _sync=True)  # type: ignore[call-arg]
+    except ValidationError as error:
+        where = ", ".join(".".join(map(str, e["loc"])) for e in error.errors()[:3])
+        raise SpecError(f"registered data set {name!r} does not validate (at {where})") from None
+    except ValueError as error:
+        if isinstance(error.__cause__, ObjectNotFound):
+            return None
+        raise
+
+
+def registered_names() -> list[str]:
+    """The names of every registered data set, sorted."""
+    with get_client(sync_client=True) as client:
+        try:
+            documents = client.read_block_documents_by_type(
+                DATASET_BLOCK_SLUG, include_secrets=False
+            )
+        except (ObjectNotFound, PrefectHTTPStatusError) as error:
+            if isinstance(error, PrefectHTTPStatusError) and error.response.status_code != 404:
+                raise
+            return []  # no data set was ever registered on this server
+    return sorted(str(document.name) for document in documents if document.name)
+
+
+def resolve_dataset(value: str | DatasetSpec) -> DatasetSpec:
+    """A flow's `dataset`: a spec given whole, a shipped data set, or a registered one (a
+    shipped name cannot be registered with another spec, so it needs no lookup).
+
+    Raises:
+        SpecError: the name is neither registered nor shipped.
+    """
+    if isinstance(value, DatasetSpec):
+        return value
+    if value in SHIPPED:  # registered too, once wired, with this very spec
+        return SHIPPED[value]
+    if not is_dataset_name(value):  # never a lookup: `slug/name` would load another block
+        raise SpecError(f"{value!r} is not a data set name (lower-case letters, digits, '-')")
+    registration = load_registration(value)
+    if registration is not None:
+        return registration.spec
+    raise SpecError(
+        f"data set {value!r} is not registered on this Prefect server: register it with "
+        f"`labelloop dataset add FILE` (registered: {registered_names()}, shipped: {sorted(SHIPPED)})"
+    )
+
+
+def registered_landing(name: str) -> list[Source]:
+    """The landing sources registered for a data set.
+
+    Raises:
+        SpecError: the data set is not registered, or has no landing source.
+    """
+    registration = load_registration(name)
+    if registration is None or not registration.landing:
+        raise SpecError(
+            f"data set {name!r} has no registered landing source: give `sources`, or register "
+            "it with a `landing:` list (`labelloop dataset add FILE`)"
+        )
+    return list(registration.landing)
+
+
+class DatasetsFailedError(RuntimeError):
+    """Some data sets' runs failed (every other data set's run completed)."""
+
+
+def run_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, str]:
+    """The flow once per registered data set, each its own subflow run: a scheduled run
+    whose `dataset` is None covers every data set, and one data set's failure is its own
+    failed run, never another's.
+
+    Returns:
+        Each data set's final state name.
+
+    Raises:
+        DatasetsFailedError: after every data set ran, naming those that failed.
+    """
+    logger = get_run_logger()
+    names = registered_names()
+    if not names:
+        logger.info("No data set is registered: `labelloop dataset add FILE` registers one")
+    states: dict[str, str] = {}
+    for name in names:
+        state = flow(params.model_copy(update={"dataset": name}), return_state=True)
+        states[name] = str(state.name)
+    failed = {name: state for name, state in states.items() if state != "Completed"}
+    if failed:
+        raise DatasetsFailedError(
+            f"{len(failed)} of {len(states)} data sets did not complete: "
+            + ", ".join(f"{name} ({state})" for name, state in failed.items())
+        )
+    return states
+
+
+def wire_dataset(
+    declared: DatasetFile, client: LabelStudio, webhook: WebhookTarget | None
+) -> DatasetRegistration:
+    """Register a data set: its Label Studio project, the project's webhook, the block.
+
+    The project titled `spec.project` is adopted when it exists (its config must fit the
+    spec: control, data key, label set) and created otherwise.
+
+    Raises:
+        SpecError: a landing folder does not exist, the project's config does not fit,
+            or another registered data set already has the project.
+    """
+    spec = declared.spec
+    if spec.name in SHIPPED and spec != SHIPPED[spec.name]:
+        raise SpecError(
+            f"{spec.name!r} is a shipped data set's name: give your data set another name"
+        )
+    problems = landing_problems(declared.landing)
+    if problems:
+        raise SpecError(f"data set {spec.name!r}: " + "; ".join(problems))
+    try:
+        existing = find_project(client, spec.project)
+    except (LabelConfigError, LookupError) as error:
+        raise SpecError(f"data set {spec.name!r}: Label Studio project {spec.project!r}: {error}") from None
+    if existing is None:
+        project_id = ensure_project(client, spec.project, build_label_config(spec.labels)).id
+    else:
+        problems = adoption_problems(spec.labels, existing.config)
+        if problems:
+            raise SpecError(
+                f"data set {spec.name!r} cannot adopt Label Studio project {existing.id} "
+                f"({existing.title!r}): " + "; ".join(problems)
+            )
+        project_id = existing.id
+    for other in registered_names():
+        registration = load_registration(other) if other != spec.name else None
+        if registration is not None and registration.project_id == project_id:
+            raise SpecError(
+                f"Label Studio project {project_id} ({spec.project!r}) is already data set "
+                f"{other!r}'s: give this data set its own project (project_title)"
+            )
+    webhook_id = None
+    if webhook is not None:
+        webhook_id = ensure_webhook(
+            client,
+            project_id,
+            webhook.url_for(spec.name),
+            webhook.header,
+            webhook.secret.get_secret_value(),
+        )
+    registration = DatasetRegistration(
+        spec=spec, landing=declared.landing, project_id=project_id, webhook_id=webhook_id
+    )
+    registration.save(spec.name, overwrite=True, _sync=True)  # type: ignore[call-arg]
+    return registration
+
+
+def unwire_dataset(name: str, client: LabelStudio) -> DatasetRegistration | None:
+    """Remove a data set's registration and its webhook; its project, files, labels and
+    models stay (a later `add` picks them up again).
+
+    Returns:
+        The registration removed, or None when `name` was not registered.
+    """
+    registration = load_registration(name)
+    if registration is None:
+        return None
+    if registration.webhook_id is not None:
+        try:
+            client.webhooks.delete(id=registration.webhook_id)
+        except Exception as error:  # already gone in Label Studio: nothing left to remove
+            if getattr(error, "status_code", None) != 404:
+                raise
+    DatasetRegistration.delete(name, _sync=True)  # type: ignore[call-arg]
+    return registration
