@@ -78,12 +78,18 @@ one BLAS thread (`learning.threads.one_blas_thread`; 4 ms, no spin); the check r
 the task that already announces each batch, whose one markdown artifact now shows the
 counts and the drift table (no task run, no artifact call of its own: the server's CPU
 per run is the same with monitoring on and off); small 8-bit grayscale PNGs at the spec's
-size are decoded without Pillow (`learning.training.decode_image`: 23 us against 59 us a
-digit, identical pixels, Pillow for every other file); `load_model` parses the skops file
+size were decoded without Pillow (23 us against 59 us a digit; since removed, see below);
+`load_model` parses the skops file
 once (3 ms against 5). What is left per batch (thread CPU, 12 instrumented pairs): the
 images 15 ms, the champion and profile 6 ms, predict_proba 5 ms, `compare` 4.5 ms, the
 monitored frame 2 ms, reading the clean batch 2 ms, the report JSON (fsynced) and the log
 line 2-4 ms.
+Pillow for every image (the hand PNG decoder removed; one `tobytes` copy instead of numpy's
+array interface): 20 us a digit by hand against 93 us with Pillow, best of 7 over 300
+digits, so ~22 ms more per batch of 300. Two full runs of this benchmark on one day at a
+heavy load of other jobs (off-run medians 0.86 and 1.25 s, 2-3x the table's): 0.117 with
+the hand decoder, then 0.086 with Pillow; the load moves one run's figure more than the
+decoder does.
 Not tried: creating the drift artifact without waiting. Prefect's `Artifact.create` is one
 blocking POST on a sync client (`acreate` the same POST on an async one); in the
 background the server would spend the same CPU and the run would still have to wait for

@@ -13,13 +13,16 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
-import boto3
 import pandas as pd
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from prefect.blocks.core import Block
-from pydantic import Field, SecretStr
+from prefect_aws import AwsCredentials
+from pydantic import Field, field_validator, model_validator
 
+from blocks.s3 import S3Credentials, credentials_from_data, s3_client
+
+# The fields that held the S3 keys before the `credentials` block (still accepted).
+LEGACY_KEY_FIELDS = ("aws_access_key_id", "aws_secret_access_key")
 READ_MANY_WORKERS = 16  # concurrent GETs of DataStore.read_many on S3
 READ_MANY_WINDOW = 256  # keys read ahead of the consumer at most
 
@@ -196,7 +199,11 @@ class DataStore(Block):
     """Where labelloop keeps raw, clean, quarantined and labelled data, models and state.
 
     A local folder by default, or an S3 bucket and prefix (any S3-compatible server
-    through `endpoint_url`). Both offer the same small API.
+    through `endpoint_url`). Both offer the same small API. The S3 keys live in a
+    prefect-aws credentials block (`AwsCredentials` or `MinIOCredentials`), as in
+    prefect-aws's `S3Bucket.credentials`; a block saved with the earlier
+    `aws_access_key_id` / `aws_secret_access_key` fields loads with them moved into an
+    `AwsCredentials`.
 
     Example:
         ```python
@@ -205,6 +212,9 @@ class DataStore(Block):
         store = DataStore.load("local")
         store.write_parquet("clean/digits/b1.parquet", frame)
         store.list_keys("clean/digits/")
+
+        from prefect_aws import AwsCredentials
+        DataStore(bucket="labelloop", credentials=AwsCredentials.load("team-keys")).save("s3")
         ```
     """
 
@@ -221,12 +231,15 @@ class DataStore(Block):
     endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, moto); None for AWS."
     )
-    region_name: str = Field(default="us-east-1", description="S3 region.")
-    aws_access_key_id: str | None = Field(
-        default=None, description="Access key id; None uses boto3's default credential chain."
+    region_name: str = Field(
+        default="us-east-1", description="S3 region, when the credentials block names none."
     )
-    aws_secret_access_key: SecretStr | None = Field(
-        default=None, description="Secret access key matching the access key id."
+    credentials: S3Credentials | None = Field(
+        default=None,
+        description=(
+            "An AWS or MinIO credentials block (prefect-aws) with the S3 keys; None uses "
+            "boto3's default credential chain."
+        ),
     )
     trusted_types: list[str] = Field(
         default_factory=list,
@@ -237,24 +250,34 @@ class DataStore(Block):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_into_credentials(cls, data: Any) -> Any:
+        """Blocks saved before the credentials field held the keys themselves: those
+        fields become an `AwsCredentials` (nothing to migrate on the server). A block
+        that has a credentials block uses it: re-saving an earlier block with this
+        version keeps the earlier fields in the document (Prefect merges on overwrite)."""
+        if not isinstance(data, dict) or not {*LEGACY_KEY_FIELDS} & data.keys():
+            return data
+        data = dict(data)
+        key_id, secret = (data.pop(field, None) for field in LEGACY_KEY_FIELDS)
+        if data.get("credentials") is None and (key_id or secret):
+            data["credentials"] = AwsCredentials(
+                aws_access_key_id=key_id, aws_secret_access_key=secret
+            )
+        return data
+
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _credentials_block(cls, value: Any) -> Any:
+        return credentials_from_data(value)
+
     @cached_property
     def _backend(self) -> _Backend:
         if self.bucket is None:
             return _LocalBackend(Path(self.base_path).expanduser())
-        session = boto3.session.Session(
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=(
-                self.aws_secret_access_key.get_secret_value()
-                if self.aws_secret_access_key
-                else None
-            ),
-            region_name=self.region_name,
-        )
-        client = session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            # One retry layer: Prefect task retries.
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        client = s3_client(
+            self.credentials, endpoint_url=self.endpoint_url, region_name=self.region_name
         )
         return _S3Backend(client, self.bucket, self.prefix)
 

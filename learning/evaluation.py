@@ -186,17 +186,43 @@ def compute_metrics(
         label: ClassMetrics(precision=float(p), recall=float(r), f1=float(f), support=int(s))
         for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
     }
-    true_labels = sorted(set(true))
     return Metrics(
         method=method,
         n_items=len(true),
         accuracy=float(accuracy_score(true, pred)),
-        macro_f1=float(f1_score(true, pred, labels=true_labels, average="macro", zero_division=0)),
+        macro_f1=macro_f1(true, pred),
         labels=labels,
         per_class=per_class,
         confusion_matrix=confusion_matrix(true, pred, labels=labels).tolist(),
         evaluated_digest=None if item_ids is None else holdout_digest(item_ids),
     )
+
+
+def macro_f1(y_true: Sequence[Any], y_pred: Sequence[Any]) -> float:
+    """Macro-F1: sklearn's ``f1_score(average="macro", zero_division=0)``, labels as strings.
+
+    The one macro-F1 of labelloop (evaluation, the gate, live monitoring). It averages the
+    per-class F1 over every class that occurs among the true OR the predicted labels
+    (sklearn's default, no ``labels=`` argument): a class the model predicts that no
+    evaluated item has scores F1 0 and counts, so a model that invents classes on these
+    items is not rated as well as one that does not. Averaging over the true classes only
+    would hide that; a fixed label set would make a handful of live items score 0 for
+    every class they happen not to contain.
+
+    Args:
+        y_true: true labels.
+        y_pred: predicted labels, same order.
+
+    Returns:
+        The unweighted mean of per-class F1; 0.0 for no items.
+    """
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"y_true and y_pred differ in length: {len(y_true)} vs {len(y_pred)}")
+    if len(y_true) == 0:
+        return 0.0
+    true = [str(v) for v in y_true]
+    pred = [str(v) for v in y_pred]
+    return float(f1_score(true, pred, average="macro", zero_division=0))
 
 
 def holdout_digest(item_ids: Sequence[str]) -> str:

@@ -13,19 +13,9 @@ Strategies:
   into ``batch_size`` groups by k-means on the features weighted by uncertainty; the
   item nearest each group's centre is taken (a typical confusing item rather than
   an outlier), so a batch is not near-copies of one confusing item. Exact duplicate
-  feature rows count once. (Cluster-margin in the style of Zhdanov 2019, "Diverse
-  mini-batch active learning"; picking the most uncertain item per group instead, a
-  k-center greedy, BADGE-style gradient embeddings, power sampling, density weighting
-  and mixing in random items all needed more labels in benchmarks/active_learning.py;
-  so did, on load_digits over 20+ seeds: clustering on the probabilities, their
-  logarithms, pixels + probabilities, unit-norm or PCA-whitened or spectral features,
-  2 x batch clusters ranked by uncertainty mass, the most typical member per cluster,
-  entropy or least-confidence or log-ratio candidates, candidate_factor 3, 5, 20 or a
-  per-round schedule. k-means restarts (n_init 3) looked better on seeds 0-19 and were
-  not on seeds 20-59: a 20-seed mean moves by about +-8 labels with the selection's
-  randomness alone. Those comparisons used the earlier image model, logistic regression
-  on pixels; the kernel model that replaced it, :class:`learning.pipelines.KernelLogisticRegression`,
-  took the load_digits ratio from 0.316 to 0.251 on seeds 0-19 with this selection unchanged.)
+  feature rows count once. How it compares with random selection, and the alternatives
+  it was chosen over: ``benchmarks/active_learning.py`` and
+  ``benchmarks/RESULTS-active-learning.md``.
 
 Cold start (``proba`` is None, no champion yet): every strategy except ``random`` takes a
 diverse sample: k-means on the features (k-means++ seeding from ``seed``) and, per

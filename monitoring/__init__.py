@@ -1,7 +1,7 @@
 """Monitoring: is the champion still right about the data it sees? Pure: imports no prefect.
 
 - `monitoring.stats`: PSI, quantile bins, chi-square homogeneity, KS, Wilson interval,
-  macro-F1 and its bootstrap interval.
+  the bootstrap interval of macro-F1 (the one macro-F1 is `learning.evaluation.macro_f1`).
 - `monitoring.profile`: `build_profile` (the reference saved with a model, JSON),
   `prediction_profile` (its section of out-of-fold predictions) and `compare` (a batch and
   the model's predictions on it against the reference -> `DriftReport`; `not_checked`

@@ -3,12 +3,14 @@
 Events come out as `MonitoringEvent` (name, resource, payload) ready for
 ``prefect.events.emit_event(event=e.event, resource=e.resource, payload=e.payload)``.
 
-Intervals: live accuracy uses the Wilson score interval; live macro-F1 uses a
-percentile bootstrap over the scored items (see `monitoring.stats`).
+Scores: live macro-F1 is `learning.evaluation.macro_f1` and per-class scores come from
+`sklearn.metrics`; live accuracy gets the Wilson score interval, macro-F1 a percentile
+bootstrap over the scored items (`scipy.stats.bootstrap`, see `monitoring.stats`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,9 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field
+from sklearn.metrics import precision_recall_fscore_support
 
+from learning.evaluation import macro_f1
 from monitoring.profile import DriftReport, ReliabilityBin, reliability_bin_of
-from monitoring.stats import bootstrap_macro_f1_interval, macro_f1, wilson_interval
+from monitoring.stats import bootstrap_macro_f1_interval, wilson_interval
 
 DATA_DRIFTED = "labelloop.data.drifted"
 MODEL_DEGRADED = "labelloop.model.degraded"
@@ -136,21 +140,15 @@ def unseen_labels(
 
 def _per_class(y_true: list[str], y_pred: list[str]) -> list[ClassScore]:
     labels = sorted(set(y_true) | set(y_pred))
-    index = {label: i for i, label in enumerate(labels)}
-    t = np.array([index[v] for v in y_true], dtype=np.int64)
-    p = np.array([index[v] for v in y_pred], dtype=np.int64)
-    k = len(labels)
-    tp = np.bincount(t[t == p], minlength=k)
-    support = np.bincount(t, minlength=k)
-    predicted = np.bincount(p, minlength=k)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(k), where=(support + predicted) > 0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    predicted = Counter(y_pred)
     return [
         ClassScore(
             label=label,
             support=int(support[i]),
-            predicted=int(predicted[i]),
+            predicted=predicted[label],
             precision=float(precision[i]),
             recall=float(recall[i]),
             f1=float(f1[i]),

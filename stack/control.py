@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal
 
-import boto3
 import yaml
 from botocore.exceptions import ClientError
 from prefect.blocks.system import Secret
@@ -19,9 +18,11 @@ from prefect.settings import (
     PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
     temporary_settings,
 )
+from prefect_aws import AwsCredentials
 from pydantic import BaseModel, SecretStr
 
 from blocks import DataStore, LabelStudioCredentials
+from blocks.s3 import s3_client as make_s3_client
 from stack import process
 from stack.credentials import (
     StackCredentials,
@@ -294,23 +295,26 @@ def _check_label_studio_token(settings: StackSettings, credentials: StackCredent
         ) from None
 
 
-def s3_client(settings: StackSettings, credentials: StackCredentials) -> object:
-    """A boto3 client for the stack's S3 server."""
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
+def s3_credentials(credentials: StackCredentials) -> AwsCredentials:
+    """The credentials block of the stack's S3 server (its endpoint is the store's)."""
+    return AwsCredentials(
         aws_access_key_id=credentials.s3_access_key_id,
-        aws_secret_access_key=credentials.s3_secret_access_key.get_secret_value(),
+        aws_secret_access_key=credentials.s3_secret_access_key,
         region_name="us-east-1",
     )
+
+
+def s3_client(settings: StackSettings, credentials: StackCredentials) -> Any:
+    """A boto3 client for the stack's S3 server."""
+    return make_s3_client(s3_credentials(credentials), endpoint_url=settings.s3_endpoint_url)
 
 
 def _ensure_bucket(settings: StackSettings, credentials: StackCredentials) -> None:
     client = s3_client(settings, credentials)
     try:
-        client.head_bucket(Bucket=settings.s3_bucket)  # type: ignore[attr-defined]
+        client.head_bucket(Bucket=settings.s3_bucket)
     except ClientError:
-        client.create_bucket(Bucket=settings.s3_bucket)  # type: ignore[attr-defined]
+        client.create_bucket(Bucket=settings.s3_bucket)
 
 
 def local_blocks(
@@ -325,8 +329,7 @@ def local_blocks(
         f"labelloop-data-store/{LOCAL_S3_BLOCK}": DataStore(
             bucket=settings.s3_bucket,
             endpoint_url=settings.s3_endpoint_url,
-            aws_access_key_id=credentials.s3_access_key_id,
-            aws_secret_access_key=credentials.s3_secret_access_key,
+            credentials=s3_credentials(credentials),
         ),
         f"secret/{WEBHOOK_SECRET_BLOCK}": Secret(value=credentials.webhook_secret),
     }

@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from pydantic import BaseModel, Field
 
 from blocks import DataStore
+from blocks.s3 import s3_client
 from cleansing.errors import CleansingError, SourceReadError
 from cleansing.readers import (
     DEFAULT_MAX_COLUMNS,
@@ -32,7 +33,6 @@ from collection.batches import (
     with_provenance,
 )
 from collection.manifest import ManifestEntry, unchanged
-from collection.s3 import s3_client
 from collection.sources import (
     HttpSource,
     LocalSource,
@@ -79,14 +79,16 @@ class Listing(BaseModel):
 
 
 def _client_for(obj_or_source: S3Source | None, credentials: DataStore | None) -> Any:
+    """The S3 client for a source: the credentials block of the DataStore given as the
+    flow's S3 credentials (boto3's default chain without one), the source's endpoint
+    (else that store's), the source's region when the block names none."""
     if obj_or_source is None:
         return None
-    secret = credentials.aws_secret_access_key if credentials is not None else None
     return s3_client(
-        obj_or_source,
-        aws_access_key_id=credentials.aws_access_key_id if credentials is not None else None,
-        aws_secret_access_key=secret.get_secret_value() if secret is not None else None,
-        endpoint_url=credentials.endpoint_url if credentials is not None else None,
+        credentials.credentials if credentials is not None else None,
+        endpoint_url=obj_or_source.endpoint_url
+        or (credentials.endpoint_url if credentials is not None else None),
+        region_name=obj_or_source.region_name,
     )
 
 

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from annotation.media import local_file_url, s3_uri
 from blocks import DataStore
+from blocks.s3 import access_keys
 from storage.layout import raw_files_prefix
 
 STORAGE_TITLE = "labelloop"
@@ -48,6 +49,7 @@ def ensure_image_storage(
         for storage in client.import_storage.s3.list(project=project_id):
             if storage.bucket == store.bucket and storage.prefix == prefix:
                 return int(storage.id)
+        key_id, secret = access_keys(store.credentials)
         created = client.import_storage.s3.create(
             project=project_id,
             bucket=store.bucket,
@@ -56,12 +58,8 @@ def ensure_image_storage(
             presign=False,
             s3endpoint=store.endpoint_url,
             region_name=store.region_name,
-            aws_access_key_id=store.aws_access_key_id,
-            aws_secret_access_key=(
-                store.aws_secret_access_key.get_secret_value()
-                if store.aws_secret_access_key
-                else None
-            ),
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
             title=STORAGE_TITLE,
         )
     get_run_logger().info("Connected project %s to %s", project_id, store.describe())

@@ -37,8 +37,7 @@ class Stack(BaseModel):
             bucket=self.settings.s3_bucket,
             prefix=prefix,
             endpoint_url=self.settings.s3_endpoint_url,
-            aws_access_key_id=self.credentials.s3_access_key_id,
-            aws_secret_access_key=self.credentials.s3_secret_access_key,
+            credentials=control.s3_credentials(self.credentials),
         )
 
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import BlockDocumentCreate
+from prefect_aws import AwsCredentials, MinIOCredentials
 
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
@@ -104,3 +107,76 @@ def test_named_resolves_a_saved_block_or_the_local_default(
     saved = DataStore.named("local-s3")
     assert saved.bucket == stack.settings.s3_bucket
     assert saved.endpoint_url == stack.settings.s3_endpoint_url
+
+
+def _delete_block(name: str) -> None:
+    with get_client(sync_client=True) as client:
+        document = client.read_block_document_by_name(name, DataStore.get_block_type_slug())
+        client.delete_block_document(document.id)
+
+
+def _round_trip(store: DataStore) -> bytes:
+    store.write_bytes("raw/d/keys.bin", b"through the credentials block")
+    return store.read_bytes("raw/d/keys.bin")
+
+
+def test_a_store_saved_with_minio_credentials_loads_and_reaches_s3(
+    stack: Stack, prefect_server: str, unique: str
+) -> None:
+    keys = control.s3_credentials(stack.credentials)
+    secret = keys.aws_secret_access_key
+    assert secret is not None
+    saved = DataStore(
+        bucket=stack.settings.s3_bucket,
+        prefix=f"tests/{unique}",
+        endpoint_url=stack.settings.s3_endpoint_url,
+        credentials=MinIOCredentials(
+            minio_root_user=keys.aws_access_key_id or "", minio_root_password=secret
+        ),
+    )
+    saved.save(unique)
+    try:
+        loaded = DataStore.load(unique)
+        assert isinstance(loaded.credentials, MinIOCredentials)
+        assert _round_trip(loaded) == b"through the credentials block"
+    finally:
+        _delete_block(unique)
+
+
+def test_a_store_saved_with_the_earlier_key_fields_still_loads(
+    stack: Stack, prefect_server: str, unique: str
+) -> None:
+    # A block document as earlier versions saved it: the keys as fields of the store.
+    keys = control.s3_credentials(stack.credentials)
+    secret = keys.aws_secret_access_key
+    assert secret is not None
+    DataStore.register_type_and_schema()
+    with get_client(sync_client=True) as client:
+        block_type = client.read_block_type_by_slug(DataStore.get_block_type_slug())
+        schema = client.get_most_recent_block_schema_for_block_type(block_type.id)
+        assert schema is not None
+        client.create_block_document(
+            BlockDocumentCreate(
+                name=unique,
+                block_type_id=block_type.id,
+                block_schema_id=schema.id,
+                data={
+                    "base_path": ".labelloop/data",
+                    "bucket": stack.settings.s3_bucket,
+                    "prefix": f"tests/{unique}",
+                    "endpoint_url": stack.settings.s3_endpoint_url,
+                    "region_name": "us-east-1",
+                    "aws_access_key_id": keys.aws_access_key_id,
+                    "aws_secret_access_key": secret.get_secret_value(),
+                    "trusted_types": [],
+                },
+            )
+        )
+    try:
+        loaded = DataStore.load(unique)
+        assert isinstance(loaded.credentials, AwsCredentials)
+        assert loaded.credentials.aws_access_key_id == keys.aws_access_key_id
+        assert _round_trip(loaded) == b"through the credentials block"
+    finally:
+        _delete_block(unique)
+

@@ -36,10 +36,13 @@ from tasks.label_studio import (
     import_tasks,
     list_task_ids,
 )
+from tasks.media import ensure_image_storage
 from tasks.refresh import list_unlabelled_tasks
+from tests.conftest import Stack
 
 pytestmark = pytest.mark.integration
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+IMAGES = LabelSpec(kind=DataKind.IMAGE, labels=["0", "1"])
 
 
 @pytest.fixture
@@ -184,3 +187,24 @@ def test_annotated_tasks_are_not_unlabelled_whatever_the_counter_says(
         return sorted(task.item_id for task in list_unlabelled_tasks(ls, project.id))
 
     assert scenario() == ["u-2", "u-3", "u-4", "u-5"]
+
+
+def test_images_in_an_s3_store_reach_label_studio_through_an_import_storage(
+    ls: LabelStudio, stack: Stack, prefect_server: str, title: str, unique: str
+) -> None:
+    store = stack.s3_store(prefix=f"tests/{unique}")
+    store.write_bytes("raw/digits/files/0.png", b"an image")  # Label Studio lists the prefix
+    project = ls.projects.create(title=title, label_config=build_label_config(IMAGES).xml)
+
+    @flow
+    def connect() -> tuple[int, int]:
+        first = ensure_image_storage(ls, project.id, store, "digits")
+        return first, ensure_image_storage(ls, project.id, store, "digits")
+
+    # Label Studio checks the connection (with the keys of the store's credentials block)
+    # before it creates a storage; it never returns the keys.
+    first, again = connect()
+    assert first == again  # created once
+    storage = ls.import_storage.s3.get(id=first)
+    assert (storage.bucket, storage.prefix) == (store.bucket, f"tests/{unique}/raw/digits/files")
+    assert storage.s3endpoint == stack.settings.s3_endpoint_url

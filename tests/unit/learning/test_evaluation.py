@@ -2,17 +2,20 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits, load_wine
 from sklearn.dummy import DummyClassifier
+from sklearn.metrics import f1_score
 
 from learning.evaluation import (
     EvaluationConfig,
     EvaluationError,
     compute_metrics,
     evaluate_pipeline,
+    macro_f1,
     plan_evaluation,
     resolved_mask,
     score_model,
 )
 from learning.pipelines import FeatureSpec, build_pipeline
+from monitoring.decisions import live_accuracy
 
 
 def test_metrics_on_hand_made_predictions():
@@ -28,6 +31,41 @@ def test_metrics_on_hand_made_predictions():
     assert m.per_class["bird"].support == 1 and m.per_class["bird"].recall == 0.0
     cat_f1, dog_f1 = 2 / 3, 0.8
     assert m.macro_f1 == pytest.approx((0.0 + cat_f1 + dog_f1) / 3)
+
+
+@pytest.mark.parametrize(
+    ("y_true", "y_pred"),
+    [
+        (["a", "a", "b", "b"], ["a", "b", "b", "b"]),
+        ([0, 1, 2, 2, 1, 0, 3], [0, 2, 2, 2, 1, 1, 0]),
+        (["x", "y"], ["z", "z"]),
+    ],
+)
+def test_macro_f1_matches_sklearn(y_true: list[object], y_pred: list[object]) -> None:
+    expected = f1_score(
+        [str(v) for v in y_true], [str(v) for v in y_pred], average="macro", zero_division=0
+    )
+    assert macro_f1(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_macro_f1_hand_value() -> None:
+    # class a: F1 2/3, class b: F1 4/5
+    assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx(
+        (2 / 3 + 4 / 5) / 2
+    )
+
+
+def test_one_macro_f1_for_evaluation_and_live_monitoring() -> None:
+    # "c" is predicted but no item is a "c": averaged over the true classes only (what
+    # the evaluation used to report) this is (2/3 + 1/2) / 2; over every class that
+    # occurs on either side (what monitoring reported), (2/3 + 1/2 + 0) / 3.
+    true = ["a", "a", "b", "b"]
+    pred = ["a", "b", "b", "c"]
+    union = (2 / 3 + 1 / 2 + 0) / 3
+    evaluated = compute_metrics(true, pred, "holdout").macro_f1
+    live = live_accuracy(true, pred, labels_version="v1").macro_f1
+    assert evaluated == live == pytest.approx(union)
+    assert macro_f1(true, pred) == evaluated
 
 
 def test_digest_ignores_order_and_tells_holdouts_apart():

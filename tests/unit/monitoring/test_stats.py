@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
-from sklearn.metrics import f1_score
 
+from learning.evaluation import macro_f1
 from monitoring.stats import (
     bin_counts,
     bin_counts_matrix,
@@ -16,7 +16,7 @@ from monitoring.stats import (
     category_counts,
     chi_square_homogeneity,
     ks_two_sample,
-    macro_f1,
+    macro_f1_of_resamples,
     psi,
     quantile_edges,
     wilson_interval,
@@ -166,28 +166,6 @@ def test_wilson_interval_rejects_bad_counts(k: int, n: int) -> None:
         wilson_interval(k, n)
 
 
-@pytest.mark.parametrize(
-    ("y_true", "y_pred"),
-    [
-        (["a", "a", "b", "b"], ["a", "b", "b", "b"]),
-        ([0, 1, 2, 2, 1, 0, 3], [0, 2, 2, 2, 1, 1, 0]),
-        (["x", "y"], ["z", "z"]),
-    ],
-)
-def test_macro_f1_matches_sklearn(y_true: list[object], y_pred: list[object]) -> None:
-    expected = f1_score(
-        [str(v) for v in y_true], [str(v) for v in y_pred], average="macro", zero_division=0
-    )
-    assert macro_f1(y_true, y_pred) == pytest.approx(expected)
-
-
-def test_macro_f1_hand_value() -> None:
-    # class a: F1 2/3, class b: F1 4/5
-    assert macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"]) == pytest.approx(
-        (2 / 3 + 4 / 5) / 2
-    )
-
-
 def test_bootstrap_interval_brackets_estimate_and_narrows_with_n() -> None:
     rng = np.random.default_rng(3)
     widths = []
@@ -215,3 +193,17 @@ def test_bin_counts_matrix_matches_column_by_column() -> None:
         expected = bin_counts(values[:, f], edges[f])
         assert counts[f, : expected.size].tolist() == expected.tolist()
         assert counts[f, expected.size :].sum() == 0
+
+
+def test_resampled_macro_f1_is_sklearns_on_every_resample() -> None:
+    # The bootstrap's vectorised statistic must be the product's one macro-F1.
+    rng = np.random.default_rng(5)
+    y_true = rng.integers(0, 5, size=(40, 30))
+    y_pred = np.where(rng.random((40, 30)) < 0.6, y_true, rng.integers(0, 6, size=(40, 30)))
+    scores = macro_f1_of_resamples(y_true, y_pred)
+    expected = [macro_f1(t.tolist(), p.tolist()) for t, p in zip(y_true, y_pred, strict=True)]
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_bootstrap_interval_of_one_item_is_its_score() -> None:
+    assert tuple(bootstrap_macro_f1_interval(["a"], ["b"])) == (0.0, 0.0)
