@@ -8,6 +8,7 @@ the model registry's rollback.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def up() -> None:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     _print_states(states)
-    typer.echo(f"\nexport PREFECT_API_URL={settings.prefect_api_url}")
+    typer.echo('\nPrefect clients in this shell: eval "$(labelloop stack env)"')
 
 
 @stack_app.command("down")
@@ -85,19 +86,31 @@ def status() -> None:
 
 @stack_app.command("env")
 def env() -> None:
-    """Shell exports for running flows against the stack: `eval "$(labelloop stack env)"`."""
-    for name, value in control.shell_env(StackSettings()).items():
-        typer.echo(f"export {name}={value}")
+    """Shell exports for running flows against the stack: `eval "$(labelloop stack env)"`.
+
+    They hold the Prefect API's auth string: eval them, do not paste or log them.
+    """
+    try:
+        exports = control.shell_env(StackSettings())
+    except FileNotFoundError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for name, value in exports.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 @stack_app.command("login")
 def login() -> None:
-    """The Label Studio URL and admin login of the stack (printed only when asked)."""
+    """The logins of the stack's Label Studio and Prefect UI (printed only when asked)."""
     settings = StackSettings()
     credentials = control.stack_credentials(settings)
-    typer.echo(f"url:      {settings.label_studio_url}")
-    typer.echo(f"email:    {credentials.label_studio_username}")
-    typer.echo(f"password: {credentials.label_studio_password.get_secret_value()}")
+    typer.echo("Label Studio")
+    typer.echo(f"  url:      {settings.label_studio_url}")
+    typer.echo(f"  email:    {credentials.label_studio_username}")
+    typer.echo(f"  password: {credentials.label_studio_password.get_secret_value()}")
+    typer.echo("Prefect UI (the whole string goes into its login field)")
+    typer.echo(f"  url:      {settings.prefect_api_url.removesuffix('/api')}")
+    typer.echo(f"  login:    {credentials.prefect_api_auth_string.get_secret_value()}")
 
 
 @stack_app.command("blocks")
