@@ -30,7 +30,6 @@ from prefect.events.filters import (
     EventResourceFilter,
 )
 from prefect.events.schemas.events import ReceivedEvent
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, Field
 
 from annotation.models import LSTask
@@ -168,7 +167,7 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
     typer.echo(f"dropped {len(truth)} digit images into {landing}")
     served = control.serve(settings, demo_document(landing, params))
     typer.echo(f"{served.name:<13} {served.state:<8} every deployment of {served.url}")
-    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+    with control.stack_api(settings, control.stack_credentials(settings)):
         run_deployment(f"{collect.name}/collect", timeout=0)  # the schedule would, within 30 s
         client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
         team = ensure_team(client, params.team.annotators) if params.bot else []

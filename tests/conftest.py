@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from label_studio_sdk import LabelStudio
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, ConfigDict
 
 from blocks import DataStore, LabelStudioCredentials
 from stack import control, process
 from stack.credentials import StackCredentials
+from stack.servers import prefect_client_env
 from stack.settings import StackSettings
 
 
@@ -31,6 +31,10 @@ class Stack(BaseModel):
         return LabelStudioCredentials(
             url=self.settings.label_studio_url, api_key=self.credentials.label_studio_token
         )
+
+    def prefect_env(self) -> dict[str, str]:
+        """The environment a subprocess needs to talk to the stack's Prefect server."""
+        return prefect_client_env(self.settings, self.credentials)
 
     def s3_store(self, prefix: str) -> DataStore:
         return DataStore(
@@ -64,8 +68,9 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def prefect_server(stack: Stack) -> Iterator[str]:
-    """Point Prefect clients and flow runs of this session at the stack's server."""
-    with temporary_settings(updates={PREFECT_API_URL: stack.settings.prefect_api_url}):
+    """Point Prefect clients and flow runs of this session at the stack's server (its URL
+    and auth string)."""
+    with control.stack_api(stack.settings, stack.credentials):
         yield stack.settings.prefect_api_url
 
 
