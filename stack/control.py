@@ -121,7 +121,7 @@ def up(settings: StackSettings) -> list[ServerState]:
     started: dict[str, process.RunningServer] = {}
     try:
         _start_and_wait(specs[:-1], reused, started)
-        _check_prefect_auth(settings, credentials)
+        check_prefect_auth(settings, credentials)
         _check_label_studio_token(settings, credentials)
         _ensure_bucket(settings, credentials)
         save_blocks(settings, credentials)
@@ -289,7 +289,7 @@ def _prefect_answers(settings: StackSettings, auth_string: str | None) -> int:
         return error.code
 
 
-def _check_prefect_auth(settings: StackSettings, credentials: StackCredentials) -> None:
+def check_prefect_auth(settings: StackSettings, credentials: StackCredentials) -> None:
     """The running Prefect server refuses a call without the stack's auth string and
     accepts one with it.
 

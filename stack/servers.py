@@ -80,6 +80,8 @@ def prefect_spec(
     env |= {
         "PREFECT_SERVER_API_AUTH_STRING": credentials.prefect_api_auth_string.get_secret_value(),
         "PREFECT_HOME": str(settings.root / "prefect"),
+        # where the UI in the browser sends its calls (by default port 4200's API)
+        "PREFECT_UI_API_URL": settings.prefect_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         # A request answered 503 ("database is locked", retried by the client 2 s

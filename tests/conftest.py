@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -87,7 +88,17 @@ def unique() -> str:
 
 
 def free_port_base(ports: int = 5) -> int:
-    """A port base whose `ports` consecutive ports are free (a stack uses base to +4)."""
+    """A port base whose `ports` consecutive ports are free (a stack uses base to +4).
+
+    `LABELLOOP_OTHER_PORT_BASE` fixes it, for a machine whose ports are shared out
+    (it must be free); otherwise a random one above 20000.
+    """
+    fixed = os.environ.get("LABELLOOP_OTHER_PORT_BASE")
+    if fixed is not None:
+        taken = [p for p in range(int(fixed), int(fixed) + ports) if process.port_in_use(p)]
+        if taken:
+            raise RuntimeError(f"LABELLOOP_OTHER_PORT_BASE={fixed}: ports {taken} are taken")
+        return int(fixed)
     for _ in range(200):
         base = random.randrange(20000, 32000, 10)  # below the ephemeral range (32768+)
         if not any(process.port_in_use(base + i) for i in range(ports)):

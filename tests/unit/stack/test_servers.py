@@ -68,6 +68,7 @@ def test_prefect_gets_its_own_home_and_no_client_settings(settings: StackSetting
     spec = prefect_spec(settings, generate_credentials(), environ)
     assert spec.env["PREFECT_HOME"] == str(settings.root / "prefect")
     assert "PREFECT_API_URL" not in spec.env
+    assert spec.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:21000/api"
     assert spec.command[-4:] == ["--host", "127.0.0.1", "--port", "21000"]
 
 
