@@ -21,6 +21,7 @@ from blocks import DataStore
 from demo.run import DemoParams, run_demo
 from stack import control
 from stack.install import install_label_studio
+from stack.logs import hide_websocket_frames
 from stack.process import StackError
 from stack.settings import StackSettings
 from tasks.registry import rollback_champion
@@ -155,6 +156,7 @@ def receiver(
     ),
 ) -> None:
     """Receive Label Studio webhooks and emit `labelloop.annotations.changed` events."""
+    hide_websocket_frames()
     secret = Secret.load(secret_block).get()
     port = port if port is not None else StackSettings().receiver_port
     uvicorn.run(create_app(SecretStr(str(secret))), host=host, port=port, log_level="info")

@@ -26,6 +26,7 @@ from stack.credentials import (
     load_credentials,
     save_credentials,
 )
+from stack.logs import hide_websocket_frames
 from stack.process import StackError
 from stack.servers import (
     ServerSpec,
@@ -92,8 +93,10 @@ def stack_api(settings: StackSettings, credentials: StackCredentials) -> Iterato
     """Prefect clients and flow runs of this process talk to the stack's Prefect server.
 
     They get its URL and auth string (`stack.servers.prefect_client_env`), as the
-    processes the stack starts get them in their environment.
+    processes the stack starts get them in their environment; websockets' frames, the
+    events websocket's auth message among them, stay out of this process's logs.
     """
+    hide_websocket_frames()
     env = prefect_client_env(settings, credentials)
     updates = {
         PREFECT_API_URL: env["PREFECT_API_URL"],
