@@ -114,8 +114,12 @@ def up(settings: StackSettings) -> list[ServerState]:
     server started earlier is reused. If any server fails, the ones this call started
     are stopped again and the error names the failed server and its log.
 
+    The Prefect server must refuse calls without the stack's auth string and take the
+    stack's own (`check_prefect_auth`): one reused from before the stack had it is not.
+
     Raises:
-        StackError: a server failed to start or to become healthy.
+        StackError: a server failed to start or to become healthy, or the running
+            Prefect server does not require the stack's auth string.
     """
     credentials = stack_credentials(settings)
     specs = server_specs(settings, credentials, os.environ)
