@@ -34,7 +34,6 @@ import uuid
 import httpx
 import pandas as pd
 from prefect import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from annotation.config import DataKind, LabelSpec, build_label_config
 from annotation.predictions import choice_result
@@ -244,7 +243,7 @@ def main() -> None:
     control.up(settings)
     credentials = control.stack_credentials(settings)
     figures: dict[str, dict[str, float]] = {}
-    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+    with control.stack_api(settings, credentials):
         if args.only in (None, "push"):
             push = bench_push(credentials, settings, args.items)
             print(

@@ -55,7 +55,6 @@ from prefect.events.filters import (
     EventResourceFilter,
 )
 from prefect.events.schemas.events import ReceivedEvent
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel
 
 from benchmarks.noop_flow import PING
@@ -330,7 +329,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     suffix = "_after_quiet" if args.after_quiet else ""
     with (
-        temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}),
+        control.stack_api(settings, stack.credentials),
         tempfile.TemporaryDirectory() as workdir,
     ):
         store = DataStore(base_path=str(settings.data_dir))  # what the served flows use
@@ -346,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
             PROJECT_ROOT / "prefect.yaml",
             LOOP,
             Path(workdir),
-            settings.prefect_api_url,
+            stack.prefect_env(),
             extra=[noop],
             poll_seconds=args.poll_seconds,
         )

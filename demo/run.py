@@ -32,7 +32,6 @@ from prefect.events.filters import (
     EventResourceFilter,
 )
 from prefect.events.schemas.events import ReceivedEvent
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, Field
 
 from annotation.models import LSTask
@@ -169,7 +168,7 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
     landing = settings.root / "landing" / DIGITS.name
     truth = drop_digits(landing)
     typer.echo(f"dropped {len(truth)} digit images into {landing}")
-    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+    with control.stack_api(settings, control.stack_credentials(settings)):
         client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
         declared = DatasetFile(spec=DIGITS, landing=[LocalSource(path=str(landing))])
         registration = wire_dataset(declared, client, control.webhook_target(settings))

@@ -8,6 +8,7 @@ the webhook receiver and the model registry's rollback.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from collection.sources import LocalSource, S3Source, Source
 from demo.run import DemoParams, run_demo
 from stack import control
 from stack.install import install_label_studio
+from stack.logs import hide_websocket_frames
 from stack.process import StackError
 from specs import SHIPPED, SpecError
 from specs.files import DatasetFile, read_dataset_file
@@ -73,7 +75,7 @@ def up() -> None:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     _print_states(states)
-    typer.echo(f"\nexport PREFECT_API_URL={settings.prefect_api_url}")
+    typer.echo('\nPrefect clients in this shell: eval "$(labelloop stack env)"')
 
 
 @stack_app.command("down")
@@ -94,19 +96,31 @@ def status() -> None:
 
 @stack_app.command("env")
 def env() -> None:
-    """Shell exports for running flows against the stack: `eval "$(labelloop stack env)"`."""
-    for name, value in control.shell_env(StackSettings()).items():
-        typer.echo(f"export {name}={value}")
+    """Shell exports for running flows against the stack: `eval "$(labelloop stack env)"`.
+
+    They hold the Prefect API's auth string: eval them, do not paste or log them.
+    """
+    try:
+        exports = control.shell_env(StackSettings())
+    except FileNotFoundError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for name, value in exports.items():
+        typer.echo(f"export {name}={shlex.quote(value)}")
 
 
 @stack_app.command("login")
 def login() -> None:
-    """The Label Studio URL and admin login of the stack (printed only when asked)."""
+    """The logins of the stack's Label Studio and Prefect UI (printed only when asked)."""
     settings = StackSettings()
     credentials = control.stack_credentials(settings)
-    typer.echo(f"url:      {settings.label_studio_url}")
-    typer.echo(f"email:    {credentials.label_studio_username}")
-    typer.echo(f"password: {credentials.label_studio_password.get_secret_value()}")
+    typer.echo("Label Studio")
+    typer.echo(f"  url:      {settings.label_studio_url}")
+    typer.echo(f"  email:    {credentials.label_studio_username}")
+    typer.echo(f"  password: {credentials.label_studio_password.get_secret_value()}")
+    typer.echo("Prefect UI (the whole string goes into its login field)")
+    typer.echo(f"  url:      {settings.prefect_api_url.removesuffix('/api')}")
+    typer.echo(f"  login:    {credentials.prefect_api_auth_string.get_secret_value()}")
 
 
 @stack_app.command("blocks")
@@ -234,6 +248,7 @@ def receiver(
     ),
 ) -> None:
     """Receive Label Studio webhooks and emit `labelloop.annotations.changed` events."""
+    hide_websocket_frames()
     secret = Secret.load(secret_block).get()
     port = port if port is not None else StackSettings().receiver_port
     uvicorn.run(create_app(SecretStr(str(secret))), host=host, port=port, log_level="info")

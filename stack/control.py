@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import urllib.error
@@ -14,6 +15,7 @@ import yaml
 from botocore.exceptions import ClientError
 from prefect.blocks.system import Secret
 from prefect.settings import (
+    PREFECT_API_AUTH_STRING,
     PREFECT_API_URL,
     PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW,
     temporary_settings,
@@ -30,10 +32,12 @@ from stack.credentials import (
     load_credentials,
     save_credentials,
 )
+from stack.logs import hide_websocket_frames
 from stack.process import StackError
 from stack.servers import (
     ServerSpec,
     label_studio_spec,
+    prefect_client_env,
     prefect_spec,
     receiver_spec,
     s3_spec,
@@ -85,11 +89,29 @@ def server_specs(
 ) -> list[ServerSpec]:
     """The stack's servers, in start order; the webhook receiver comes last."""
     return [
-        prefect_spec(settings, environ),
+        prefect_spec(settings, credentials, environ),
         label_studio_spec(settings, credentials, environ),
         s3_spec(settings, environ),
-        receiver_spec(settings, environ),
+        receiver_spec(settings, credentials, environ),
     ]
+
+
+@contextmanager
+def stack_api(settings: StackSettings, credentials: StackCredentials) -> Iterator[None]:
+    """Prefect clients and flow runs of this process talk to the stack's Prefect server.
+
+    They get its URL and auth string (`stack.servers.prefect_client_env`), as the
+    processes the stack starts get them in their environment; websockets' frames, the
+    events websocket's auth message among them, stay out of this process's logs.
+    """
+    hide_websocket_frames()
+    env = prefect_client_env(settings, credentials)
+    updates = {
+        PREFECT_API_URL: env["PREFECT_API_URL"],
+        PREFECT_API_AUTH_STRING: env["PREFECT_API_AUTH_STRING"],
+    }
+    with temporary_settings(updates=updates):
+        yield
 
 
 def up(settings: StackSettings) -> list[ServerState]:
@@ -100,8 +122,12 @@ def up(settings: StackSettings) -> list[ServerState]:
     server started earlier is reused. If any server fails, the ones this call started
     are stopped again and the error names the failed server and its log.
 
+    The Prefect server must refuse calls without the stack's auth string and take the
+    stack's own (`check_prefect_auth`): one reused from before the stack had it is not.
+
     Raises:
-        StackError: a server failed to start or to become healthy.
+        StackError: a server failed to start or to become healthy, or the running
+            Prefect server does not require the stack's auth string.
     """
     credentials = stack_credentials(settings)
     specs = server_specs(settings, credentials, os.environ)
@@ -110,6 +136,7 @@ def up(settings: StackSettings) -> list[ServerState]:
     started: dict[str, process.RunningServer] = {}
     try:
         _start_and_wait(specs[:-1], reused, started)
+        check_prefect_auth(settings, credentials)
         _check_label_studio_token(settings, credentials)
         _ensure_bucket(settings, credentials)
         save_blocks(settings, credentials)
@@ -204,10 +231,11 @@ def serve(settings: StackSettings, document: Mapping[str, Any]) -> ServerState:
     Raises:
         StackError: serve exited, or did not serve everything in time (names its log).
     """
-    spec = serve_spec(settings, os.environ)
+    credentials = load_credentials(settings.credentials_path)
+    spec = serve_spec(settings, credentials, os.environ)
     names = [d["name"] for d in document["deployments"]]
     process.stop(spec)
-    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+    with stack_api(settings, credentials):
         earlier = automation_ids(names)
         settings.served_file.write_text(yaml.safe_dump(dict(document), sort_keys=False))
         running = process.start(spec)
@@ -241,8 +269,9 @@ def _specs_for_status(settings: StackSettings) -> list[ServerSpec]:
         s3_access_key_id="",
         s3_secret_access_key=SecretStr(""),
         webhook_secret=SecretStr(""),
+        prefect_api_auth_string=SecretStr(""),
     )
-    return [serve_spec(settings, {}), *server_specs(settings, placeholder, {})]
+    return [serve_spec(settings, placeholder, {}), *server_specs(settings, placeholder, {})]
 
 
 def receiver_url(settings: StackSettings) -> str:
@@ -261,22 +290,70 @@ def webhook_target(settings: StackSettings, url: str | None = None) -> WebhookTa
 
 @contextmanager
 def prefect_api(settings: StackSettings) -> Iterator[None]:
-    """Talk to the Prefect server the environment names, else to the stack's (a command's
-    task runs log to the terminal only)."""
-    updates: dict[Any, Any] = {PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"}
-    if not PREFECT_API_URL.value():
-        updates[PREFECT_API_URL] = settings.prefect_api_url
-    with temporary_settings(updates=updates):
+    """Talk to the Prefect server the environment names, else to the stack's, with its
+    auth string (a command's task runs log to the terminal only)."""
+    quiet = temporary_settings(updates={PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"})
+    if PREFECT_API_URL.value():
+        with quiet:
+            yield
+        return
+    with stack_api(settings, stack_credentials(settings)), quiet:
         yield
 
 
 def shell_env(settings: StackSettings) -> dict[str, str]:
-    """Environment a shell needs to run flows against the stack (no secrets: those are in blocks)."""
-    return {
-        "PREFECT_API_URL": settings.prefect_api_url,
+    """Environment a shell needs to run flows against the stack.
+
+    Its one secret is the Prefect API's auth string (the other secrets are in blocks,
+    which only a client holding it can read).
+
+    Raises:
+        FileNotFoundError: the stack was never brought up with this home folder.
+    """
+    credentials = load_credentials(settings.credentials_path)
+    return prefect_client_env(settings, credentials) | {
         "LABELLOOP_HOME": str(settings.root),
         "LABELLOOP_PORT_BASE": str(settings.port_base),
     }
+
+
+def _prefect_answers(settings: StackSettings, auth_string: str | None) -> int:
+    """The HTTP status of an API call to the stack's Prefect server, with or without auth."""
+    headers = {}
+    if auth_string is not None:
+        token = base64.b64encode(auth_string.encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = urllib.request.Request(f"{settings.prefect_api_url}/admin/version", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def check_prefect_auth(settings: StackSettings, credentials: StackCredentials) -> None:
+    """The running Prefect server refuses a call without the stack's auth string and
+    accepts one with it.
+
+    Raises:
+        StackError: a server started before the stack had an auth string, or with another.
+    """
+    restart = (
+        "stop it with `labelloop stack down` and run `labelloop stack up` again "
+        "(flows, blocks and runs are kept)"
+    )
+    if _prefect_answers(settings, None) != 401:
+        raise StackError(
+            f"prefect: the server on port {settings.prefect_port} answers API calls without "
+            f"the stack's auth string (it was started without one); {restart}"
+        )
+    secret = credentials.prefect_api_auth_string.get_secret_value()
+    if (status := _prefect_answers(settings, secret)) != 200:
+        raise StackError(
+            f"prefect: the server on port {settings.prefect_port} answers {status} to the "
+            f"stack's auth string from {settings.credentials_path} (it was started with "
+            f"another one); {restart}"
+        )
 
 
 def _check_label_studio_token(settings: StackSettings, credentials: StackCredentials) -> None:
@@ -342,7 +419,7 @@ def save_blocks(settings: StackSettings, credentials: StackCredentials | None = 
         The saved documents as `<block type slug>/<name>`.
     """
     credentials = credentials or load_credentials(settings.credentials_path)
-    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+    with stack_api(settings, credentials):
         for slug_name, block in local_blocks(settings, credentials).items():
             block.save(slug_name.split("/", 1)[1], overwrite=True)
     return list(local_blocks(settings, credentials))

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from prefect.cli import app
 
+from stack.logs import hide_websocket_frames
 from stack.prefect_patches.server import use_immediate_transactions
 
 
@@ -18,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """`prefect server start` with the given options, in this process."""
     options = sys.argv[1:] if argv is None else list(argv)
     use_immediate_transactions()
+    hide_websocket_frames()
     sys.argv = ["prefect", "server", "start", *options]  # what Prefect's CLI parses
     app()
 

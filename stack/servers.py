@@ -55,15 +55,33 @@ def _spec(settings: StackSettings, name: str, port: int, **fields: object) -> Se
     )
 
 
-def prefect_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
+def prefect_client_env(settings: StackSettings, credentials: StackCredentials) -> dict[str, str]:
+    """What a Prefect client needs to talk to the stack's server: its URL and auth string.
+
+    Every process the stack starts that calls the Prefect API gets these (and only
+    these of the caller's PREFECT_ settings). Secret: never log or print the result.
+    """
+    return {
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_API_AUTH_STRING": credentials.prefect_api_auth_string.get_secret_value(),
+    }
+
+
+def prefect_spec(
+    settings: StackSettings, credentials: StackCredentials, environ: Mapping[str, str]
+) -> ServerSpec:
     """The Prefect server, with its own PREFECT_HOME under the stack's home.
 
     It is `prefect server start` run by `stack.prefect_server`, whose SQLite write
-    transactions take the write lock when they begin (see that module).
+    transactions take the write lock when they begin (see that module). Every API call
+    but the health check must carry the stack's auth string (the UI asks for it once).
     """
     env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
     env |= {
+        "PREFECT_SERVER_API_AUTH_STRING": credentials.prefect_api_auth_string.get_secret_value(),
         "PREFECT_HOME": str(settings.root / "prefect"),
+        # where the UI in the browser sends its calls (by default port 4200's API)
+        "PREFECT_UI_API_URL": settings.prefect_api_url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
         # A request answered 503 ("database is locked", retried by the client 2 s
@@ -161,13 +179,15 @@ def s3_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
     )
 
 
-def receiver_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
+def receiver_spec(
+    settings: StackSettings, credentials: StackCredentials, environ: Mapping[str, str]
+) -> ServerSpec:
     """The webhook receiver, emitting events to the stack's Prefect server.
 
     Its secret comes from the Prefect Secret block that `up` saves before starting it.
     """
     env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_API_URL": settings.prefect_api_url}
+    env |= prefect_client_env(settings, credentials)
     port = settings.receiver_port
     return _spec(
         settings,
@@ -181,7 +201,9 @@ def receiver_spec(settings: StackSettings, environ: Mapping[str, str]) -> Server
     )
 
 
-def serve_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpec:
+def serve_spec(
+    settings: StackSettings, credentials: StackCredentials, environ: Mapping[str, str]
+) -> ServerSpec:
     """`labelloop serve` of the stack's `prefect.yaml` (the demo's loop), as a server.
 
     Its health is the runner's own webserver (`/health` answers while the runner polls
@@ -190,8 +212,8 @@ def serve_spec(settings: StackSettings, environ: Mapping[str, str]) -> ServerSpe
     """
     env = {k: v for k, v in environ.items() if not k.startswith("PREFECT_")}
     port = settings.serve_port
+    env |= prefect_client_env(settings, credentials)
     env |= {
-        "PREFECT_API_URL": settings.prefect_api_url,
         "PREFECT_RUNNER_SERVER_ENABLE": "true",
         "PREFECT_RUNNER_SERVER_HOST": "127.0.0.1",
         "PREFECT_RUNNER_SERVER_PORT": str(port),

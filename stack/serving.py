@@ -50,6 +50,7 @@ from pydantic import TypeAdapter
 
 from stack.prefect_patches.runner import resolve_annotations, warm_flow_processes
 from stack.prefect_yaml import DeploymentSpec, read_deployments
+from stack.logs import hide_websocket_frames
 from stack.process import StackError
 
 logger = get_logger("labelloop.serve")
@@ -333,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file", type=Path, default=Path("prefect.yaml"))
     parser.add_argument("--poll-seconds", type=float, default=1.0)
     args = parser.parse_args(argv)
+    hide_websocket_frames()
     serve_all(args.file, args.poll_seconds)
 
 

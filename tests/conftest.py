@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from collections.abc import Iterator
@@ -9,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from label_studio_sdk import LabelStudio
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import BaseModel, ConfigDict
 
 from blocks import DataStore, LabelStudioCredentials
 from stack import control, process
 from stack.credentials import StackCredentials
+from stack.servers import prefect_client_env
 from stack.settings import StackSettings
 
 
@@ -31,6 +32,10 @@ class Stack(BaseModel):
         return LabelStudioCredentials(
             url=self.settings.label_studio_url, api_key=self.credentials.label_studio_token
         )
+
+    def prefect_env(self) -> dict[str, str]:
+        """The environment a subprocess needs to talk to the stack's Prefect server."""
+        return prefect_client_env(self.settings, self.credentials)
 
     def s3_store(self, prefix: str) -> DataStore:
         return DataStore(
@@ -63,8 +68,9 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def prefect_server(stack: Stack) -> Iterator[str]:
-    """Point Prefect clients and flow runs of this session at the stack's server."""
-    with temporary_settings(updates={PREFECT_API_URL: stack.settings.prefect_api_url}):
+    """Point Prefect clients and flow runs of this session at the stack's server (its URL
+    and auth string)."""
+    with control.stack_api(stack.settings, stack.credentials):
         yield stack.settings.prefect_api_url
 
 
@@ -81,7 +87,17 @@ def unique() -> str:
 
 
 def free_port_base(ports: int = 5) -> int:
-    """A port base whose `ports` consecutive ports are free (a stack uses base to +4)."""
+    """A port base whose `ports` consecutive ports are free (a stack uses base to +4).
+
+    `LABELLOOP_OTHER_PORT_BASE` fixes it, for a machine whose ports are shared out
+    (it must be free); otherwise a random one above 20000.
+    """
+    fixed = os.environ.get("LABELLOOP_OTHER_PORT_BASE")
+    if fixed is not None:
+        taken = [p for p in range(int(fixed), int(fixed) + ports) if process.port_in_use(p)]
+        if taken:
+            raise RuntimeError(f"LABELLOOP_OTHER_PORT_BASE={fixed}: ports {taken} are taken")
+        return int(fixed)
     for _ in range(200):
         base = random.randrange(20000, 32000, 10)  # below the ephemeral range (32768+)
         if not any(process.port_in_use(base + i) for i in range(ports)):

@@ -50,7 +50,7 @@ class ServedDeployments:
     """Deployments of a `prefect.yaml` served by `labelloop serve` in a subprocess.
 
     Example:
-        with ServedDeployments(ROOT / "prefect.yaml", {"sync", "retrain"}, tmp_path, api_url) as s:
+        with ServedDeployments(ROOT / "prefect.yaml", {"sync", "retrain"}, tmp_path, env) as s:
             s.name("sync")   # 'sync-1a2b3c', the name it is served under
     """
 
@@ -59,7 +59,7 @@ class ServedDeployments:
         source: Path,
         names: Iterable[str],
         workdir: Path,
-        api_url: str,
+        prefect_env: Mapping[str, str],
         extra: Iterable[Mapping[str, Any]] = (),
         poll_seconds: float = 1.0,
         changes: Mapping[str, Mapping[str, Any]] | None = None,
@@ -70,7 +70,8 @@ class ServedDeployments:
             source: the `prefect.yaml`.
             names: its deployments to serve.
             workdir: where the copy and the serve log go.
-            api_url: the Prefect API the served runs report to.
+            prefect_env: the Prefect API the served runs report to: its URL and auth
+                string (`Stack.prefect_env()`, `stack.servers.prefect_client_env`).
             extra: more deployment entries (see `served_document`).
             poll_seconds: the runner's poll interval (`labelloop serve --poll-seconds`).
             changes: per deployment, keys that replace its own (see `served_document`).
@@ -80,7 +81,7 @@ class ServedDeployments:
         self.path = workdir / f"prefect-{self.suffix}.yaml"
         self.path.write_text(yaml.safe_dump(self.document))
         self.log_path = workdir / f"serve-{self.suffix}.log"
-        self.api_url = api_url
+        self.prefect_env = dict(prefect_env)
         self.poll_seconds = poll_seconds
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -118,7 +119,7 @@ class ServedDeployments:
                     str(self.poll_seconds),
                 ],
                 cwd=PROJECT_ROOT,
-                env={**os.environ, "PREFECT_API_URL": self.api_url},
+                env={**os.environ, **self.prefect_env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

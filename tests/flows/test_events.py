@@ -4,10 +4,15 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
-from prefect.settings import PREFECT_API_URL
+from prefect.client.orchestration import get_client
+from prefect.events.filters import (
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
+    EventResourceFilter,
+)
+from prefect.events.schemas.events import ReceivedEvent
 
 from blocks import DataStore
 from collection.sources import LocalSource
@@ -18,26 +23,21 @@ from tests.flows.helpers import IRIS_SCHEMA, iris_frame
 
 def _events(
     resource_id: str, name: str, expected: int, deadline_s: float = 30.0
-) -> list[dict[str, Any]]:
+) -> list[ReceivedEvent]:
     """Events of one resource from the server, polled until ``expected`` arrive."""
-    since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    body = {
-        "filter": {
-            "occurred": {"since": since},
-            "event": {"name": [name]},
-            "resource": {"id": [resource_id]},
-        },
-        "limit": 50,
-    }
+    event_filter = EventFilter(
+        occurred=EventOccurredFilter(since=datetime.now(UTC) - timedelta(minutes=10)),
+        event=EventNameFilter(name=[name]),
+        resource=EventResourceFilter(id=[resource_id]),
+    )
     stop = time.monotonic() + deadline_s
-    found: list[dict[str, Any]] = []
-    while time.monotonic() < stop:
-        response = httpx.post(f"{PREFECT_API_URL.value()}/events/filter", json=body, timeout=10)
-        response.raise_for_status()
-        found = response.json()["events"]
-        if len(found) >= expected:
-            return found
-        time.sleep(0.5)
+    found: list[ReceivedEvent] = []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < stop:
+            found = client.read_events(filter=event_filter, limit=50).events
+            if len(found) >= expected:
+                return found
+            time.sleep(0.5)
     return found
 
 
@@ -56,10 +56,10 @@ def test_collect_and_cleanse_announce_each_batch(tmp_path: Path) -> None:
     resource = f"labelloop.dataset.{dataset}"
     got_collected = _events(resource, "labelloop.batch.collected", expected=2)
     assert sorted(
-        (e["payload"]["batch_id"], e["payload"]["rows"]) for e in got_collected
+        (e.payload["batch_id"], e.payload["rows"]) for e in got_collected
     ) == sorted(zip(collected.new_batches, [100, 50], strict=True))
     got_cleansed = _events(resource, "labelloop.batch.cleansed", expected=2)
-    by_batch = {e["payload"]["batch_id"]: e["payload"] for e in got_cleansed}
+    by_batch = {e.payload["batch_id"]: e.payload for e in got_cleansed}
     for report in cleansed.batches:
         batch_id = report.source.rsplit("/", 1)[1].removesuffix(".parquet")
         payload = by_batch[batch_id]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import get_current_settings
 
 from blocks import DataStore
 from collection.sources import LocalSource
@@ -28,7 +28,8 @@ def test_flows_run_as_plain_scripts(tmp_path: Path) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
     iris_frame().to_csv(incoming / "iris.csv", index=False)
-    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    # the harness's URL and auth string, as Prefect hands its settings to a subprocess
+    env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
     env.pop("PYTHONPATH", None)  # the scripts find the project themselves
     common = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 300}
     collected = subprocess.run(

@@ -102,7 +102,7 @@ def push_texts(
 def serve_loop(stack: Stack, workdir: Path) -> ServedDeployments:
     """The loop's deployments of prefect.yaml, to serve under unique names (not started)."""
     return ServedDeployments(
-        PROJECT_ROOT / "prefect.yaml", LOOP, workdir, stack.settings.prefect_api_url
+        PROJECT_ROOT / "prefect.yaml", LOOP, workdir, stack.prefect_env()
     )
 
 

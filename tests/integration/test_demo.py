@@ -18,7 +18,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterCreatedBy,
 )
 from prefect.client.schemas.objects import FlowRun
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DataStore, LabelStudioCredentials
 from demo.bot import TeamConfig, annotate, ensure_team
@@ -46,7 +45,7 @@ def test_the_demo_runs_the_loop_by_itself_and_leaves_a_batch_for_a_person(
     states = {s.name: s.state for s in control.status(other)}
     assert states["serve"] == "running", "the loop goes on after the demo returns"
 
-    with temporary_settings(updates={PREFECT_API_URL: other.prefect_api_url}):
+    with control.stack_api(other, control.stack_credentials(other)):
         client = LabelStudioCredentials.load(LOCAL_BLOCK).get_client()
         champion = read_pointer(DataStore.load(LOCAL_BLOCK), DIGITS.name)
         # the bots labelled every task they were given: the waiting batch is the next one

@@ -106,7 +106,7 @@ def _serve(
         PROJECT_ROOT / "prefect.yaml",
         names,
         workdir,
-        stack.settings.prefect_api_url,
+        stack.prefect_env(),
         changes={name: change for name, change in CHANGES.items() if name in names},
     )
     made.append(copy)

@@ -189,7 +189,7 @@ def test_an_own_data_set_and_a_shipped_one_travel_the_shipped_deployments_togeth
         (texts_landing / "notes.jsonl").write_text("\n".join(json.dumps(t) for t in texts))
 
         with ServedDeployments(
-            PROJECT_ROOT / "prefect.yaml", STAGES, tmp_path, stack.settings.prefect_api_url, changes=_changes()
+            PROJECT_ROOT / "prefect.yaml", STAGES, tmp_path, stack.prefect_env(), changes=_changes()
         ) as served:
             started = datetime.now(UTC)
             run_deployment(f"collect-data/{served.name('collect')}", timeout=0)  # no data set named
@@ -241,7 +241,7 @@ def test_an_event_naming_no_registered_data_set_ends_in_one_clear_failure(
 ) -> None:
     name = f"nosuch-{uuid4().hex[:6]}"
     with ServedDeployments(
-        PROJECT_ROOT / "prefect.yaml", ("cleanse", "push"), tmp_path, stack.settings.prefect_api_url
+        PROJECT_ROOT / "prefect.yaml", ("cleanse", "push"), tmp_path, stack.prefect_env()
     ) as served:
         ids = deployment_ids(served.served_names)
         emit_event(event=BATCH_COLLECTED, resource=dataset_resource(name), payload={"batch_id": "b1", "rows": 3})

@@ -25,13 +25,13 @@ from prefect.client.schemas.filters import (
     FlowRunFilterCreatedBy,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from blocks import DataStore
 from demo.digits import drop_digits
-from stack import process
+from stack import control, process
+from stack.credentials import load_credentials
 from stack.process import poll
-from stack.servers import prefect_spec
+from stack.servers import prefect_client_env, prefect_spec
 from stack.prefect_yaml import PROJECT_ROOT, read_deployments
 from stack.settings import StackSettings
 
@@ -42,18 +42,25 @@ PREFECT = str(Path(sys.executable).parent / "prefect")
 
 @pytest.fixture
 def prefect_only(other: StackSettings) -> Iterator[StackSettings]:
-    """The throwaway stack's Prefect server alone (stopped by `other`)."""
-    spec = prefect_spec(other, os.environ)
+    """The throwaway stack's Prefect server alone, with its own auth string (stopped by
+    `other`)."""
+    credentials = control.stack_credentials(other)
+    spec = prefect_spec(other, credentials, os.environ)
     process.wait_healthy(spec, process.start(spec))
-    with temporary_settings(updates={PREFECT_API_URL: other.prefect_api_url}):
+    with control.stack_api(other, credentials):
         yield other
+
+
+def _client_env(settings: StackSettings) -> dict[str, str]:
+    """This process's environment, pointed at the stack's Prefect server (URL and auth)."""
+    return {**os.environ, **prefect_client_env(settings, load_credentials(settings.credentials_path))}
 
 
 def _prefect(settings: StackSettings, *args: str) -> str:
     done = subprocess.run(
         [PREFECT, *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PREFECT_API_URL": settings.prefect_api_url},
+        env=_client_env(settings),
         capture_output=True,
         text=True,
         timeout=300,
@@ -109,7 +116,7 @@ def test_deploy_all_then_a_worker_runs_collect_and_the_triggered_cleanse(
         worker = subprocess.Popen(
             [PREFECT, "worker", "start", "--pool", "labelloop"],
             cwd=tmp_path,
-            env={**os.environ, "PREFECT_API_URL": prefect_only.prefect_api_url},
+            env=_client_env(prefect_only),
             stdout=(tmp_path / "worker.log").open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,

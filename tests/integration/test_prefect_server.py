@@ -12,6 +12,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.context import FlowRunContext
 
+from tests.conftest import Stack
+
 pytestmark = pytest.mark.integration
 
 
@@ -33,13 +35,16 @@ def test_flow_run_is_recorded_on_the_server(prefect_server: str) -> None:
         assert run.parameters == {"x": 41}
 
 
-async def _create_runs(api_url: str, deployment_id: str, count: int) -> list[int]:
+async def _create_runs(
+    api_url: str, auth_string: str, deployment_id: str, count: int
+) -> list[int]:
     """`count` concurrent POSTs of what an automation's run-deployment action sends.
 
     Raw HTTP: Prefect's client would hide a 503 behind its 2 s, 4 s, ... retries, which
     is the delay this test is about.
     """
-    async with httpx.AsyncClient(base_url=api_url, timeout=120) as http:
+    auth = httpx.BasicAuth(*auth_string.split(":", 1))
+    async with httpx.AsyncClient(base_url=api_url, auth=auth, timeout=120) as http:
 
         async def create(i: int) -> int:
             response = await http.post(
@@ -52,7 +57,7 @@ async def _create_runs(api_url: str, deployment_id: str, count: int) -> list[int
 
 
 def test_concurrent_runs_of_a_deployment_are_created_without_a_retry(
-    prefect_server: str, unique: str
+    stack: Stack, prefect_server: str, unique: str
 ) -> None:
     """Each create reads the deployment, then inserts the run, while the others commit.
 
@@ -64,7 +69,10 @@ def test_concurrent_runs_of_a_deployment_are_created_without_a_retry(
         flow_id = client.create_flow_from_name(f"concurrency-{unique}")
         deployment_id = client.create_deployment(flow_id=flow_id, name=unique)
         try:
-            statuses = asyncio.run(_create_runs(prefect_server, str(deployment_id), count))
+            auth_string = stack.credentials.prefect_api_auth_string.get_secret_value()
+            statuses = asyncio.run(
+                _create_runs(prefect_server, auth_string, str(deployment_id), count)
+            )
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
             )

@@ -61,6 +61,8 @@ def test_receiver_emits_the_event_with_the_secret(stack: Stack, prefect_server: 
 def test_label_studio_annotation_reaches_prefect_as_an_event(
     stack: Stack, prefect_server: str, ls: LabelStudio, unique: str
 ) -> None:
+    # the server the receiver emits to takes only calls that carry the stack's auth string
+    assert httpx.get(f"{prefect_server}/admin/version").status_code == 401
     project = ls.projects.create(title=unique, label_config=CONFIG)
     try:
         ls.webhooks.create(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from label_studio_sdk.core.api_error import ApiError
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.context import FlowRunContext
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+from pydantic import SecretStr
 
 from blocks import DataStore, LabelStudioCredentials
 from stack.control import LOCAL_BLOCK, LOCAL_S3_BLOCK
@@ -61,11 +66,10 @@ def every_log_line() -> Iterator[list[str]]:
 
 
 def _secrets(stack: Stack) -> list[str]:
-    return [
-        stack.credentials.label_studio_token.get_secret_value(),
-        stack.credentials.label_studio_password.get_secret_value(),
-        stack.credentials.s3_secret_access_key.get_secret_value(),
-    ]
+    """Every secret of the stack (Label Studio's, S3's, the webhook's, the Prefect API's)."""
+    found = [v.get_secret_value() for _, v in stack.credentials if isinstance(v, SecretStr)]
+    assert stack.credentials.prefect_api_auth_string.get_secret_value() in found
+    return found
 
 
 def _flow_run_messages(flow_run_id: str, expect: str, deadline_s: float = 30) -> str:
@@ -102,6 +106,34 @@ def test_rejected_token_error_does_not_echo_it(stack: Stack) -> None:
         list(client.projects.list())
     assert caught.value.status_code == 401
     assert wrong not in str(caught.value) and wrong not in repr(caught.value)
+
+
+def test_rejected_prefect_auth_string_error_does_not_echo_it(stack: Stack) -> None:
+    wrong = "labelloop:" + "w" * 32
+    updates = {PREFECT_API_URL: stack.settings.prefect_api_url, PREFECT_API_AUTH_STRING: wrong}
+    with temporary_settings(updates=updates), get_client(sync_client=True) as client:
+        with pytest.raises(httpx.HTTPStatusError) as caught:
+            client.read_flows(limit=1)
+    assert caught.value.response.status_code == 401
+    shown = f"{caught.value}\n{caught.value!r}\n{caught.value.response.text}"
+    assert wrong not in shown and base64.b64encode(wrong.encode()).decode() not in shown
+
+
+def test_the_servers_records_hold_no_secret(stack: Stack, prefect_server: str) -> None:
+    """What the session's runs left on the Prefect server: artifacts, parameters, events."""
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(limit=200)
+        runs = client.read_flow_runs(limit=200)
+        events = client.read_events(limit=50).events
+    assert runs, "the session ran flows on the stack's server before this test"
+    records = [
+        *(a.model_dump_json() for a in artifacts),
+        *(json.dumps(r.parameters, default=str) for r in runs),
+        *(e.model_dump_json() for e in events),
+    ]
+    for record in records:
+        for secret in _secrets(stack):
+            assert secret not in record
 
 
 def test_stack_logs_hold_no_secret(stack: Stack) -> None:

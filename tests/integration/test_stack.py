@@ -6,6 +6,7 @@ session's stack is never disturbed.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -18,8 +19,9 @@ from uv import find_uv_bin
 
 from stack import control, process
 from stack.install import LABEL_STUDIO_LOCK, locked_versions
+from stack.credentials import generate_credentials
 from stack.process import StackError
-from stack.servers import ServerSpec
+from stack.servers import ServerSpec, prefect_spec
 from stack.settings import StackSettings
 from tests.conftest import Stack, free_port_base
 
@@ -78,6 +80,23 @@ def test_port_taken_names_the_server_and_stops_the_others(other: StackSettings) 
             control.up(other)
     assert _processes_under(other.root) == []
     assert [s.state for s in control.status(other)] == ["down"] * 5
+
+
+def test_up_refuses_a_prefect_server_without_the_auth_string_or_with_another(
+    stack: Stack, other: StackSettings
+) -> None:
+    """A server started before the stack had an auth string (or with another one) would
+    answer anyone, or refuse every client: `up` says how to restart it."""
+    with pytest.raises(StackError, match=r"answers 401 to the stack's auth string .* stack down"):
+        control.check_prefect_auth(stack.settings, generate_credentials())
+
+    credentials = control.stack_credentials(other)
+    spec = prefect_spec(other, credentials, os.environ)
+    open_env = {k: v for k, v in spec.env.items() if k != "PREFECT_SERVER_API_AUTH_STRING"}
+    spec = spec.model_copy(update={"env": open_env})
+    process.wait_healthy(spec, process.start(spec))
+    with pytest.raises(StackError, match=r"answers API calls without the stack's auth string"):
+        control.check_prefect_auth(other, credentials)
 
 
 def test_missing_label_studio_venv_says_how_to_install(other: StackSettings, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from stack.credentials import StackCredentials, generate_credentials, load_credentials, save_credentials
-from stack.servers import label_studio_spec, prefect_spec, s3_spec, serve_spec
+from stack.servers import label_studio_spec, prefect_spec, receiver_spec, s3_spec, serve_spec
 from stack.settings import StackSettings
 
 
@@ -59,22 +60,47 @@ def test_label_studio_ignores_stray_settings_and_keeps_secrets_off_argv(settings
 
 
 def test_prefect_gets_its_own_home_and_no_client_settings(settings: StackSettings) -> None:
-    spec = prefect_spec(settings, {"PREFECT_API_URL": "http://elsewhere/api", "PATH": "/bin"})
+    environ = {
+        "PREFECT_API_URL": "http://elsewhere/api",
+        "PREFECT_SERVER_API_AUTH_STRING": "someone:else",
+        "PATH": "/bin",
+    }
+    spec = prefect_spec(settings, generate_credentials(), environ)
     assert spec.env["PREFECT_HOME"] == str(settings.root / "prefect")
     assert "PREFECT_API_URL" not in spec.env
+    assert spec.env["PREFECT_UI_API_URL"] == "http://127.0.0.1:21000/api"
     assert spec.command[-4:] == ["--host", "127.0.0.1", "--port", "21000"]
+
+
+def test_the_prefect_server_and_each_client_share_the_auth_string_off_argv(
+    settings: StackSettings,
+) -> None:
+    credentials = generate_credentials()
+    auth = credentials.prefect_api_auth_string.get_secret_value()
+    environ = {"PREFECT_API_AUTH_STRING": "someone:else", "PATH": "/bin"}
+    server = prefect_spec(settings, credentials, environ)
+    assert server.env["PREFECT_SERVER_API_AUTH_STRING"] == auth
+    assert "PREFECT_API_AUTH_STRING" not in server.env
+    clients = [receiver_spec(settings, credentials, environ), serve_spec(settings, credentials, environ)]
+    for spec in [server, *clients]:
+        assert not any(auth in arg for arg in spec.command)
+        assert auth not in repr(spec)
+    for spec in clients:
+        assert spec.env["PREFECT_API_AUTH_STRING"] == auth
+        assert spec.env["PREFECT_API_URL"] == settings.prefect_api_url
+    assert auth != generate_credentials().prefect_api_auth_string.get_secret_value()
 
 
 def test_every_server_listens_on_loopback_only(settings: StackSettings) -> None:
     specs = [
-        prefect_spec(settings, {}),
+        prefect_spec(settings, generate_credentials(), {}),
         label_studio_spec(settings, generate_credentials(), {}),
         s3_spec(settings, {}),
     ]
     for spec in specs:
         assert "127.0.0.1" in spec.command
         assert spec.health_url.startswith("http://127.0.0.1:")
-    served = serve_spec(settings, {})
+    served = serve_spec(settings, generate_credentials(), {})
     assert served.env["PREFECT_RUNNER_SERVER_HOST"] == "127.0.0.1"
     assert served.health_url == f"http://127.0.0.1:{settings.serve_port}/health"
     assert len({spec.port for spec in [*specs, served]}) == 4
@@ -83,7 +109,9 @@ def test_every_server_listens_on_loopback_only(settings: StackSettings) -> None:
 def test_the_demo_serve_reports_to_the_stack_and_stops_as_on_ctrl_c(
     settings: StackSettings,
 ) -> None:
-    spec = serve_spec(settings, {"PREFECT_API_URL": "http://elsewhere/api", "PATH": "/bin"})
+    spec = serve_spec(
+        settings, generate_credentials(), {"PREFECT_API_URL": "http://elsewhere/api", "PATH": "/bin"}
+    )
     assert spec.env["PREFECT_API_URL"] == settings.prefect_api_url
     assert spec.env["PREFECT_RUNNER_SERVER_PORT"] == str(settings.port_base + 4)
     assert spec.command[-3:] == ["serve", "--file", str(settings.root / "prefect.yaml")]
@@ -106,3 +134,22 @@ def test_credentials_file_is_private_and_round_trips(tmp_path: Path) -> None:
 def test_missing_credentials_say_what_to_run(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="labelloop stack up"):
         load_credentials(tmp_path / "none.json")
+
+
+def test_credentials_written_before_the_auth_string_gain_one_and_keep_the_rest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "credentials.json"
+    credentials = generate_credentials()
+    save_credentials(path, credentials)
+    older = json.loads(path.read_text())
+    del older["prefect_api_auth_string"]
+    path.write_text(json.dumps(older))
+
+    loaded = load_credentials(path)
+    auth = loaded.prefect_api_auth_string.get_secret_value()
+    assert auth.startswith("labelloop:") and len(auth) > 30
+    assert loaded.label_studio_token.get_secret_value() == older["label_studio_token"]
+    assert json.loads(path.read_text()) == older | {"prefect_api_auth_string": auth}
+    assert path.stat().st_mode & 0o077 == 0
+    assert load_credentials(path).prefect_api_auth_string.get_secret_value() == auth
