@@ -21,7 +21,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,13 +36,19 @@ class LabelPolicy(BaseModel):
     """How several annotators' votes become one label.
 
     Attributes:
-        min_agreement: the share of votes the majority label needs (0-1).
+        method: ``crowdlab`` weighs each annotator and the champion's out-of-sample
+            probabilities (``annotation.consensus``; without a champion it is the
+            majority); ``majority`` counts every vote the same.
+        min_agreement: the share of votes the majority label needs (0-1; majority).
+        min_quality: the consensus quality a label needs (0-1; crowdlab).
         min_annotators: how many people must have voted.
     """
 
     model_config = ConfigDict(frozen=True)
 
+    method: Literal["crowdlab", "majority"] = "crowdlab"
     min_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_quality: float = Field(default=0.5, ge=0.0, le=1.0)
     min_annotators: int = Field(default=1, ge=1)
 
 
@@ -71,6 +77,7 @@ class UnresolvedReason(StrEnum):
     TIE = "tie"
     LOW_AGREEMENT = "low_agreement"
     TOO_FEW_ANNOTATORS = "too_few_annotators"
+    LOW_QUALITY = "low_quality"  # the consensus of votes and champion is too unsure
 
 
 class ItemLabel(BaseModel):
