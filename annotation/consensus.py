@@ -144,16 +144,19 @@ def _check_votes(votes: Votes, classes: Sequence[str]) -> None:
 def _check_probabilities(
     probabilities: pd.DataFrame, classes: Sequence[str], item_ids: Sequence[str]
 ) -> np.ndarray:
-    missing = [c for c in classes if c not in probabilities.columns]
-    if missing:
-        raise ConsensusError(f"the champion's probabilities lack the classes {missing}")
-    rows = probabilities.loc[list(item_ids), list(classes)].to_numpy(dtype=float)
+    # A class the champion never trained on (nobody had picked it) has probability 0;
+    # a class the label set no longer has is dropped.
+    rows = (
+        probabilities.loc[list(item_ids)]
+        .reindex(columns=list(classes), fill_value=0.0)
+        .to_numpy(dtype=float)
+    )
     bad = ~np.isfinite(rows).all(axis=1) | (rows < 0).any(axis=1) | (rows.sum(axis=1) <= 0)
     if bad.any():
         first = item_ids[int(np.flatnonzero(bad)[0])]
         raise ConsensusError(
-            f"the champion's probabilities of item {first!r} are not finite, non-negative "
-            "and with a positive sum"
+            f"the champion's probabilities of item {first!r} over the classes {list(classes)} "
+            "are not finite, non-negative and with a positive sum"
         )
     return rows / rows.sum(axis=1, keepdims=True)
 
@@ -270,8 +273,8 @@ def compute_consensus(
         votes: item id -> annotator id -> label; every item has at least one vote.
         classes: every class of the label config (a class nobody picked included).
         probabilities: the champion's out-of-sample probabilities, index = item id,
-            one column per class; items it lacks are decided by majority. None: no
-            champion, every item by majority.
+            one column per class (a class it lacks has probability 0); items it lacks
+            are decided by majority. None: no champion, every item by majority.
         policy: ``method`` (crowdlab or majority), ``min_quality``, ``min_agreement``,
             ``min_annotators``.
         skips: annotator id -> annotations that were not votes (reported only).
@@ -280,8 +283,8 @@ def compute_consensus(
         Every item's consensus and every annotator's quality.
 
     Raises:
-        ConsensusError: a vote outside ``classes``, an item without votes, probabilities
-            without a class or not finite.
+        ConsensusError: a vote outside ``classes``, an item without votes, an item's
+            probabilities not finite or all zero.
     """
     rules = policy or LabelPolicy()
     _check_votes(votes, classes)
