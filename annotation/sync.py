@@ -349,6 +349,27 @@ def merge_labels(previous: pd.DataFrame, delta: LabelResolution) -> LabelMerge:
     )
 
 
+def diff_labels(previous: pd.DataFrame, frame: pd.DataFrame) -> LabelMerge:
+    """``frame`` as a merge of ``previous``: every item whose label appeared, changed or went.
+
+    Used after the consensus re-decides a version, where any item may change.
+
+    Args:
+        previous: the previous version.
+        frame: the new version.
+
+    Returns:
+        ``frame`` with the items added, changed and withdrawn (each sorted).
+    """
+    before, after = label_pairs(previous), label_pairs(frame)
+    return LabelMerge(
+        frame=frame,
+        added=tuple(sorted(set(after) - set(before))),
+        changed=tuple(sorted(i for i in set(after) & set(before) if after[i] != before[i])),
+        withdrawn=tuple(sorted(set(before) - set(after))),
+    )
+
+
 def withdraw_deleted_tasks(frame: pd.DataFrame, existing_task_ids: Iterable[int]) -> LabelMerge:
     """Withdraw the labels of tasks that no longer exist in Label Studio.
 

@@ -42,6 +42,7 @@ from learning.training import (
 from monitoring.review import hold_for_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason, resolve_spec
 from storage.layout import clean_prefix
+from tasks.consensus import save_out_of_fold
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -248,6 +249,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     )
     save_model_version(target, card, model_bytes, items)
     save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
+    save_out_of_fold(target, card, item_ids, candidate.probabilities)
     record_trained_labels(target, spec.name, name, labels_ref.key)
 
     serving = champion_version
