@@ -26,12 +26,12 @@ from annotation.versions import (
     LABEL_COLUMNS,
     VERSION_COLUMNS,
     apply_consensus,
-    with_consensus_columns,
     empty_labels_frame,
     label_pairs,
     labels_frame,
     resolved_labels,
     unresolved_items,
+    with_consensus_columns,
 )
 
 
