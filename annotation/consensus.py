@@ -302,10 +302,15 @@ def compute_consensus(
         probs = _check_probabilities(probabilities, classes, modelled)  # type: ignore[arg-type]
         index = {label: i for i, label in enumerate(classes)}
         annotators = sorted({a for item in modelled for a in votes[item]})
-        matrix = pd.DataFrame(np.nan, index=modelled, columns=annotators)
-        for item in modelled:
-            for annotator, label in votes[item].items():
-                matrix.loc[item, annotator] = index[label]
+        cells = pd.DataFrame(
+            [(item, a, index[label]) for item in modelled for a, label in votes[item].items()],
+            columns=["item", "annotator", "label"],
+        )
+        matrix = (
+            cells.pivot(index="item", columns="annotator", values="label")
+            .reindex(index=modelled, columns=annotators)
+            .astype(float)
+        )
         several = (matrix.notna().sum(axis=1) > 1).any() and len(annotators) > 1
         if several:
             with warnings.catch_warnings():
