@@ -21,7 +21,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,13 +36,19 @@ class LabelPolicy(BaseModel):
     """How several annotators' votes become one label.
 
     Attributes:
-        min_agreement: the share of votes the majority label needs (0-1).
+        method: ``crowdlab`` weighs each annotator and the champion's out-of-sample
+            probabilities (``annotation.consensus``; without a champion it is the
+            majority); ``majority`` counts every vote the same.
+        min_agreement: the share of votes the majority label needs (0-1; majority).
+        min_quality: the consensus quality a label needs (0-1; crowdlab).
         min_annotators: how many people must have voted.
     """
 
     model_config = ConfigDict(frozen=True)
 
+    method: Literal["crowdlab", "majority"] = "crowdlab"
     min_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_quality: float = Field(default=0.5, ge=0.0, le=1.0)
     min_annotators: int = Field(default=1, ge=1)
 
 
@@ -71,6 +77,7 @@ class UnresolvedReason(StrEnum):
     TIE = "tie"
     LOW_AGREEMENT = "low_agreement"
     TOO_FEW_ANNOTATORS = "too_few_annotators"
+    LOW_QUALITY = "low_quality"  # the consensus of votes and champion is too unsure
 
 
 class ItemLabel(BaseModel):
@@ -87,6 +94,8 @@ class ItemLabel(BaseModel):
         first_annotated_at: the earliest vote's creation time.
         last_annotated_at: the latest vote's last change.
         model_version: the model version whose prediction the task showed, if any.
+        annotator_votes: who voted what (annotator id as text -> label); empty when
+            read from a labels version written before it was recorded.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -101,13 +110,16 @@ class ItemLabel(BaseModel):
     first_annotated_at: dt.datetime | None
     last_annotated_at: dt.datetime | None
     model_version: str | None
+    annotator_votes: dict[str, str] = Field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        """A flat dict for a labels parquet row (lists for the tuples)."""
-        record = self.model_dump()
+        """A flat dict for a labels parquet row (lists for the tuples, ``annotator_votes``
+        as the aligned lists ``vote_annotators`` / ``vote_labels``)."""
+        record = self.model_dump(exclude={"annotator_votes"})
         record["annotators"] = list(self.annotators)
         record["annotation_ids"] = list(self.annotation_ids)
         record["votes"] = [f"{label}:{count}" for label, count in sorted(self.votes.items())]
+        record.update(vote_lists(self.annotator_votes))
         return record
 
     @classmethod
@@ -124,8 +136,11 @@ class ItemLabel(BaseModel):
         for entry in record["votes"]:
             label, _, count = str(entry).rpartition(":")
             votes[label] = int(count)
-        data = dict(record)
+        data = {key: value for key, value in record.items() if key in cls.model_fields}
         data["votes"] = votes
+        data["annotator_votes"] = votes_of_lists(
+            record.get("vote_annotators"), record.get("vote_labels")
+        )
         data["annotators"] = tuple(int(a) for a in record["annotators"])
         data["annotation_ids"] = tuple(int(a) for a in record["annotation_ids"])
         for key in ("first_annotated_at", "last_annotated_at", "model_version"):
@@ -145,6 +160,25 @@ class UnresolvedItem(BaseModel):
     votes: dict[str, int]
     agreement: float
     annotators: tuple[int, ...]
+    annotator_votes: dict[str, str] = Field(default_factory=dict)
+
+
+def vote_lists(annotator_votes: Mapping[str, str]) -> dict[str, list[str]]:
+    """``annotator_votes`` as the two aligned parquet columns, sorted by annotator."""
+    ordered = sorted(annotator_votes.items())
+    return {
+        "vote_annotators": [annotator for annotator, _ in ordered],
+        "vote_labels": [label for _, label in ordered],
+    }
+
+
+def votes_of_lists(annotators: Any, labels: Any) -> dict[str, str]:
+    """The inverse of :func:`vote_lists` (missing or null columns: no votes recorded)."""
+    if annotators is None or labels is None:
+        return {}
+    if isinstance(annotators, float) or isinstance(labels, float):  # NaN from an old frame
+        return {}
+    return {str(a): str(label) for a, label in zip(annotators, labels, strict=True)}
 
 
 class SkippedAnnotation(BaseModel):
@@ -170,6 +204,8 @@ class LabelResolution(BaseModel):
         unresolved: items with votes but no decision.
         skipped: annotations that could not be used.
         ignored: counts of annotations ignored by reason (cancelled, empty, superseded).
+        skips_by_annotator: annotator id (text) -> annotations of theirs that were not a
+            vote (cancelled in the UI, or skipped for a reason), among these tasks.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -179,6 +215,7 @@ class LabelResolution(BaseModel):
     unresolved: tuple[UnresolvedItem, ...]
     skipped: tuple[SkippedAnnotation, ...]
     ignored: dict[str, int]
+    skips_by_annotator: dict[str, int] = Field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Flat counts for a report or an event payload.
@@ -329,6 +366,7 @@ def _decide(
     top_label, top_count = ranked[0]
     agreement = top_count / len(votes)
     annotators = tuple(sorted(vote.voter for vote in votes if isinstance(vote.voter, int)))
+    annotator_votes = {str(vote.voter): vote.label for vote in votes}
     reason: UnresolvedReason | None = None
     if len(votes) < policy.min_annotators:
         reason = UnresolvedReason.TOO_FEW_ANNOTATORS
@@ -344,10 +382,12 @@ def _decide(
             votes=dict(counts),
             agreement=agreement,
             annotators=annotators,
+            annotator_votes=annotator_votes,
         )
     created = [vote.annotation.created_at for vote in votes if vote.annotation.created_at]
     changed = [vote.annotation.last_changed_at for vote in votes if vote.annotation.last_changed_at]
     return ItemLabel(
+        annotator_votes=annotator_votes,
         item_id=item_id,
         task_id=task.id,
         label=top_label,
@@ -394,6 +434,7 @@ def resolve_labels(
     unresolved: list[UnresolvedItem] = []
     skipped: list[SkippedAnnotation] = []
     ignored: Counter[str] = Counter()
+    skips: Counter[str] = Counter()
     owners = _owners(pushed) if pushed is not None else None
     for task in tasks:
         item = item_of_task(task, pushed, owners)
@@ -431,9 +472,13 @@ def resolve_labels(
             outcome = _vote_of(annotation, task, item_id, config)
             if isinstance(outcome, IgnoreReason):
                 ignored[outcome.value] += 1
+                if outcome is IgnoreReason.CANCELLED and annotation.completed_by is not None:
+                    skips[str(annotation.completed_by)] += 1
                 continue
             if isinstance(outcome, SkippedAnnotation):
                 skipped.append(outcome)
+                if annotation.completed_by is not None:
+                    skips[str(annotation.completed_by)] += 1
                 continue
             voter: int | str = (
                 annotation.completed_by
@@ -456,4 +501,5 @@ def resolve_labels(
         unresolved=tuple(unresolved),
         skipped=tuple(skipped),
         ignored=dict(ignored),
+        skips_by_annotator=dict(skips),
     )

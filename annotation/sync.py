@@ -21,12 +21,13 @@ from annotation.errors import LabelStudioDataError
 from annotation.labels import LabelResolution
 from annotation.models import LSTask
 from annotation.versions import (
-    LABEL_COLUMNS,
     RESOLVED,
     count_unresolved,
     empty_labels_frame,
     label_pairs,
     labels_frame,
+    ordered_frame,
+    with_consensus_columns,
 )
 
 # The only datetime format Label Studio's Data Manager filters accept
@@ -268,7 +269,7 @@ class LabelMerge(BaseModel):
     """A labels version after a merge, and what changed.
 
     Attributes:
-        frame: the new version, one row per item (``annotation.versions.LABEL_COLUMNS``):
+        frame: the new version, one row per item (``annotation.versions.VERSION_COLUMNS``):
             resolved labels then unresolved items, each sorted by item_id.
         added: items that had no label and have one now.
         changed: items whose label value changed (a relabel).
@@ -294,17 +295,6 @@ class LabelMerge(BaseModel):
         return len(self.frame) - count_unresolved(self.frame)
 
 
-def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Resolved rows then unresolved ones, each sorted by item_id, in ``LABEL_COLUMNS``."""
-    order = (frame["status"] != RESOLVED).astype(int)
-    return (
-        frame.assign(_unresolved=order)
-        .sort_values(["_unresolved", "item_id"], kind="stable")
-        .drop(columns="_unresolved")
-        .reset_index(drop=True)[LABEL_COLUMNS]
-    )
-
-
 def merge_labels(previous: pd.DataFrame, delta: LabelResolution) -> LabelMerge:
     """Merge a delta resolution into the previous labels version.
 
@@ -322,6 +312,7 @@ def merge_labels(previous: pd.DataFrame, delta: LabelResolution) -> LabelMerge:
     Raises:
         ValueError: the previous version holds an item more than once.
     """
+    previous = with_consensus_columns(previous)
     repeated = previous["item_id"][previous["item_id"].duplicated()].unique().tolist()
     if repeated:
         raise ValueError(
@@ -351,10 +342,31 @@ def merge_labels(previous: pd.DataFrame, delta: LabelResolution) -> LabelMerge:
     ]
     frame = pd.concat(parts, ignore_index=True) if parts else empty_labels_frame()
     return LabelMerge(
-        frame=_ordered(frame),
+        frame=ordered_frame(frame),
         added=tuple(added),
         changed=tuple(changed),
         withdrawn=tuple(withdrawn),
+    )
+
+
+def diff_labels(previous: pd.DataFrame, frame: pd.DataFrame) -> LabelMerge:
+    """``frame`` as a merge of ``previous``: every item whose label appeared, changed or went.
+
+    Used after the consensus re-decides a version, where any item may change.
+
+    Args:
+        previous: the previous version.
+        frame: the new version.
+
+    Returns:
+        ``frame`` with the items added, changed and withdrawn (each sorted).
+    """
+    before, after = label_pairs(previous), label_pairs(frame)
+    return LabelMerge(
+        frame=frame,
+        added=tuple(sorted(set(after) - set(before))),
+        changed=tuple(sorted(i for i in set(after) & set(before) if after[i] != before[i])),
+        withdrawn=tuple(sorted(set(before) - set(after))),
     )
 
 

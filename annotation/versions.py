@@ -1,19 +1,32 @@
 """Labels versions as frames, and the pure decisions of a label sync about them.
 
-A labels version is one frame, one row per item (``LABEL_COLUMNS``): resolved labels
+A labels version is one frame, one row per item (``VERSION_COLUMNS``): resolved labels
 first, then unresolved items with a null label, each part sorted by ``item_id``. A
 sync works on the frame directly, so the thousands of rows it does not touch are never
 turned into objects and back.
+
+``label`` is the label training uses; ``majority_label`` (None on a tie),
+``consensus_label``, ``consensus_quality`` and ``method`` say how it was reached, and
+``vote_annotators`` / ``vote_labels`` who voted what. Versions written before those
+columns existed (``LABEL_COLUMNS`` only) still read: :func:`with_consensus_columns`
+fills them as a majority decision without recorded voters.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from annotation.labels import ItemLabel, UnresolvedItem
+from annotation.consensus import Consensus, compute_consensus
+from annotation.labels import (
+    ItemLabel,
+    LabelPolicy,
+    UnresolvedItem,
+    vote_lists,
+    votes_of_lists,
+)
 
 RESOLVED = "resolved"
 UNRESOLVED = "unresolved"
@@ -31,11 +44,50 @@ LABEL_COLUMNS = [
     "last_annotated_at",
     "model_version",
 ]
+CONSENSUS_COLUMNS = [
+    "majority_label",
+    "consensus_label",
+    "consensus_quality",
+    "method",
+    "vote_annotators",
+    "vote_labels",
+]
+VERSION_COLUMNS = LABEL_COLUMNS + CONSENSUS_COLUMNS
 
 
 def empty_labels_frame() -> pd.DataFrame:
     """The frame of a project that has no labels version yet."""
-    return pd.DataFrame(columns=LABEL_COLUMNS)
+    return pd.DataFrame(columns=VERSION_COLUMNS)
+
+
+def with_consensus_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """A labels version with every column of ``VERSION_COLUMNS``.
+
+    A version written before the consensus columns gets them as a majority decision:
+    ``majority_label`` and ``consensus_label`` are its label, ``method`` is ``majority``,
+    and no voter is recorded (its rows are never re-decided).
+
+    Args:
+        frame: a version with at least ``LABEL_COLUMNS``.
+
+    Returns:
+        The frame in ``VERSION_COLUMNS`` order (the same frame when nothing is missing).
+    """
+    if all(column in frame.columns for column in CONSENSUS_COLUMNS):
+        return frame[VERSION_COLUMNS]
+    upgraded = frame.copy()
+    defaults = {
+        "majority_label": upgraded["label"],
+        "consensus_label": upgraded["label"],
+        "consensus_quality": None,
+        "method": "majority",
+        "vote_annotators": [[] for _ in range(len(upgraded))],
+        "vote_labels": [[] for _ in range(len(upgraded))],
+    }
+    for column, value in defaults.items():
+        if column not in upgraded.columns:
+            upgraded[column] = value
+    return upgraded[VERSION_COLUMNS]
 
 
 def labels_frame(labels: Iterable[ItemLabel], unresolved: Iterable[UnresolvedItem]) -> pd.DataFrame:
@@ -46,11 +98,27 @@ def labels_frame(labels: Iterable[ItemLabel], unresolved: Iterable[UnresolvedIte
         unresolved: items whose votes settle no label.
 
     Returns:
-        The rows in ``LABEL_COLUMNS``, in the order given.
+        The rows in ``VERSION_COLUMNS``, in the order given.
     """
-    rows = [{**label.to_record(), "status": RESOLVED, "reason": None} for label in labels]
+    rows = [
+        {
+            **label.to_record(),
+            "status": RESOLVED,
+            "reason": None,
+            "majority_label": label.label,
+            "consensus_label": label.label,
+            "consensus_quality": None,
+            "method": "majority",
+        }
+        for label in labels
+    ]
     rows += [
         {
+            **vote_lists(item.annotator_votes),
+            "majority_label": _plurality(item.votes),
+            "consensus_label": None,
+            "consensus_quality": None,
+            "method": "majority",
             "item_id": item.item_id,
             "task_id": item.task_id,
             "label": None,
@@ -66,7 +134,77 @@ def labels_frame(labels: Iterable[ItemLabel], unresolved: Iterable[UnresolvedIte
         }
         for item in unresolved
     ]
-    return pd.DataFrame(rows, columns=LABEL_COLUMNS)
+    return pd.DataFrame(rows, columns=VERSION_COLUMNS)
+
+
+def _plurality(votes: dict[str, int]) -> str | None:
+    """The most voted label of a vote count (None on a tie)."""
+    ranked = sorted(votes.items(), key=lambda pair: -pair[1])
+    if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return None
+    return ranked[0][0]
+
+
+def ordered_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Resolved rows then unresolved ones, each sorted by item_id, in ``VERSION_COLUMNS``."""
+    order = (frame["status"] != RESOLVED).astype(int)
+    return (
+        frame.assign(_unresolved=order)
+        .sort_values(["_unresolved", "item_id"], kind="stable")
+        .drop(columns="_unresolved")
+        .reset_index(drop=True)[VERSION_COLUMNS]
+    )
+
+
+def apply_consensus(
+    frame: pd.DataFrame,
+    classes: Sequence[str],
+    probabilities: pd.DataFrame | None,
+    policy: LabelPolicy,
+    skips: Mapping[str, int] | None = None,
+) -> tuple[pd.DataFrame, Consensus]:
+    """Re-decide every item with recorded voters from all votes of the version.
+
+    Annotator weights depend on every vote, so an item nobody touched can change label
+    when others are annotated; rows without recorded voters (older versions) keep theirs.
+
+    Args:
+        frame: a version with ``VERSION_COLUMNS``.
+        classes: the label set.
+        probabilities: the champion's out-of-sample probabilities by item id (None: none).
+        policy: the label policy.
+        skips: annotator id -> skipped annotations (reported in the annotator quality).
+
+    Returns:
+        The re-decided version (ordered) and the consensus with every annotator's quality.
+    """
+    votes: dict[str, dict[str, str]] = {}
+    for item_id, annotators, labels in zip(
+        frame["item_id"], frame["vote_annotators"], frame["vote_labels"], strict=True
+    ):
+        given = votes_of_lists(annotators, labels)
+        if given:
+            votes[str(item_id)] = given
+    consensus = compute_consensus(votes, classes, probabilities, policy, skips)
+    if not votes:
+        return ordered_frame(frame), consensus
+    decided = consensus.by_item()
+    updated = frame.copy()
+    updated["consensus_quality"] = updated["consensus_quality"].astype(float)
+    rows = updated["item_id"].astype(str).isin(decided)
+    positions = updated.index[rows]
+    items = [decided[str(i)] for i in updated.loc[rows, "item_id"]]
+    updated.loc[positions, "label"] = [item.label for item in items]
+    updated.loc[positions, "status"] = [RESOLVED if item.label else UNRESOLVED for item in items]
+    updated.loc[positions, "reason"] = [item.reason.value if item.reason else None for item in items]
+    updated.loc[positions, "agreement"] = [item.agreement for item in items]
+    updated.loc[positions, "majority_label"] = [item.majority_label for item in items]
+    updated.loc[positions, "consensus_label"] = [item.consensus_label for item in items]
+    updated.loc[positions, "consensus_quality"] = [
+        float("nan") if item.quality is None else item.quality for item in items
+    ]
+    updated.loc[positions, "method"] = [item.method.value for item in items]
+    return ordered_frame(updated), consensus
 
 
 def resolved_labels(frame: pd.DataFrame) -> list[ItemLabel]:
@@ -89,6 +227,7 @@ def unresolved_items(frame: pd.DataFrame) -> list[UnresolvedItem]:
             },
             agreement=float(row["agreement"]),
             annotators=tuple(int(a) for a in row["annotators"]),
+            annotator_votes=votes_of_lists(row.get("vote_annotators"), row.get("vote_labels")),
         )
         for row in rows.to_dict("records")
     ]

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 from label_studio_sdk import LabelStudio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from annotation.config import ClassificationConfig
 from annotation.labels import ItemLabel
@@ -24,12 +24,38 @@ class TeamConfig(BaseModel):
     """How the bot team behaves."""
 
     annotators: int = Field(default=2, ge=1, le=20, description="Bots in the team.")
-    per_task: int = Field(default=1, ge=1, description="Bots that label each task.")
+    per_task: int = Field(default=1, ge=1, description="Bots that label each task (at most).")
+    min_per_task: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fewest bots per task; each task draws between this and per_task "
+        "(None: always per_task).",
+    )
     accuracy: float = Field(
         default=0.95, ge=0, le=1, description="Chance a bot picks the true label."
     )
+    accuracies: list[float] = Field(
+        default_factory=list,
+        description="One accuracy per bot, in team order (empty: `accuracy` for every bot).",
+    )
     skip_rate: float = Field(default=0.05, ge=0, le=1, description="Chance a bot skips a task.")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TeamConfig:
+        if self.accuracies and len(self.accuracies) != self.annotators:
+            raise ValueError(
+                f"accuracies has {len(self.accuracies)} values for {self.annotators} annotators"
+            )
+        if any(not 0 <= a <= 1 for a in self.accuracies):
+            raise ValueError(f"accuracies must be within 0-1, got {self.accuracies}")
+        if self.min_per_task is not None and self.min_per_task > self.per_task:
+            raise ValueError(f"min_per_task {self.min_per_task} exceeds per_task {self.per_task}")
+        return self
+
+    def accuracy_of(self, position: int) -> float:
+        """The accuracy of the bot at `position` in the team."""
+        return self.accuracies[position] if self.accuracies else self.accuracy
 
 
 class Vote(BaseModel):
@@ -76,8 +102,12 @@ def annotate(
     rng = random.Random(behaviour.seed)
     labels = list(config.labels)
     votes: list[Vote] = []
+    position = {annotator: n for n, annotator in enumerate(team)}
     for task_id, truth in task_truth.items():
-        for annotator in rng.sample(list(team), k=min(behaviour.per_task, len(team))):
+        count = behaviour.per_task
+        if behaviour.min_per_task is not None:
+            count = rng.randint(behaviour.min_per_task, behaviour.per_task)
+        for annotator in rng.sample(list(team), k=min(count, len(team))):
             if rng.random() < behaviour.skip_rate:
                 made = client.annotations.create(
                     id=task_id, result=[], was_cancelled=True, completed_by=annotator
@@ -90,7 +120,7 @@ def annotate(
                 continue
             label = (
                 truth
-                if rng.random() < behaviour.accuracy
+                if rng.random() < behaviour.accuracy_of(position[annotator])
                 else rng.choice([x for x in labels if x != truth] or labels)
             )
             votes.append(vote(client, config, task_id, annotator, label))

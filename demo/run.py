@@ -65,7 +65,13 @@ class DemoParams(BaseModel):
     )
     bot: bool = Field(default=True, description="False: leave the labelling to people.")
     team: TeamConfig = Field(
-        default_factory=lambda: TeamConfig(annotators=3, per_task=2, accuracy=0.95, skip_rate=0.03)
+        default_factory=lambda: TeamConfig(
+            annotators=3,
+            per_task=3,
+            min_per_task=1,
+            accuracies=[0.97, 0.9, 0.7],
+            skip_rate=0.03,
+        )
     )
     round_timeout_s: float = Field(
         default=900, gt=0, description="How long one hop of the loop may take before the demo gives up."

@@ -3,13 +3,17 @@
     python flows/sync.py --dataset digits --ready-threshold 20
 
 Incremental: only tasks changed since the watermark are read, filtered on the
-server. The watermark advances only after the new labels version is written, so a
+server. Every item with recorded voters is then decided again from all votes of the
+version and the champion's out-of-sample probabilities (``annotation.consensus``); a
+table artifact ranks the annotators and `labelloop.annotator.flagged` names one clearly
+below the team. The watermark advances only after the new labels version is written, so a
 crash never loses a label; a rerun re-reads the same window and merges idempotently.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -17,21 +21,42 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
 from annotation.config import counted_config, label_set_difference
+from annotation.consensus import (
+    AnnotatorQuality,
+    Consensus,
+    ConsensusError,
+    flagged_annotators,
+)
 from annotation.labels import LabelPolicy, SkipReason, UnresolvedItem, resolve_labels
 from annotation.ledger import task_items
 from annotation.sync import (
     advance_watermark,
     count_labels_gained,
+    diff_labels,
     merge_labels,
     withdraw_deleted_tasks,
 )
-from annotation.versions import count_unresolved, should_announce, unresolved_items
+from annotation.versions import (
+    apply_consensus,
+    count_unresolved,
+    should_announce,
+    unresolved_items,
+)
 from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
 from specs import DatasetName, DatasetSpec, Reason
+from storage.layout import RegistryError
+from tasks.consensus import read_champion_probabilities
 from tasks.datasets import resolve_dataset
-from tasks.events import LABELS_READY, LABELS_UPDATED, announce, project_resource
+from tasks.events import (
+    ANNOTATOR_FLAGGED,
+    LABELS_READY,
+    LABELS_UPDATED,
+    announce,
+    project_resource,
+)
 from tasks.label_studio import fetch_changed_tasks, find_project, list_task_ids
+from tasks.registry import load_champion
 from tasks.state import (
     load_ledger,
     load_sync_state,
@@ -56,8 +81,16 @@ class SyncParams(BaseModel):
         ge=1,
         description="Labels gained since the last training that announce labels.ready.",
     )
+    method: Literal["crowdlab", "majority"] = Field(
+        default="crowdlab",
+        description="crowdlab: weigh each annotator and the champion's out-of-sample "
+        "probabilities (majority when there is no champion); majority: every vote counts the same.",
+    )
     min_agreement: float = Field(
-        default=0.5, ge=0, le=1, description="Share of votes the majority needs."
+        default=0.5, ge=0, le=1, description="Share of votes the majority needs (majority)."
+    )
+    min_quality: float = Field(
+        default=0.5, ge=0, le=1, description="Consensus quality a label needs (crowdlab)."
     )
     min_annotators: int = Field(
         default=1, ge=1, description="People who must have voted on an item."
@@ -102,6 +135,7 @@ class SyncResult(BaseModel):
     labels_version: str | None
     gained_since_training: int
     announced: bool
+    flagged_annotators: list[str] = []
 
 
 @flow(name="sync-labels")
@@ -152,7 +186,12 @@ def sync_labels(
     outside = label_set_difference(project.config, spec.labels.labels)
     for line in outside.describe(spec.name):
         logger.warning("Label set: %s", line)
-    policy = LabelPolicy(min_agreement=params.min_agreement, min_annotators=params.min_annotators)
+    policy = LabelPolicy(
+        method=params.method,
+        min_agreement=params.min_agreement,
+        min_quality=params.min_quality,
+        min_annotators=params.min_annotators,
+    )
     counted = counted_config(project.config, spec.labels.labels)
     delta = resolve_labels(tasks, counted, policy, pushed)
     for detail in dict.fromkeys(
@@ -167,9 +206,21 @@ def sync_labels(
         reconciled = withdraw_deleted_tasks(merged.frame, list_task_ids(client, project.id))
         merged = merged.model_copy(update={"frame": reconciled.frame})
         withdrawn += reconciled.withdrawn
+    probabilities = _champion_probabilities(store, spec, merged.frame, policy)
+    try:
+        decided, consensus = apply_consensus(
+            merged.frame, counted.labels, probabilities, policy, delta.skips_by_annotator
+        )
+    except ConsensusError as exc:
+        logger.warning("No consensus, the majority decides: %s", exc)
+        decided, consensus = merged.frame, None
+    else:
+        merged = diff_labels(previous, decided)
+        withdrawn = list(merged.withdrawn)
     unresolved = count_unresolved(merged.frame)
 
     version = previous_version
+    current_written = False
     if (
         merged.added
         or merged.changed
@@ -177,6 +228,7 @@ def sync_labels(
         or unresolved != (previous_version.unresolved if previous_version else 0)
     ):
         version = write_labels_version(store, spec.name, merged.frame, dt.datetime.now(dt.UTC))
+        current_written = True
         logger.info("Wrote labels version %s: %d labels", version.version, version.labels)
         announce(
             LABELS_UPDATED,
@@ -190,6 +242,29 @@ def sync_labels(
                 "withdrawn": len(withdrawn),
             },
         )
+    flagged = flagged_annotators(consensus.annotators) if consensus else []
+    if consensus is not None and version is not None and current_written:
+        for quality, team in flagged:
+            announce(
+                ANNOTATOR_FLAGGED,
+                project_resource(spec.name),
+                {
+                    "dataset": spec.name,
+                    "labels_version": version.version,
+                    "annotator": quality.annotator,
+                    "accuracy": quality.accuracy,
+                    "accuracy_high": quality.accuracy_high,
+                    "team_accuracy": team,
+                    "labels": quality.labels,
+                },
+            )
+            logger.warning(
+                "Annotator %s: accuracy %.3f (at most %.3f) against the team's %.3f",
+                quality.annotator,
+                quality.accuracy,
+                quality.accuracy_high,
+                team,
+            )
     watermark = advance_watermark(state.updated_at, tasks)
 
     gained = count_labels_gained(merged.frame, read_trained_labels(store, spec.name))
@@ -242,9 +317,62 @@ def sync_labels(
         labels_version=current,
         gained_since_training=gained,
         announced=ready,
+        flagged_annotators=[quality.annotator for quality, _ in flagged],
     )
     _report(spec.name, result, delta.counts(), merged.frame, delta.skipped)
+    if consensus is not None:
+        _report_annotators(spec.name, current, consensus, flagged)
     return result
+
+
+def _champion_probabilities(
+    store: DataStore, spec: DatasetSpec, frame: pd.DataFrame, policy: LabelPolicy
+) -> pd.DataFrame | None:
+    """The champion's out-of-sample probabilities of the voted items (None: no champion,
+    the majority policy, or a champion that cannot be loaded: the majority decides)."""
+    if policy.method != "crowdlab" or frame.empty:
+        return None
+    try:
+        champion = load_champion(store, spec.name, store.trusted_types)
+    except RegistryError as exc:
+        get_run_logger().warning("Champion not usable for the consensus: %s", exc)
+        return None
+    if champion is None:
+        return None
+    return read_champion_probabilities(store, spec, champion, frame["item_id"].astype(str).tolist())
+
+
+def _report_annotators(
+    name: str,
+    version: str | None,
+    consensus: Consensus,
+    flagged: list[tuple[AnnotatorQuality, float]],
+) -> None:
+    below = {quality.annotator for quality, _ in flagged}
+
+    def share(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    create_table_artifact(
+        key=f"annotators-{name}",
+        table=[
+            {
+                "annotator": q.annotator,
+                "accuracy": share(q.accuracy),
+                "interval_95": f"{share(q.accuracy_low)}-{share(q.accuracy_high)}"
+                if q.accuracy is not None
+                else "",
+                "agreement_with_consensus": share(q.agreement),
+                "labels": q.labels,
+                "skips": q.skips,
+                "crowdlab_quality": share(q.crowdlab_quality),
+                "flagged": "below the team" if q.annotator in below else "",
+            }
+            for q in consensus.annotators
+        ],
+        description=f"Annotators of {name!r}, best estimated accuracy first (labels version "
+        f"{version}; champion weight {share(consensus.model_weight) or 'none: majority'})",
+    )
 
 
 def _report(

@@ -18,6 +18,7 @@ from blocks import DataStore
 from flows.cli import DATASET, Shortcut, run_flow_script
 from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
 from learning.gate import GateConfig, GateDecision
+from learning.label_issues import LabelIssue, rank_label_issues
 from learning.pipelines import DEFAULT_ESTIMATORS, EstimatorSpec
 from learning.registry import (
     ModelCard,
@@ -42,6 +43,7 @@ from learning.training import (
 from monitoring.review import hold_for_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from storage.layout import clean_prefix
+from tasks.consensus import save_out_of_fold
 from tasks.datasets import resolve_dataset
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
@@ -249,6 +251,11 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     )
     save_model_version(target, card, model_bytes, items)
     save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
+    save_out_of_fold(target, card, item_ids, candidate.probabilities)
+    if candidate.probabilities is not None:
+        _report_label_issues(
+            name, card, rank_label_issues(item_ids, labels_list, candidate.probabilities)
+        )
     record_trained_labels(target, spec.name, name, labels_ref.key)
 
     serving = champion_version
@@ -352,6 +359,17 @@ def _report(
         key=_artifact_key(name, "history"),
         markdown=f"# {name} versions (serving: {serving})\n\n{history_markdown(history, serving)}\n",
         description=f"{name} version history",
+    )
+
+
+def _report_label_issues(name: str, card: ModelCard, issues: list[LabelIssue]) -> None:
+    """The labels the run's out-of-fold probabilities doubt most (for a person to check)."""
+    create_table_artifact(
+        key=_artifact_key(name, "label-issues"),
+        table=[issue.model_dump() for issue in issues]
+        or [{"item_id": "", "label": "", "predicted": "no label doubted", "quality": ""}],
+        description=f"{name} {card.version}: labels of {card.labels_version} its out-of-fold "
+        "model doubts most, lowest cleanlab label quality first",
     )
 
 

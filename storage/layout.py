@@ -11,6 +11,7 @@ labels/<project>/<version>.parquet            a labels version
 labels/<project>/latest.json                  the newest one (storage.pointers.LabelsPointer)
 labels/<project>/disputed/<version>.parquet   rows of a labels version the champion disputes
 models/<name>/<version>/model.skops|items.json|card.json|reference_profile.json
+models/<name>/<version>/out_of_fold.parquet    its training run's out-of-fold probabilities
 models/<name>/champion.json                   the serving version (learning.registry.ChampionPointer)
 models/<name>/monitoring/live_accuracy.json   the live accuracy series
 monitoring/drift/<dataset>/<batch>.json       the drift report of a cleansed batch
@@ -38,6 +39,7 @@ MODEL_FILE = "model.skops"
 ITEMS_FILE = "items.json"
 CARD_FILE = "card.json"
 PROFILE_FILE = "reference_profile.json"
+OUT_OF_FOLD_FILE = "out_of_fold.parquet"
 CHAMPION_FILE = "champion.json"
 _VERSION_RE = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{6}")  # used with fullmatch
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # used with fullmatch
@@ -190,6 +192,12 @@ def items_key(name: str, version: str) -> str:
 def profile_key(name: str, version: str) -> str:
     """``models/<name>/<version>/reference_profile.json``: a version's drift reference."""
     return _version_file(name, version, PROFILE_FILE)
+
+
+def out_of_fold_key(name: str, version: str) -> str:
+    """``models/<name>/<version>/out_of_fold.parquet``: class probabilities of the items its
+    training run evaluated, each from a fit that did not see it (index: item id)."""
+    return _version_file(name, version, OUT_OF_FOLD_FILE)
 
 
 def champion_key(name: str) -> str:

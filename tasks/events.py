@@ -20,6 +20,7 @@ LABELS_READY = "labelloop.labels.ready"
 LABELS_UPDATED = "labelloop.labels.updated"
 MODEL_PROMOTED = "labelloop.model.promoted"
 MODEL_REJECTED = "labelloop.model.rejected"  # trained, but the gate kept the champion
+ANNOTATOR_FLAGGED = "labelloop.annotator.flagged"  # clearly below the team's accuracy
 # Monitoring's events are named where they are decided (pure code, no prefect).
 MODEL_DEGRADED = decisions.MODEL_DEGRADED
 DATA_DRIFTED = decisions.DATA_DRIFTED

@@ -22,6 +22,7 @@ from annotation.versions import (
     empty_labels_frame,
     label_pairs,
     resolved_labels,
+    with_consensus_columns,
 )
 from blocks import DataStore
 from blocks.data_store import MissingKeyError
@@ -117,7 +118,7 @@ def read_latest_version(
     missing = [column for column in LABEL_COLUMNS if column not in frame.columns]
     if pointer is not None and missing:
         raise ValueError(f"labels version {pointer.key} lacks the columns {missing}")
-    return pointer, frame
+    return pointer, with_consensus_columns(frame)
 
 
 def _latest_frame(store: DataStore, project: str) -> tuple[LabelsPointer | None, pd.DataFrame]:
@@ -166,7 +167,7 @@ def write_labels_version(
         raise ValueError(f"labels version of {project!r}: the frame lacks columns {missing}")
     version = new_version_id(now)
     key = labels_key(project, version)
-    store.write_parquet(key, frame[LABEL_COLUMNS])
+    store.write_parquet(key, with_consensus_columns(frame))
     unresolved = count_unresolved(frame)
     pointer = LabelsPointer(
         version=version, key=key, labels=len(frame) - unresolved, unresolved=unresolved

@@ -17,11 +17,13 @@ from prefect.cache_policies import NO_CACHE
 
 import flows.sync as sync_module
 from annotation.config import build_label_config
+from annotation.labels import vote_lists
 from blocks import DataStore, LabelStudioCredentials
 from flows.sync import SyncParams, SyncResult, sync_labels
 from flows.train import TrainParams, retrain_model
 from specs import resolve_spec
 from tasks.label_studio import LSTask, ProjectConfig
+from tasks.state import read_latest_version
 from tests.flows.digits_store import label_records, write_digits, write_labels
 
 THRESHOLD = 20
@@ -90,3 +92,30 @@ def test_a_model_named_apart_from_its_data_set_resets_the_count_of_new_labels(
     more = _sync(store, quiet_label_studio)
     assert more.gained_since_training == THRESHOLD + 5
     assert more.announced, "enough labels came since the training: the next retrain is due"
+
+
+def test_after_a_training_the_champion_settles_ties_and_the_careless_annotator_is_flagged(
+    digits, quiet_label_studio
+) -> None:
+    store, clean = digits
+    rows = clean.iloc[:160]
+    items, truth = rows["item_id"].tolist(), [str(t) for t in rows["truth"]]
+    records = label_records(items, truth)
+    for n, record in enumerate(records):
+        wrong = str((int(truth[n]) + 1) % 10)
+        votes = {"1": truth[n], "2": truth[n]} if n < 150 else {"1": truth[n], "3": wrong}
+        record.update(vote_lists(votes))
+        record["votes"] = [f"{label}:1" for label in sorted(set(votes.values()))]
+        if n >= 150:  # a 1-1 tie: the majority leaves it open
+            record.update(label=None, status="unresolved", reason="tie")
+    write_labels(store, "v1", [{"reason": None, **record} for record in records])
+    assert retrain_model(TrainParams(), store=store).status == "promoted"
+
+    result = _sync(store, quiet_label_studio)
+
+    _, frame = read_latest_version(store, "digits")
+    ties = frame.set_index("item_id").loc[items[150:]]
+    assert result.unresolved == 0
+    assert ties["label"].tolist() == truth[150:]
+    assert set(ties["method"]) == {"crowdlab"} and ties["majority_label"].isna().all()
+    assert result.flagged_annotators == ["3"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from label_studio_sdk import LabelStudio
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 import flows.annotate
@@ -19,7 +21,7 @@ from flows.annotate import PushParams, push_batch
 from flows.sync import SyncParams, sync_labels
 from learning.pipelines import FeatureSpec
 from specs import DatasetSpec
-from tasks.events import LABELS_READY
+from tasks.events import ANNOTATOR_FLAGGED, LABELS_READY
 from tasks.state import read_latest_labels
 from tests.conftest import Stack
 
@@ -167,3 +169,43 @@ def test_a_sync_before_the_first_push_creates_no_project_and_writes_nothing(
     assert (result.tasks_read, result.labels_version, result.announced) == (0, None, False)
     assert [p for p in ls.projects.list(title=spec.name) if p.title == spec.name] == []
     assert store.list_keys("labels/") == [] and store.list_keys("state/") == []
+
+
+def _flagged_events(dataset: str) -> list:  # type: ignore[type-arg]
+    event_filter = EventFilter(
+        event=EventNameFilter(name=[ANNOTATOR_FLAGGED]),
+        resource=EventResourceFilter(id=[f"labelloop.project.{dataset}"]),
+    )
+    with get_client(sync_client=True) as client:
+        return client.read_events(filter=event_filter, limit=50).events
+
+
+def test_three_uneven_bots_are_ranked_and_the_careless_one_is_flagged(
+    stack: Stack, prefect_server: str, ls: LabelStudio, spec: DatasetSpec, store: DataStore, project_cleanup: None
+) -> None:
+    push_batch(PushParams(dataset=spec, batch_size=30, strategy="random"), store=store, credentials=stack.label_studio())
+    project = next(p for p in ls.projects.list(title=spec.name) if p.title == spec.name)
+    tasks = {t.data["item_id"]: int(t.id) for t in ls.tasks.list(project=project.id, include="id,data")}
+    truth = {task_id: LABELS[int(item_id.rsplit("-", 1)[1]) % 3] for item_id, task_id in tasks.items()}
+    config = build_label_config(spec.labels)
+    team = ensure_team(ls, 3, prefix="qualitytest")
+    behaviour = TeamConfig(annotators=3, per_task=3, accuracies=[1.0, 0.9, 0.2], skip_rate=0.0, seed=3)
+    annotate(ls, config, truth, team, behaviour)
+
+    result = sync_labels(SyncParams(dataset=spec, overlap_seconds=0), store=store, credentials=stack.label_studio())
+
+    _, labels = read_latest_labels(store, spec.name)
+    assert len(labels) >= 27 and all(len(label.annotator_votes) == 3 for label in labels)
+    right = sum(label.label == truth[label.task_id] for label in labels)
+    assert right >= len(labels) - 1
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"annotators-{spec.name}"])), limit=1
+        )
+    rows = artifact.data if isinstance(artifact.data, list) else json.loads(str(artifact.data))
+    assert [row["annotator"] for row in rows] == [str(user) for user in team]
+    assert result.flagged_annotators == [str(team[2])]
+    deadline = time.monotonic() + 20
+    while not (events := _flagged_events(spec.name)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [event.payload["annotator"] for event in events] == [str(team[2])]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from annotation.errors import LabelStudioDataError
-from annotation.labels import UnresolvedReason, resolve_labels
+from annotation.labels import LabelPolicy, UnresolvedReason, resolve_labels
 from annotation.models import parse_task
 from annotation.sync import (
     ChangeCursor,
@@ -23,11 +23,15 @@ from annotation.sync import (
     withdraw_deleted_tasks,
 )
 from annotation.versions import (
+    LABEL_COLUMNS,
+    VERSION_COLUMNS,
+    apply_consensus,
     empty_labels_frame,
     label_pairs,
     labels_frame,
     resolved_labels,
     unresolved_items,
+    with_consensus_columns,
 )
 
 
@@ -331,3 +335,90 @@ def test_a_full_page_without_updated_at_is_refused() -> None:
     page = [parse_task({"id": i, "data": {"item_id": str(i)}}) for i in range(3)]
     with pytest.raises(LabelStudioDataError, match="updated_at"):
         next_cursor(ChangeCursor(since=T0), page, 3)
+
+
+def _team_task(task_id: int, item: str, choices: dict[int, str]) -> dict:
+    return {
+        "id": task_id,
+        "data": {"item_id": item},
+        "annotations": [
+            {
+                "id": task_id * 100 + user,
+                "completed_by": user,
+                "result": [
+                    {
+                        "from_name": "sentiment",
+                        "to_name": "text",
+                        "type": "choices",
+                        "value": {"choices": [label]},
+                    }
+                ],
+            }
+            for user, label in choices.items()
+        ],
+    }
+
+
+def _team_tasks() -> list:
+    """User 1 always says what user 2 says on shared items; user 3 always disagrees.
+    Item t0 is a 1-1 tie of user 1 against user 3."""
+    tasks = [_team_task(1, "t0", {1: "pos", 3: "neg"})]
+    for i in range(1, 13):
+        label = "pos" if i % 2 else "neg"
+        other = "neg" if label == "pos" else "pos"
+        tasks.append(_team_task(i + 1, f"i{i:02d}", {1: label, 2: label, 3: other}))
+    return [parse_task(task) for task in tasks]
+
+
+def _champion(frame: pd.DataFrame) -> pd.DataFrame:
+    """A champion that agrees with users 1 and 2, out of sample, 70% sure."""
+    rows = {}
+    for item_id, annotators, labels in zip(
+        frame["item_id"], frame["vote_annotators"], frame["vote_labels"], strict=True
+    ):
+        label = dict(zip(annotators, labels, strict=True))["1"]
+        rows[item_id] = {"pos": 0.7 if label == "pos" else 0.3, "neg": 0.3 if label == "pos" else 0.7}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_consensus_labels_a_tie_the_majority_leaves_open_and_records_both(
+    text_config, tmp_path
+) -> None:
+    frame = _stored(_first(_team_tasks(), text_config), tmp_path)
+    assert frame.set_index("item_id").loc["t0", "status"] == "unresolved"
+    decided, consensus = apply_consensus(
+        frame, text_config.labels, _champion(frame), LabelPolicy()
+    )
+    row = _stored(decided, tmp_path).set_index("item_id").loc["t0"]
+    assert (row["label"], row["status"], row["method"]) == ("pos", "resolved", "crowdlab")
+    assert pd.isna(row["majority_label"]) and row["consensus_label"] == "pos"
+    assert 0.5 <= row["consensus_quality"] <= 1
+    assert [q.annotator for q in consensus.annotators][-1] == "3"
+    assert resolved_labels(decided)[-1].annotator_votes == {"1": "pos", "3": "neg"}
+
+
+def test_without_a_champion_the_consensus_is_the_majority(text_config, tmp_path) -> None:
+    frame = _stored(_first(_team_tasks(), text_config), tmp_path)
+    decided, consensus = apply_consensus(frame, text_config.labels, None, LabelPolicy())
+    assert label_pairs(decided) == label_pairs(frame)
+    assert set(decided["method"]) == {"majority"}
+    assert consensus.annotators[-1].annotator == "3"
+
+
+def test_a_version_written_before_the_consensus_columns_still_reads_and_merges(
+    snapshot_1, delta_2, text_config, tmp_path
+) -> None:
+    old = _first(snapshot_1, text_config)[LABEL_COLUMNS]
+    stored = _stored(old, tmp_path)
+    upgraded = with_consensus_columns(stored)
+    assert list(upgraded.columns) == VERSION_COLUMNS
+    assert label_pairs(upgraded) == label_pairs(stored)
+    pd.testing.assert_series_equal(
+        upgraded["consensus_label"], upgraded["label"], check_names=False
+    )
+    assert set(upgraded["method"]) == {"majority"}
+    merged = merge_labels(stored, resolve_labels(delta_2, text_config))
+    decided, _ = apply_consensus(merged.frame, text_config.labels, None, LabelPolicy())
+    # Rows without recorded voters keep their label; re-read rows are decided again.
+    assert label_pairs(decided) == label_pairs(merged.frame)
+    assert resolved_labels(_stored(decided, tmp_path)) == resolved_labels(merged.frame)

@@ -6,9 +6,12 @@ import datetime as dt
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
 import yaml
 from prefect.events.schemas.events import ReceivedEvent, Resource
+from pydantic import ValidationError
 
+from demo.bot import TeamConfig
 from demo.run import DemoParams, demo_document, outcome_of, round_line
 from stack.prefect_yaml import PROJECT_ROOT, read_deployments
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
@@ -98,3 +101,22 @@ def test_a_round_line_says_labels_model_accuracy_and_the_gate() -> None:
         "round 1: 9 labels, no model trained "
         "(not trained on v1 (9 usable labels): a class with fewer than 2)"
     )
+
+
+def test_the_demo_team_is_uneven() -> None:
+    team = DemoParams().team
+    assert [team.accuracy_of(n) for n in range(team.annotators)] == [0.97, 0.9, 0.7]
+    assert (team.min_per_task, team.per_task) == (1, 3)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"annotators": 3, "accuracies": [0.9, 0.8]}, "2 values for 3 annotators"),
+        ({"annotators": 1, "accuracies": [1.5]}, "within 0-1"),
+        ({"per_task": 1, "min_per_task": 2}, "exceeds per_task"),
+    ],
+)
+def test_an_inconsistent_team_is_refused(fields: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        TeamConfig(**fields)

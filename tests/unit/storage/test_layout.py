@@ -32,6 +32,7 @@ PINNED: list[tuple[Callable[..., str], tuple[str, ...], str]] = [
     (layout.card_key, ("digits", VERSION), f"models/digits/{VERSION}/card.json"),
     (layout.items_key, ("digits", VERSION), f"models/digits/{VERSION}/items.json"),
     (layout.profile_key, ("digits", VERSION), f"models/digits/{VERSION}/reference_profile.json"),
+    (layout.out_of_fold_key, ("digits", VERSION), f"models/digits/{VERSION}/out_of_fold.parquet"),
     (layout.champion_key, ("digits",), "models/digits/champion.json"),
     (layout.live_accuracy_key, ("digits",), "models/digits/monitoring/live_accuracy.json"),
     (layout.drift_report_key, ("digits", "b1"), "monitoring/drift/digits/b1.json"),
