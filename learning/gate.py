@@ -1,8 +1,9 @@
 """The promotion gate: does a newly trained model (the challenger) replace the champion?
 
 Pure decision. With a champion it is paired: both models' predictions on the same
-compared items (items the champion never trained on), so the noise of the items they
-share cancels and only the items where exactly one of them is right count.
+compared items, each by a model that never trained on the item (see
+:func:`learning.training.pair_with_champion`), so the noise of the items they share
+cancels and only the items where exactly one of them is right count.
 
 - **Accuracy, McNemar.** ``b`` items only the challenger gets right, ``c`` only the
   champion; the accuracy difference is ``(b - c) / n``. Given the ``b + c`` discordant
@@ -103,6 +104,13 @@ class PairedOutcomes(BaseModel):
     truth: list[str]
     new: list[str] = Field(description="The challenger's prediction per item")
     champion: list[str] = Field(description="The champion's prediction per item")
+    champion_refitted: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Items the champion trained on, predicted by its pipeline refitted without them"
+        ),
+    )
 
     @model_validator(mode="after")
     def _same_items(self) -> "PairedOutcomes":
@@ -111,6 +119,11 @@ class PairedOutcomes(BaseModel):
             raise ValueError(
                 f"paired outcomes need one value per item: item_ids {len(self.item_ids)}, "
                 f"truth {len(self.truth)}, new {len(self.new)}, champion {len(self.champion)}"
+            )
+        if self.champion_refitted > len(self.item_ids):
+            raise ValueError(
+                f"champion_refitted {self.champion_refitted} is more than the "
+                f"{len(self.item_ids)} paired items"
             )
         return self
 
@@ -305,6 +318,7 @@ def decide_promotion(
         f"{paired.new_only} right only for the challenger, {paired.champion_only} only for the champion (McNemar exact p = {paired.p_value:.3g}, "
         f"{cfg.confidence:.0%} interval)",
         labels_note,
+        *_refit_note(outcomes),
         *(f"class {cfg.class_metric} regressed: {line}" for line in regressed),
         *class_notes,
     ]
@@ -348,6 +362,15 @@ def _first_model(new: Metrics, cfg: GateConfig) -> GateDecision:
         outcome="first_model",
         summary=summary,
     )
+
+
+def _refit_note(outcomes: PairedOutcomes) -> list[str]:
+    if not outcomes.champion_refitted:
+        return []
+    return [
+        f"{outcomes.champion_refitted} of the {outcomes.n_items} items were in the champion's "
+        "training set: predicted by its pipeline refitted without them"
+    ]
 
 
 def _score(metrics: Metrics, metric: ScoreName) -> float:

@@ -283,3 +283,21 @@ def test_paired_outcomes_need_one_prediction_per_item():
 def test_decision_survives_a_json_round_trip():
     decision = decide_promotion(PERFECT, paired(TRUTH_64, *TIE))
     assert type(decision).model_validate_json(decision.model_dump_json()) == decision
+
+
+def test_the_reasons_say_how_many_items_the_champion_was_refitted_for():
+    comparison = paired(TRUTH_64, *TIE)
+    refitted = comparison.model_copy(
+        update={"outcomes": comparison.outcomes.model_copy(update={"champion_refitted": 44})}
+    )
+    note = "44 of the 64 items were in the champion's training set"
+    assert any(r.startswith(note) for r in decide_promotion(PERFECT, refitted).reasons)
+    assert not any("training set" in r for r in decide_promotion(PERFECT, comparison).reasons)
+
+
+def test_more_refitted_items_than_paired_ones_is_refused():
+    with pytest.raises(pydantic.ValidationError, match="champion_refitted 3 is more than the 2"):
+        PairedOutcomes(
+            item_ids=["x", "y"], truth=["a", "b"], new=["a", "b"], champion=["a", "b"],
+            champion_refitted=3,
+        )
