@@ -17,8 +17,9 @@ cancels and only the items where exactly one of them is right count.
 - **Three outcomes.** The interval above ``min_improvement``: clearly better, promoted.
   Below ``-max_regression``: clearly worse, refused. Otherwise there is no evidence of a
   difference: the challenger is promoted when it was trained on more labels than the
-  champion (same pipeline, more labels: not expected to be worse), the champion stays
-  otherwise.
+  champion with the same pipeline (same features and estimator, more labels: not
+  expected to be worse); the champion stays otherwise (fewer labels, or a changed
+  pipeline, which has to show it is better).
 - **Per-class regressions.** For each class with at least ``min_class_support``
   compared items: the same paired test on its items (its recall), at ``confidence``
   corrected for the number of classes judged (Bonferroni). A class whose score drops by
@@ -161,6 +162,12 @@ class ChampionComparison(BaseModel):
     outcomes: PairedOutcomes
     new_labels: int = Field(ge=0, description="Labels the challenger was trained on")
     champion_labels: int = Field(ge=0, description="Labels the champion was trained on")
+    same_pipeline: bool = Field(
+        description=(
+            "The challenger's features and estimator are the champion's (only the labels "
+            "differ): without evidence, only such a challenger is presumed no worse"
+        )
+    )
 
 
 class GateDecision(BaseModel):
@@ -293,6 +300,8 @@ def decide_promotion(
         truth, new_correct, old_correct, new_metrics, old_metrics, cfg
     )
     labels_note = f"trained on {champion.new_labels} labels vs {champion.champion_labels}"
+    if not champion.same_pipeline:
+        labels_note += " with another pipeline (features or estimator changed)"
     described = paired.describe()
     outcome: Outcome
     if paired.upper < -cfg.max_regression - _EPS:
@@ -309,7 +318,7 @@ def decide_promotion(
         summary = f"promoted: better than the champion ({described})"
     else:
         outcome = "no_evidence"
-        promote = champion.new_labels > champion.champion_labels
+        promote = champion.same_pipeline and champion.new_labels > champion.champion_labels
         verdict = "promoted" if promote else "not promoted"
         summary = f"{verdict}: no evidence of a difference ({described}), {labels_note}"
     details = [

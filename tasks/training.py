@@ -202,6 +202,7 @@ def gate_candidate(
     labels: Sequence[str],
     item_ids: Sequence[str],
     config: GateConfig,
+    same_pipeline: bool,
 ) -> Comparison:
     """Pair the challenger with the champion on the items the champion never trained on,
     and decide.
@@ -219,6 +220,8 @@ def gate_candidate(
         labels: resolved labels.
         item_ids: one id per row.
         config: the gate's thresholds.
+        same_pipeline: the candidate is built as the champion was
+            (:func:`learning.registry.same_pipeline`).
 
     Returns:
         The comparison and the decision.
@@ -249,7 +252,10 @@ def gate_candidate(
         except ValueError as exc:
             raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
     comparison = ChampionComparison(
-        outcomes=outcomes, new_labels=len(set(item_ids)), champion_labels=len(set(champion_items))
+        outcomes=outcomes,
+        new_labels=len(set(item_ids)),
+        champion_labels=len(set(champion_items)),
+        same_pipeline=same_pipeline,
     )
     decision = decide_promotion(candidate.metrics, comparison, config)
     new = (

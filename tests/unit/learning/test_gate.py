@@ -37,6 +37,7 @@ def paired(
     champion_right: list[bool],
     new_labels: int = 80,
     champion_labels: int = 20,
+    same_pipeline: bool = True,
 ) -> ChampionComparison:
     """Paired outcomes built from who was right on which item."""
     return ChampionComparison(
@@ -48,6 +49,7 @@ def paired(
         ),
         new_labels=new_labels,
         champion_labels=champion_labels,
+        same_pipeline=same_pipeline,
     )
 
 
@@ -228,6 +230,7 @@ def class_case(n_c: int, min_class_support: int = 5) -> tuple[ChampionComparison
         ),
         new_labels=200,
         champion_labels=100,
+        same_pipeline=True,
     )
     return comparison, GateConfig(min_class_support=min_class_support)
 
@@ -268,6 +271,7 @@ def test_nothing_comparable_keeps_the_champion():
         outcomes=PairedOutcomes(item_ids=[], truth=[], new=[], champion=[]),
         new_labels=300,
         champion_labels=300,
+        same_pipeline=True,
     )
     decision = decide_promotion(PERFECT, empty)
     assert not decision.promote
@@ -301,3 +305,23 @@ def test_more_refitted_items_than_paired_ones_is_refused():
             item_ids=["x", "y"], truth=["a", "b"], new=["a", "b"], champion=["a", "b"],
             champion_refitted=3,
         )
+
+
+def test_a_changed_pipeline_without_evidence_keeps_the_champion():
+    decision = decide_promotion(PERFECT, paired(TRUTH_64, *TIE, same_pipeline=False))
+    assert not decision.promote
+    assert decision.outcome == "no_evidence"
+    assert decision.summary.startswith("not promoted: no evidence of a difference (")
+    assert decision.summary.endswith(
+        "trained on 80 labels vs 20 with another pipeline (features or estimator changed)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tail", "promote", "outcome"),
+    [(BETTER, True, "better"), (WORSE, False, "worse")],
+    ids=["better", "worse"],
+)
+def test_a_changed_pipeline_is_judged_on_evidence_like_any_other(tail, promote, outcome):
+    decision = decide_promotion(PERFECT, paired(TRUTH_64, *tail, same_pipeline=False))
+    assert (decision.promote, decision.outcome) == (promote, outcome)
