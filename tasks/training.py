@@ -204,11 +204,8 @@ def gate_candidate(
     config: GateConfig,
     same_pipeline: bool,
 ) -> Comparison:
-    """Pair the challenger with the champion on the items the champion never trained on,
-    and decide.
-
-    The champion predicts those items as it is; the challenger's pipeline predicts each
-    of them fitted on every other label (:func:`learning.training.comparison_predictions`).
+    """Pair the challenger with the champion on every label, each predicted by models that
+    never trained on it (:func:`learning.training.pair_with_champion`), and decide.
 
     Args:
         candidate: the new model.
@@ -264,7 +261,10 @@ def gate_candidate(
         else candidate.metrics
     )
     get_run_logger().info(
-        "Gate on %d items unseen by the champion: %s", outcomes.n_items, decision.summary
+        "Gate on %d paired items (%d of them predicted by the champion's refitted pipeline): %s",
+        outcomes.n_items,
+        outcomes.champion_refitted,
+        decision.summary,
     )
     return Comparison(new=new, champion=champion_metrics, decision=decision)
 
