@@ -359,6 +359,10 @@ def comparison_predictions(
     for fold in np.array_split(shuffled, min(n_folds, len(wanted))):
         train = np.setdiff1d(pool, fold)
         classes = np.unique(y[train])
+        if len(classes) == 0:
+            raise TrainingError(
+                f"no row left to fit on for a fold of {len(fold)} compared positions"
+            )
         if len(classes) == 1:  # what any classifier fitted on one class predicts
             predicted.update(dict.fromkeys(fold.tolist(), str(classes[0])))
             continue
@@ -382,7 +386,8 @@ def pair_with_champion(
 
     - Items the champion never trained on: the champion predicts them as it is, the
       challenger by :func:`comparison_predictions` (fitted on every other label).
-    - Items the champion trained on (only when there is at least one new item): dealt
+    - Items the champion trained on (when there is at least one new item, and at least
+      two of them: a lone one is left out, no refit can leave it out): dealt
       into folds; each fold is predicted by the challenger's pipeline fitted on every
       other label and by a clone of the champion's pipeline (same steps and
       hyperparameters) fitted on the champion's other items, with their current labels.
@@ -420,6 +425,8 @@ def pair_with_champion(
     predicted = comparison_predictions(make_pipeline, rows, labels, positions, n_folds, seed)
     new_items = set(positions)
     seen = [p for p in range(len(item_ids)) if p not in new_items]
+    if len(seen) < 2:  # a lone item the champion trained on: no refit can leave it out
+        seen = []
     if seen:
         predicted.update(comparison_predictions(make_pipeline, rows, labels, seen, n_folds, seed))
         champion_predicted.update(
@@ -427,7 +434,7 @@ def pair_with_champion(
                 lambda: clone(champion), rows, labels, seen, n_folds, seed, train_positions=seen
             )
         )
-    everything = range(len(item_ids))
+    everything = sorted([*positions, *seen])
     return PairedOutcomes(
         item_ids=[item_ids[p] for p in everything],
         truth=[str(labels[p]) for p in everything],

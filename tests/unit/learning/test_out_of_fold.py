@@ -132,3 +132,18 @@ def test_a_fold_left_with_one_class_predicts_that_class() -> None:
 def test_comparison_predictions_reject_repeated_positions() -> None:
     with pytest.raises(TrainingError, match="distinct rows of the 3 labels"):
         comparison_predictions(_Memory, np.zeros((3, 1)), ["a", "b", "a"], [1, 1])
+
+
+def test_a_lone_item_the_champion_trained_on_is_not_paired() -> None:
+    rows = np.arange(12, dtype=float)[:, None]
+    labels = ["x", "y"] * 6
+    ids = [f"i{k}" for k in range(12)]
+    champion = _Memory().fit(rows[:1], labels[:1])
+    outcomes = pair_with_champion(champion, _Memory, rows, labels, ids, ids[:1])
+    assert outcomes.item_ids == ids[1:]
+    assert outcomes.champion_refitted == 0
+
+
+def test_a_fold_with_nothing_left_to_fit_on_is_a_clear_error() -> None:
+    with pytest.raises(TrainingError, match="no row left to fit on"):
+        comparison_predictions(_Memory, np.zeros((3, 1)), ["a", "b", "a"], [0], train_positions=[0])
