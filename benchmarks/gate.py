@@ -25,9 +25,13 @@ informative half of the feature columns (by ANOVA F on the labels); one shuffled
 costs these data sets almost nothing (load_digits: 0.000-0.004 of test accuracy on the
 most important pixel) and no gate can or should see it; ``near_majority``, k-nearest
 neighbours with k = 80% of the labels, an estimator regularised until it predicts little
-more than the majority class. The figure is the share refused among the faulty
-challengers whose test accuracy is at least ``MATERIAL_DROP`` (0.05) below the champion's;
-the others are counted apart as harmless, and each fault's mean drop is printed.
+more than the majority class. The gate is told what the retrain flow would know: the
+shuffled columns leave the pipeline as it was, the near-majority estimator is another
+pipeline (so it is not presumed no worse without evidence). The figure is the share
+refused among the faulty challengers whose test accuracy is at least ``MATERIAL_DROP``
+(0.05) below the champion's, with the share refused on evidence alone (worse, or a class
+regression); the others are counted apart as harmless, each fault's mean drop is
+printed, and so is every bad challenger promoted, with the gate's reason.
 
 Usage: ``PYTHONPATH=. python -m benchmarks.gate [--seeds 3] [--batch 20] [--rounds 9]
 [--dataset NAME ...]``. Data sets: load_digits (image pipeline), load_wine,
@@ -140,6 +144,9 @@ class Campaign:
     refused: dict[str, list[bool]] = field(default_factory=lambda: {"shuffled": [], "near_majority": []})
     drops: dict[str, list[float]] = field(default_factory=lambda: {"shuffled": [], "near_majority": []})
     harmless: dict[str, int] = field(default_factory=lambda: {"shuffled": 0, "near_majority": 0})
+    # refused as worse or for a class regression (not only kept for a changed pipeline)
+    on_evidence: dict[str, list[bool]] = field(default_factory=lambda: {"shuffled": [], "near_majority": []})
+    accepted: list[str] = field(default_factory=list)  # the bad challengers promoted, and why
 
 
 def campaign(data: Dataset, gate: str, seed: int, batch: int, rounds: int) -> Campaign:
@@ -203,7 +210,9 @@ def campaign(data: Dataset, gate: str, seed: int, batch: int, rounds: int) -> Ca
             if gated % 2 == 1:  # every other round: the faults cost two more rounds of fits
                 _bad_challengers(data, champion, rows, labels, ids, test_rows, test_y, seed, config, result)
             outcomes = pair_with_champion(champion.model, make, rows, labels, ids, champion.items)
-            comparison = ChampionComparison(outcomes=outcomes, new_labels=len(ids), champion_labels=len(champion.items))
+            comparison = ChampionComparison(
+                outcomes=outcomes, new_labels=len(ids), champion_labels=len(champion.items), same_pipeline=True
+            )
             # The decision with a champion reads only the paired outcomes.
             promote = decide_promotion(
                 compute_metrics(outcomes.truth or ["-"], outcomes.new or ["-"], plan.method), comparison, config
@@ -238,15 +247,23 @@ def _bad_challengers(
         "shuffled": lambda: ShuffledAtFit(lambda: build_pipeline(data.spec), informative, seed),
         "near_majority": near_majority(data, len(labels)),
     }
+    # What the retrain flow knows: a data bug leaves the pipeline as it was; another
+    # estimator (k-nearest neighbours with a huge k) is another pipeline.
+    same_pipeline = {"shuffled": True, "near_majority": False}
     for name, make_bad in faults.items():
         outcomes = pair_with_champion(champion.model, make_bad, rows, labels, ids, champion.items)
-        comparison = ChampionComparison(outcomes=outcomes, new_labels=len(ids), champion_labels=len(champion.items))
+        comparison = ChampionComparison(
+            outcomes=outcomes, new_labels=len(ids), champion_labels=len(champion.items), same_pipeline=same_pipeline[name]
+        )
         decision = decide_promotion(compute_metrics(outcomes.truth, outcomes.new, "fixed_model"), comparison, config)
         bad = make_bad().fit(rows, labels)
         drop = champion.accuracy - float(np.mean(bad.predict(test_rows) == test_y))
         result.drops[name].append(drop)
         if drop >= MATERIAL_DROP:
             result.refused[name].append(not decision.promote)
+            result.on_evidence[name].append(decision.outcome in ("worse", "class_regression"))
+            if decision.promote:
+                result.accepted.append(f"{data.name} seed={seed} {name} (test drop {drop:.3f}): {decision.summary}")
         else:
             result.harmless[name] += 1
 
@@ -264,6 +281,8 @@ def main() -> None:
 
     regrets: dict[str, list[float]] = {"current": [], "new": []}
     refused: dict[tuple[str, str], list[bool]] = {}
+    on_evidence: dict[tuple[str, str], list[bool]] = {}
+    accepted: list[str] = []
     harmless = 0
     for name in args.dataset or BENCHMARK_DATASETS:
         data = DATASETS[name]()
@@ -278,8 +297,10 @@ def main() -> None:
                     f"({time.perf_counter() - t0:.0f}s)"
                 )
                 if gate == "new":
+                    accepted.extend(run.accepted)
                     for fault, seen in run.refused.items():
                         refused.setdefault((name, fault), []).extend(seen)
+                        on_evidence.setdefault((name, fault), []).extend(run.on_evidence[fault])
                         harmless += run.harmless[fault]
                         line.append(
                             f"{fault}: refused {sum(seen)}/{len(seen)}, harmless {run.harmless[fault]} "
@@ -289,8 +310,15 @@ def main() -> None:
 
     value, baseline = float(np.mean(regrets["new"])), float(np.mean(regrets["current"]))
     every = [r for seen in refused.values() for r in seen]
+    evidence = [r for seen in on_evidence.values() for r in seen]
     for (name, fault), seen in refused.items():
-        print(f"{name:<19} {fault:<13} refused {sum(seen)}/{len(seen)}", flush=True)
+        print(
+            f"{name:<19} {fault:<13} refused {sum(seen)}/{len(seen)} "
+            f"({sum(on_evidence[name, fault])} as worse or for a class regression)",
+            flush=True,
+        )
+    for line in accepted:
+        print(f"promoted bad challenger: {line}", flush=True)
     print(
         f"bad challengers refused {sum(every)}/{len(every)} ({harmless} faulty ones within "
         f"{MATERIAL_DROP} of the champion's test accuracy not counted); champion regret: "
@@ -307,7 +335,16 @@ def main() -> None:
             }
         )
     )
-    print(json.dumps({"metric": "bad_challenger_refusal_rate", "value": round(float(np.mean(every)), 4)}))
+    print(
+        json.dumps(
+            {
+                "metric": "bad_challenger_refusal_rate",
+                "value": round(float(np.mean(every)), 4),
+                "refused_as_worse_or_class_regression": round(float(np.mean(evidence)), 4),
+                "n": len(every),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class RoundOutcome(BaseModel):
     labels: int | None
     champion: str | None
     message: str
+    reason: str | None = None  # the gate's summary: `promoted: no evidence of a difference (...)`
 
 
 def demo_document(params: DemoParams) -> dict[str, Any]:
@@ -147,11 +148,12 @@ def outcome_of(event: ReceivedEvent) -> RoundOutcome:
         labels=payload.get("labels"),
         champion=payload.get("champion"),
         message=str(payload.get("message") or ""),
+        reason=payload.get("reason") if payload.get("gate") else None,
     )
 
 
 def round_line(number: int, outcome: RoundOutcome) -> str:
-    """One printed line per round: labels so far, model, holdout accuracy, the gate."""
+    """One printed line per round: labels so far, model, holdout accuracy, the gate and why."""
     labels = "-" if outcome.labels is None else str(outcome.labels)
     if outcome.status == "skipped":
         return f"round {number}: {labels} labels, no model trained ({outcome.message})"
@@ -161,10 +163,14 @@ def round_line(number: int, outcome: RoundOutcome) -> str:
         if outcome.status == "promoted"
         else f"not promoted, {outcome.champion or 'no champion'} stays"
     )
-    return (
+    line = (
         f"round {number}: {labels} labels, model {outcome.version}, "
         f"holdout accuracy {accuracy}, {verdict}"
     )
+    if not outcome.reason:
+        return line
+    why = outcome.reason.removeprefix("not promoted: ").removeprefix("promoted: ")
+    return f"{line} ({why})"
 
 
 def run_demo(settings: StackSettings, params: DemoParams) -> None:

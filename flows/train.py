@@ -30,6 +30,7 @@ from learning.registry import (
     model_digest,
     new_version_id,
     refuse_run_trust,
+    same_pipeline,
     serialize_model,
 )
 from learning.training import (
@@ -218,6 +219,7 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
         labels_list,
         item_ids,
         params.gate,
+        same_pipeline(champion.card, spec.features, estimator) if champion else True,
     )
     model_bytes = serialize_model(candidate.model)
     items = items_document(item_ids)

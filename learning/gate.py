@@ -1,8 +1,9 @@
 """The promotion gate: does a newly trained model (the challenger) replace the champion?
 
 Pure decision. With a champion it is paired: both models' predictions on the same
-compared items (items the champion never trained on), so the noise of the items they
-share cancels and only the items where exactly one of them is right count.
+compared items, each by a model that never trained on the item (see
+:func:`learning.training.pair_with_champion`), so the noise of the items they share
+cancels and only the items where exactly one of them is right count.
 
 - **Accuracy, McNemar.** ``b`` items only the challenger gets right, ``c`` only the
   champion; the accuracy difference is ``(b - c) / n``. Given the ``b + c`` discordant
@@ -16,8 +17,9 @@ share cancels and only the items where exactly one of them is right count.
 - **Three outcomes.** The interval above ``min_improvement``: clearly better, promoted.
   Below ``-max_regression``: clearly worse, refused. Otherwise there is no evidence of a
   difference: the challenger is promoted when it was trained on more labels than the
-  champion (same pipeline, more labels: not expected to be worse), the champion stays
-  otherwise.
+  champion with the same pipeline (same features and estimator, more labels: not
+  expected to be worse); the champion stays otherwise (fewer labels, or a changed
+  pipeline, which has to show it is better).
 - **Per-class regressions.** For each class with at least ``min_class_support``
   compared items: the same paired test on its items (its recall), at ``confidence``
   corrected for the number of classes judged (Bonferroni). A class whose score drops by
@@ -103,6 +105,13 @@ class PairedOutcomes(BaseModel):
     truth: list[str]
     new: list[str] = Field(description="The challenger's prediction per item")
     champion: list[str] = Field(description="The champion's prediction per item")
+    champion_refitted: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Items the champion trained on, predicted by its pipeline refitted without them"
+        ),
+    )
 
     @model_validator(mode="after")
     def _same_items(self) -> "PairedOutcomes":
@@ -111,6 +120,11 @@ class PairedOutcomes(BaseModel):
             raise ValueError(
                 f"paired outcomes need one value per item: item_ids {len(self.item_ids)}, "
                 f"truth {len(self.truth)}, new {len(self.new)}, champion {len(self.champion)}"
+            )
+        if self.champion_refitted > len(self.item_ids):
+            raise ValueError(
+                f"champion_refitted {self.champion_refitted} is more than the "
+                f"{len(self.item_ids)} paired items"
             )
         return self
 
@@ -148,6 +162,12 @@ class ChampionComparison(BaseModel):
     outcomes: PairedOutcomes
     new_labels: int = Field(ge=0, description="Labels the challenger was trained on")
     champion_labels: int = Field(ge=0, description="Labels the champion was trained on")
+    same_pipeline: bool = Field(
+        description=(
+            "The challenger's features and estimator are the champion's (only the labels "
+            "differ): without evidence, only such a challenger is presumed no worse"
+        )
+    )
 
 
 class GateDecision(BaseModel):
@@ -280,6 +300,8 @@ def decide_promotion(
         truth, new_correct, old_correct, new_metrics, old_metrics, cfg
     )
     labels_note = f"trained on {champion.new_labels} labels vs {champion.champion_labels}"
+    if not champion.same_pipeline:
+        labels_note += " with another pipeline (features or estimator changed)"
     described = paired.describe()
     outcome: Outcome
     if paired.upper < -cfg.max_regression - _EPS:
@@ -296,7 +318,7 @@ def decide_promotion(
         summary = f"promoted: better than the champion ({described})"
     else:
         outcome = "no_evidence"
-        promote = champion.new_labels > champion.champion_labels
+        promote = champion.same_pipeline and champion.new_labels > champion.champion_labels
         verdict = "promoted" if promote else "not promoted"
         summary = f"{verdict}: no evidence of a difference ({described}), {labels_note}"
     details = [
@@ -305,6 +327,7 @@ def decide_promotion(
         f"{paired.new_only} right only for the challenger, {paired.champion_only} only for the champion (McNemar exact p = {paired.p_value:.3g}, "
         f"{cfg.confidence:.0%} interval)",
         labels_note,
+        *_refit_note(outcomes),
         *(f"class {cfg.class_metric} regressed: {line}" for line in regressed),
         *class_notes,
     ]
@@ -348,6 +371,15 @@ def _first_model(new: Metrics, cfg: GateConfig) -> GateDecision:
         outcome="first_model",
         summary=summary,
     )
+
+
+def _refit_note(outcomes: PairedOutcomes) -> list[str]:
+    if not outcomes.champion_refitted:
+        return []
+    return [
+        f"{outcomes.champion_refitted} of the {outcomes.n_items} items were in the champion's "
+        "training set: predicted by its pipeline refitted without them"
+    ]
 
 
 def _score(metrics: Metrics, metric: ScoreName) -> float:

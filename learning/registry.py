@@ -154,6 +154,22 @@ class ModelCard(BaseModel):
         return check_model_name(name)
 
 
+def same_pipeline(card: ModelCard, features: FeatureSpec, estimator: EstimatorSpec) -> bool:
+    """Whether a new model is built as the carded one was: same features, same estimator
+    spec (import path and the parameters asked for). Only then is a challenger on more
+    labels presumed no worse without evidence.
+
+    Args:
+        card: the champion's card.
+        features: the new model's feature spec.
+        estimator: the new model's estimator spec (the modality's default resolved).
+
+    Returns:
+        True when both match.
+    """
+    return card.features == features and card.estimator == estimator
+
+
 class ChampionPointer(BaseModel):
     """Which version serves, and how it got there.
 

@@ -11,7 +11,8 @@
 - :func:`comparison_predictions` predicts each of those items with the challenger's
   pipeline fitted on every other label (k-fold over the compared items only), so the
   gate pairs the champion with models trained on nearly all the challenger's labels;
-  :func:`pair_with_champion` puts both models' predictions side by side.
+  :func:`pair_with_champion` puts both models' predictions side by side, on the
+  champion's own items too (its pipeline refitted without each fold).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from learning.evaluation import EvaluationPlan, Metrics
@@ -220,11 +222,13 @@ def comparison_predictions(
     positions: Sequence[int],
     n_folds: int = 5,
     seed: int = 0,
+    train_positions: Sequence[int] | None = None,
 ) -> dict[int, str]:
-    """The challenger's prediction on each compared position, by a model that did not see it.
+    """The prediction on each compared position by a model that did not see it.
 
     The compared positions are dealt into at most ``n_folds`` folds (seeded); each fold
-    is predicted by the pipeline fitted on every other labelled row. A challenger
+    is predicted by the pipeline fitted on every other labelled row (of
+    ``train_positions`` when given: the champion's own items). A challenger
     trained on n labels of which m are compared is so represented by models trained on
     about ``n - m / n_folds`` labels: more than the champion had when the compared
     items are the labels it never saw. (Out-of-fold predictions of a 5-fold
@@ -237,7 +241,9 @@ def comparison_predictions(
         labels: one resolved label per row.
         positions: the rows to predict (distinct).
         n_folds: most folds.
-        seed: seed of the deal.
+        seed: seed of the deal (the same positions and seed deal the same folds).
+        train_positions: the rows a fold's model may be fitted on (every row if None).
+            A fold whose remaining rows hold one class predicts that class.
 
     Returns:
         position -> predicted label, for every position in ``positions``.
@@ -256,8 +262,17 @@ def comparison_predictions(
     y = np.asarray([str(v) for v in labels], dtype=object).astype(str)
     shuffled = np.random.default_rng(seed).permutation(wanted)
     predicted: dict[int, str] = {}
+    pool = np.arange(len(labels)) if train_positions is None else np.asarray(train_positions)
     for fold in np.array_split(shuffled, min(n_folds, len(wanted))):
-        train = np.setdiff1d(np.arange(len(labels)), fold)
+        train = np.setdiff1d(pool, fold)
+        classes = np.unique(y[train])
+        if len(classes) == 0:
+            raise TrainingError(
+                f"no row left to fit on for a fold of {len(fold)} compared positions"
+            )
+        if len(classes) == 1:  # what any classifier fitted on one class predicts
+            predicted.update(dict.fromkeys(fold.tolist(), str(classes[0])))
+            continue
         model = make_pipeline().fit(_take(rows, train), y[train])
         guesses = (str(v) for v in model.predict(_take(rows, fold)))
         predicted.update(zip(fold.tolist(), guesses, strict=True))
@@ -274,9 +289,19 @@ def pair_with_champion(
     n_folds: int = 5,
     seed: int = 0,
 ) -> PairedOutcomes:
-    """Both models' predictions on every labelled item the champion never trained on.
+    """Both models' predictions on every labelled item, each by a model that never saw it.
 
-    The champion predicts them as it is; the challenger by :func:`comparison_predictions`.
+    - Items the champion never trained on: the champion predicts them as it is, the
+      challenger by :func:`comparison_predictions` (fitted on every other label).
+    - Items the champion trained on (when there is at least one new item, and at least
+      two of them: a lone one is left out, no refit can leave it out): dealt
+      into folds; each fold is predicted by the challenger's pipeline fitted on every
+      other label and by a clone of the champion's pipeline (same steps and
+      hyperparameters) fitted on the champion's other items, with their current labels.
+      The challenger keeps its edge in labels (every label but a fold against the
+      champion's items but the same fold), and the test pairs every label instead of
+      the last batch: a batch the selection picked as the champion's hardest items is
+      a small, hard sample on which a broken challenger looks no worse.
 
     Args:
         champion: the fitted champion.
@@ -289,7 +314,8 @@ def pair_with_champion(
         seed: seed of their deal.
 
     Returns:
-        The paired outcomes, in row order; empty when the champion saw every item.
+        The paired outcomes, in row order; empty when the champion saw every item (the
+        same labels again: nothing new to judge on).
 
     Raises:
         TrainingError: the champion cannot predict these rows (other features).
@@ -298,15 +324,30 @@ def pair_with_champion(
     if not positions:
         return PairedOutcomes(item_ids=[], truth=[], new=[], champion=[])
     try:
-        champion_predicted = [str(v) for v in champion.predict(_take(rows, positions))]
+        champion_predicted = dict(
+            zip(positions, (str(v) for v in champion.predict(_take(rows, positions))), strict=True)
+        )
     except ValueError as exc:
         raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
     predicted = comparison_predictions(make_pipeline, rows, labels, positions, n_folds, seed)
+    new_items = set(positions)
+    seen = [p for p in range(len(item_ids)) if p not in new_items]
+    if len(seen) < 2:  # a lone item the champion trained on: no refit can leave it out
+        seen = []
+    if seen:
+        predicted.update(comparison_predictions(make_pipeline, rows, labels, seen, n_folds, seed))
+        champion_predicted.update(
+            comparison_predictions(
+                lambda: clone(champion), rows, labels, seen, n_folds, seed, train_positions=seen
+            )
+        )
+    everything = sorted([*positions, *seen])
     return PairedOutcomes(
-        item_ids=[item_ids[p] for p in positions],
-        truth=[str(labels[p]) for p in positions],
-        new=[predicted[p] for p in positions],
-        champion=champion_predicted,
+        item_ids=[item_ids[p] for p in everything],
+        truth=[str(labels[p]) for p in everything],
+        new=[predicted[p] for p in everything],
+        champion=[champion_predicted[p] for p in everything],
+        champion_refitted=len(seen),
     )
 
 

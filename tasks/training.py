@@ -202,12 +202,10 @@ def gate_candidate(
     labels: Sequence[str],
     item_ids: Sequence[str],
     config: GateConfig,
+    same_pipeline: bool,
 ) -> Comparison:
-    """Pair the challenger with the champion on the items the champion never trained on,
-    and decide.
-
-    The champion predicts those items as it is; the challenger's pipeline predicts each
-    of them fitted on every other label (:func:`learning.training.comparison_predictions`).
+    """Pair the challenger with the champion on every label, each predicted by models that
+    never trained on it (:func:`learning.training.pair_with_champion`), and decide.
 
     Args:
         candidate: the new model.
@@ -219,6 +217,8 @@ def gate_candidate(
         labels: resolved labels.
         item_ids: one id per row.
         config: the gate's thresholds.
+        same_pipeline: the candidate is built as the champion was
+            (:func:`learning.registry.same_pipeline`).
 
     Returns:
         The comparison and the decision.
@@ -249,7 +249,10 @@ def gate_candidate(
         except ValueError as exc:
             raise TrainingError(f"the champion cannot score this data set's rows: {exc}") from exc
     comparison = ChampionComparison(
-        outcomes=outcomes, new_labels=len(set(item_ids)), champion_labels=len(set(champion_items))
+        outcomes=outcomes,
+        new_labels=len(set(item_ids)),
+        champion_labels=len(set(champion_items)),
+        same_pipeline=same_pipeline,
     )
     decision = decide_promotion(candidate.metrics, comparison, config)
     new = (
@@ -258,7 +261,10 @@ def gate_candidate(
         else candidate.metrics
     )
     get_run_logger().info(
-        "Gate on %d items unseen by the champion: %s", outcomes.n_items, decision.summary
+        "Gate on %d paired items (%d of them predicted by the champion's refitted pipeline): %s",
+        outcomes.n_items,
+        outcomes.champion_refitted,
+        decision.summary,
     )
     return Comparison(new=new, champion=champion_metrics, decision=decision)
 

@@ -152,7 +152,7 @@ def test_more_labels_and_an_indistinguishable_score_is_promoted(store, clean, ev
     assert decision.paired.lower <= 0 <= decision.paired.upper
     assert re.fullmatch(
         r"promoted: no evidence of a difference \(accuracy diff [+-]\d\.\d{3} "
-        r"\[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] on 40 paired items\), trained on 640 labels vs 600",
+        r"\[[+-]\d\.\d{3}, [+-]\d\.\d{3}\] on 640 paired items\), trained on 640 labels vs 600",
         decision.summary,
     ), decision.summary
     pointer = read_pointer(store, "digits")

@@ -90,6 +90,21 @@ def test_a_round_line_says_labels_model_accuracy_and_the_gate() -> None:
         )
     )
     assert round_line(3, rejected).endswith("holdout accuracy 0.900, not promoted, v2 stays")
+    gated = outcome_of(
+        _event(
+            MODEL_PROMOTED,
+            {"version": "v4", "status": "promoted", "metrics": {"accuracy": 0.95},
+             "labels": 80, "champion": "v4",
+             "reason": "promoted: no evidence of a difference (accuracy diff +0.012 "
+             "[-0.021, +0.045] on 64 paired items), trained on 80 labels vs 20",
+             "gate": {"outcome": "no_evidence"}},
+        )
+    )
+    assert round_line(4, gated) == (
+        "round 4: 80 labels, model v4, holdout accuracy 0.950, promoted (no evidence of a "
+        "difference (accuracy diff +0.012 [-0.021, +0.045] on 64 paired items), trained on "
+        "80 labels vs 20)"
+    )
     skipped = outcome_of(
         _event(
             MODEL_REJECTED,

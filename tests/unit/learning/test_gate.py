@@ -37,6 +37,7 @@ def paired(
     champion_right: list[bool],
     new_labels: int = 80,
     champion_labels: int = 20,
+    same_pipeline: bool = True,
 ) -> ChampionComparison:
     """Paired outcomes built from who was right on which item."""
     return ChampionComparison(
@@ -48,6 +49,7 @@ def paired(
         ),
         new_labels=new_labels,
         champion_labels=champion_labels,
+        same_pipeline=same_pipeline,
     )
 
 
@@ -228,6 +230,7 @@ def class_case(n_c: int, min_class_support: int = 5) -> tuple[ChampionComparison
         ),
         new_labels=200,
         champion_labels=100,
+        same_pipeline=True,
     )
     return comparison, GateConfig(min_class_support=min_class_support)
 
@@ -268,6 +271,7 @@ def test_nothing_comparable_keeps_the_champion():
         outcomes=PairedOutcomes(item_ids=[], truth=[], new=[], champion=[]),
         new_labels=300,
         champion_labels=300,
+        same_pipeline=True,
     )
     decision = decide_promotion(PERFECT, empty)
     assert not decision.promote
@@ -283,3 +287,41 @@ def test_paired_outcomes_need_one_prediction_per_item():
 def test_decision_survives_a_json_round_trip():
     decision = decide_promotion(PERFECT, paired(TRUTH_64, *TIE))
     assert type(decision).model_validate_json(decision.model_dump_json()) == decision
+
+
+def test_the_reasons_say_how_many_items_the_champion_was_refitted_for():
+    comparison = paired(TRUTH_64, *TIE)
+    refitted = comparison.model_copy(
+        update={"outcomes": comparison.outcomes.model_copy(update={"champion_refitted": 44})}
+    )
+    note = "44 of the 64 items were in the champion's training set"
+    assert any(r.startswith(note) for r in decide_promotion(PERFECT, refitted).reasons)
+    assert not any("training set" in r for r in decide_promotion(PERFECT, comparison).reasons)
+
+
+def test_more_refitted_items_than_paired_ones_is_refused():
+    with pytest.raises(pydantic.ValidationError, match="champion_refitted 3 is more than the 2"):
+        PairedOutcomes(
+            item_ids=["x", "y"], truth=["a", "b"], new=["a", "b"], champion=["a", "b"],
+            champion_refitted=3,
+        )
+
+
+def test_a_changed_pipeline_without_evidence_keeps_the_champion():
+    decision = decide_promotion(PERFECT, paired(TRUTH_64, *TIE, same_pipeline=False))
+    assert not decision.promote
+    assert decision.outcome == "no_evidence"
+    assert decision.summary.startswith("not promoted: no evidence of a difference (")
+    assert decision.summary.endswith(
+        "trained on 80 labels vs 20 with another pipeline (features or estimator changed)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tail", "promote", "outcome"),
+    [(BETTER, True, "better"), (WORSE, False, "worse")],
+    ids=["better", "worse"],
+)
+def test_a_changed_pipeline_is_judged_on_evidence_like_any_other(tail, promote, outcome):
+    decision = decide_promotion(PERFECT, paired(TRUTH_64, *tail, same_pipeline=False))
+    assert (decision.promote, decision.outcome) == (promote, outcome)

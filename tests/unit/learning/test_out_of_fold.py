@@ -90,20 +90,60 @@ def test_comparison_predictions_never_see_the_item_and_see_everything_else() -> 
     assert _Memory.fits == [92] * 5
 
 
-def test_pair_with_champion_pairs_the_items_the_champion_never_saw() -> None:
+def test_pair_with_champion_pairs_every_label_each_by_models_that_never_saw_it() -> None:
+    rows = np.arange(30, dtype=float)[:, None]
+    labels = ["x", "y"] * 15
+    ids = [f"i{k}" for k in range(30)]
+    champion = _Memory().fit(rows[:20], labels[:20])
+    _Memory.fits = []
+    outcomes = pair_with_champion(champion, _Memory, rows, labels, ids, ids[:20])
+    assert outcomes.item_ids == ids
+    assert outcomes.champion_refitted == 20
+    # Neither side predicts an item with a model fitted on it: the champion's own items
+    # come from its pipeline refitted without them.
+    assert outcomes.champion == ["unseen"] * 30
+    assert outcomes.new == ["unseen"] * 30
+    assert outcomes.truth == labels
+    # The challenger: every label but a fold (5 folds of 2 new items, then of 4 of the
+    # champion's); the champion's clone: its 20 items but the same fold of 4.
+    assert _Memory.fits == [28] * 5 + [26] * 5 + [16] * 5
+
+
+def test_the_same_labels_again_are_not_comparable() -> None:
     rows = np.arange(30, dtype=float)[:, None]
     labels = ["seen"] * 30
     ids = [f"i{k}" for k in range(30)]
-    champion = _Memory().fit(rows[:20], labels[:20])
-    outcomes = pair_with_champion(champion, _Memory, rows, labels, ids, ids[:20])
-    assert outcomes.item_ids == ids[20:]
-    assert outcomes.champion == ["unseen"] * 10
-    assert outcomes.new == ["unseen"] * 10
-    assert outcomes.truth == ["seen"] * 10
-    everything = pair_with_champion(champion, _Memory, rows, labels, ids, ids)
-    assert everything.n_items == 0
+    champion = _Memory().fit(rows, labels)
+    assert pair_with_champion(champion, _Memory, rows, labels, ids, ids).n_items == 0
+
+
+def test_a_fold_left_with_one_class_predicts_that_class() -> None:
+    rows = np.arange(6, dtype=float)[:, None]
+    labels = ["a", "a", "a", "a", "b", "b"]
+    # The model may train only on rows 0-3 (all "a"): no fit, every item predicted "a".
+    _Memory.fits = []
+    predicted = comparison_predictions(
+        _Memory, rows, labels, [4, 5], n_folds=2, train_positions=[0, 1, 2, 3]
+    )
+    assert predicted == {4: "a", 5: "a"}
+    assert _Memory.fits == []
 
 
 def test_comparison_predictions_reject_repeated_positions() -> None:
     with pytest.raises(TrainingError, match="distinct rows of the 3 labels"):
         comparison_predictions(_Memory, np.zeros((3, 1)), ["a", "b", "a"], [1, 1])
+
+
+def test_a_lone_item_the_champion_trained_on_is_not_paired() -> None:
+    rows = np.arange(12, dtype=float)[:, None]
+    labels = ["x", "y"] * 6
+    ids = [f"i{k}" for k in range(12)]
+    champion = _Memory().fit(rows[:1], labels[:1])
+    outcomes = pair_with_champion(champion, _Memory, rows, labels, ids, ids[:1])
+    assert outcomes.item_ids == ids[1:]
+    assert outcomes.champion_refitted == 0
+
+
+def test_a_fold_with_nothing_left_to_fit_on_is_a_clear_error() -> None:
+    with pytest.raises(TrainingError, match="no row left to fit on"):
+        comparison_predictions(_Memory, np.zeros((3, 1)), ["a", "b", "a"], [0], train_positions=[0])

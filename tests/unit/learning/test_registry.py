@@ -10,8 +10,9 @@ from sklearn.datasets import load_digits
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from learning.pipelines import FeatureSpec, build_pipeline
+from learning.pipelines import DEFAULT_ESTIMATORS, EstimatorSpec, FeatureSpec, build_pipeline
 from learning.registry import (
+    ModelCard,
     CorruptModelError,
     RegistryError,
     UntrustedModelError,
@@ -19,6 +20,7 @@ from learning.registry import (
     load_model,
     new_version_id,
     parse_pointer,
+    same_pipeline,
     serialize_model,
     untrusted_types,
 )
@@ -129,3 +131,27 @@ def test_a_skops_file_that_is_not_a_pipeline_is_refused() -> None:
 def test_invalid_pointer_documents_are_corrupt(document) -> None:
     with pytest.raises(CorruptModelError, match="champion pointer models/digits/champion.json"):
         parse_pointer(document, "models/digits/champion.json")
+
+
+IMAGE = FeatureSpec(modality="image", pixel_max=16)
+KERNEL = DEFAULT_ESTIMATORS["image"]
+
+
+@pytest.mark.parametrize(
+    ("features", "estimator", "same"),
+    [
+        (FeatureSpec(modality="image", pixel_max=16), KERNEL, True),
+        (FeatureSpec(modality="image", pixel_max=255), KERNEL, False),
+        (IMAGE, EstimatorSpec(import_path="sklearn.neighbors.KNeighborsClassifier"), False),
+        (IMAGE, KERNEL.model_copy(update={"params": {"C": 0.001}}), False),
+    ],
+    ids=["same", "other-features", "other-estimator", "other-params"],
+)
+def test_same_pipeline_compares_features_and_estimator(features, estimator, same) -> None:
+    # The card as the registry reads it back: through JSON.
+    card = ModelCard.model_construct(features=IMAGE, estimator=KERNEL)
+    stored = ModelCard.model_construct(
+        features=FeatureSpec.model_validate_json(card.features.model_dump_json()),
+        estimator=EstimatorSpec.model_validate_json(card.estimator.model_dump_json()),
+    )
+    assert same_pipeline(stored, features, estimator) is same
