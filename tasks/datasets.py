@@ -187,8 +187,8 @@ def wire_dataset(
         registration = load_registration(other) if other != spec.name else None
         if registration is not None and registration.project_id == project_id:
             raise SpecError(
-                f"Label Studio project {project_id} ({spec.project!r}) is already data set "
-                f"{other!r}'s: give this data set its own project (project_title)"
+                f"Label Studio project {project_id} ({spec.project!r}) already belongs to data "
+                f"set {other!r}: give this data set its own project (project_title)"
             )
     webhook_id = None
     if webhook is not None:
