@@ -58,6 +58,8 @@ class LabelSpec(BaseModel):
         data_key: the task data key holding the item's value (default by kind:
             ``text``, ``image`` or ``row``).
         control_name: the ``name`` of the Choices control (the results' ``from_name``).
+        object_name: the ``name`` of the object tag it labels (the results' ``to_name``;
+            default: the data key).
         header: an optional instruction shown above the choices.
     """
 
@@ -67,6 +69,7 @@ class LabelSpec(BaseModel):
     labels: list[str] = Field(min_length=1)
     data_key: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     control_name: str = Field(default="label", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    object_name: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     header: str | None = None
 
     @field_validator("labels")
@@ -207,7 +210,9 @@ def build_label_config(spec: LabelSpec) -> ClassificationConfig:
     data_key = spec.resolved_data_key
     if data_key == ITEM_ID_KEY:
         raise LabelConfigError(f"data_key '{data_key}' is reserved for the item id")
-    object_name = data_key if data_key != spec.control_name else f"{data_key}_object"
+    object_name = spec.object_name or (
+        data_key if data_key != spec.control_name else f"{data_key}_object"
+    )
     view = ET.Element("View")
     if spec.header:
         ET.SubElement(view, "Header", {"value": spec.header})
@@ -420,6 +425,12 @@ def adoption_problems(spec: LabelSpec, config: ClassificationConfig) -> list[str
         problems.append(
             f"the project's Choices control is {config.from_name!r}, the spec's "
             f"labels.control_name {spec.control_name!r}: set labels.control_name: {config.from_name}"
+        )
+    expected_object = build_label_config(spec).to_name
+    if config.to_name != expected_object:
+        problems.append(
+            f"the project's Choices label the object {config.to_name!r}, the spec's "
+            f"{expected_object!r}: set labels.object_name: {config.to_name}"
         )
     if config.data_key != spec.resolved_data_key:
         problems.append(

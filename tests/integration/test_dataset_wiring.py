@@ -11,6 +11,7 @@ import pytest
 import yaml
 from label_studio_sdk import LabelStudio
 
+from annotation.config import build_label_config, parse_label_config, plan_label_config_update
 from specs import SpecError
 from specs.files import DatasetFile, read_dataset_file
 from stack import control
@@ -30,7 +31,13 @@ TEAM_CONFIG = """<View>
 def _spec_file(folder: Path, name: str, **fields: object) -> DatasetFile:
     document = {
         "name": name,
-        "labels": {"kind": "text", "labels": ["pos", "neg"], "control_name": "sentiment", "data_key": "body"},
+        "labels": {
+            "kind": "text",
+            "labels": ["pos", "neg"],
+            "control_name": "sentiment",
+            "object_name": "review",
+            "data_key": "body",
+        },
         "features": {"modality": "text", "text_column": "body"},
         "value_column": "body",
         "schema": {"columns": {"body": {"dtype": "str"}}, "coerce": True},
@@ -67,6 +74,9 @@ def test_an_existing_project_is_adopted_with_its_own_names(
         hooks = ls.webhooks.list(project=str(project_id))
         assert [h.url for h in hooks] == [f"{control.receiver_url(stack.settings)}?dataset={name}"]
         assert ls.projects.get(id=project_id).label_config == TEAM_CONFIG, "the config is left as it was"
+        # the push's own check of the project's config accepts it as it is
+        current = parse_label_config(TEAM_CONFIG, "sentiment")
+        assert not plan_label_config_update(current, build_label_config(declared.spec.labels)).needs_update
 
         again = wire_dataset(declared, ls, webhook)  # harmless
         assert (again.project_id, again.webhook_id) == (registration.project_id, registration.webhook_id)

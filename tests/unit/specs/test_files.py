@@ -93,7 +93,8 @@ def test_an_adopted_projects_differences_are_each_named() -> None:
     problems = adoption_problems(
         LabelSpec(kind=DataKind.TEXT, labels=["pos", "neg"]), parse_label_config(xml)
     )
-    assert len(problems) == 3
+    assert len(problems) == 4
     assert "set labels.control_name: sentiment" in problems[0]
-    assert "set labels.data_key: body" in problems[1]
-    assert "only in the project: ['meh']; only in the spec: ['neg']" in problems[2]
+    assert "set labels.object_name: review" in problems[1]
+    assert "set labels.data_key: body" in problems[2]
+    assert "only in the project: ['meh']; only in the spec: ['neg']" in problems[3]
