@@ -87,3 +87,53 @@ def quiet_deadline(last_activity: float, quiet_seconds: float) -> float:
         quiet_seconds: how long a spell without events ends the session.
     """
     return last_activity + quiet_seconds
+
+
+def session_dataset(parameters: Mapping[str, object]) -> str | None:
+    """The data set a sync session run was started for, read from the run's parameters.
+
+    Args:
+        parameters: the run's parameters, `{"params": {"dataset": <name or spec>, ...}}`.
+
+    Returns:
+        The data set's name (a spec given whole: its `name`); None when there is none.
+    """
+    params = parameters.get("params")
+    dataset = params.get("dataset") if isinstance(params, Mapping) else None
+    if isinstance(dataset, Mapping):
+        dataset = dataset.get("name")
+    return dataset if isinstance(dataset, str) else None
+
+
+def deferred_message(
+    dataset: str,
+    runs: Iterable[tuple[str, dt.datetime | None, Mapping[str, object]]],
+    lease_seconds: float,
+) -> str:
+    """Why a run ends at once: another session of its data set reads its changes.
+
+    Args:
+        dataset: the data set the run was started for.
+        runs: the other running sync sessions as (run name, start time, parameters).
+        lease_seconds: how long a session that crashed keeps its slot.
+
+    Returns:
+        The message naming the session that started earliest, or, when none is running
+        (it is just ending, or it crashed), what reads the changes instead.
+    """
+    peers = sorted(
+        (started, name)
+        for name, started, parameters in runs
+        if started is not None and session_dataset(parameters) == dataset
+    )
+    if not peers:
+        return (
+            f"{dataset}: another sync session holds the data set's slot but none is running "
+            f"(one that crashed holds it for at most {lease_seconds:.0f} s): the next "
+            "webhook's run or the scheduled sync reads these changes"
+        )
+    started, name = peers[0]
+    return (
+        f"{dataset}: the session started at {started.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC "
+        f"({name}) reads these changes"
+    )
