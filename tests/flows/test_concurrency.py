@@ -120,5 +120,5 @@ def test_a_cleanse_waits_for_its_own_data_sets_slot_only(tmp_path: Path) -> None
     holder.join(DEADLINE_S * 2)
     waiting.join(DEADLINE_S * 2)
 
-    assert JOURNAL.before(f"cleansed {b}", "released"), JOURNAL.entries
+    assert JOURNAL.before(f"cleansed {b}", "out H"), JOURNAL.entries
     assert JOURNAL.before("out H", f"cleansed {a}"), JOURNAL.entries
