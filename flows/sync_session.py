@@ -13,7 +13,9 @@ One session per data set: a session holds its data set's slot (`tasks.concurrenc
 limit `labelloop-sync-<dataset>`) while it lives, and reads only its own project's events,
 so another data set's webhooks neither wake it nor fail it, and sessions of different
 data sets run side by side. A run started while its data set's session lives ends at
-once, Completed, its message naming that session, which reads the run's changes.
+once, Completed, its message naming that session, which reads the run's changes. A run
+that finds the slot held by no running session (one crashed: its lease lasts a minute)
+waits for the slot and becomes the session.
 
 A run started for a project title that names no data set is reported and completes: it
 makes no pass, so it neither fails nor reaches any import.
@@ -45,6 +47,7 @@ from annotation.session import (
     deferred_message,
     projects_to_sync,
     quiet_deadline,
+    running_session,
     split_known,
 )
 from flows.cli import DATASET, run_flow_script
@@ -66,6 +69,11 @@ STORE_DELAY = dt.timedelta(seconds=60)
 # A project whose pass failed this often in a session is left to the next run.
 MAX_FAILED_PASSES = 3
 SESSION_FLOW = "sync-labels-session"
+# A run that finds its data set's slot held by no running session (one crashed) waits
+# this long for the lease to expire (the server revokes expired leases every 15 s),
+# trying every SLOT_POLL_SECONDS.
+SLOT_WAIT_SECONDS = 2 * LEASE_SECONDS
+SLOT_POLL_SECONDS = 2.0
 
 
 class SyncSessionParams(SyncParams):
@@ -140,14 +148,19 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult | State:
             "Ignoring changes of Label Studio project %r: its title names no data set", dataset
         )
         return _finish([], [dataset], began)
-    async with try_dataset_slot("sync", dataset) as held:
-        if held:
-            return await _session(params, dataset, began)
-    message = deferred_message(
-        dataset,
-        ((r.name, r.started, r.parameters) for r in read_running_runs(SESSION_FLOW)),
-        LEASE_SECONDS,
-    )
+    # A session of the data set that is running reads this run's changes. A slot held
+    # with no session running is a crashed run's until its lease expires: wait for it.
+    deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        async with try_dataset_slot("sync", dataset) as held:
+            if held:
+                return await _session(params, dataset, began)
+        runs = read_running_runs(SESSION_FLOW)
+        session = running_session(dataset, ((r.name, r.started, r.parameters) for r in runs))
+        if session is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(SLOT_POLL_SECONDS)
+    message = deferred_message(dataset, session, LEASE_SECONDS)
     logger.info("%s", message)
     deferred = SyncSessionResult(
         passes=[], seconds=round(time.monotonic() - began, 2), deferred=message

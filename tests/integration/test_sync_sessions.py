@@ -2,26 +2,30 @@
 
 While a session of a data set runs: another project's `annotations.changed` event starts
 no pass in it, a second run for the same data set ends at once naming the session, and a
-session of another data set runs beside it.
+session of another data set runs beside it. A slot held by no session (one crashed) is
+waited for, not taken as a session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import datetime as dt
 import threading
 import time
 
 import pytest
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
 from prefect.exceptions import ObjectNotFound
 
 from annotation.config import DataKind, LabelSpec
-from flows.sync_session import SyncSessionParams, SyncSessionResult, sync_session
+from annotation.session import running_session
+from flows.sync_session import SESSION_FLOW, SyncSessionParams, SyncSessionResult, sync_session
 from learning.configs import FeatureSpec
 from specs import DatasetSpec
-from tasks.concurrency import slot_name
+from tasks.concurrency import dataset_slot, read_running_runs, slot_name
 from tasks.events import ANNOTATIONS_CHANGED, project_resource
 from tests.conftest import Stack
 
@@ -95,3 +99,41 @@ def test_a_session_syncs_its_own_data_set_only_and_a_second_run_of_it_ends_at_on
     # The iris event and the second run started no pass in the first session.
     assert [p.project for p in results["first"].passes] == [mine.name]
     assert not _slot_held(mine.name)
+
+
+RELEASED: dict[str, dt.datetime] = {}
+
+
+@flow(name="hold-sync-slot")
+def hold_until_a_session_waits(dataset: str) -> None:
+    """Hold the data set's sync slot, as a crashed session's lease does, until a session
+    of the data set is running (and a little longer), then give it back."""
+    with dataset_slot("sync", dataset):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = read_running_runs(SESSION_FLOW)
+            if running_session(dataset, ((r.name, r.started, r.parameters) for r in runs)):
+                break
+            time.sleep(0.2)
+        time.sleep(3)  # the session tries the slot meanwhile
+        RELEASED[dataset] = dt.datetime.now(dt.UTC)
+
+
+def test_a_slot_held_by_no_running_session_is_waited_for(
+    stack: Stack, prefect_server: str, unique: str
+) -> None:
+    mine = _spec(unique)
+    context = contextvars.copy_context()
+    holder = threading.Thread(
+        target=context.run, args=(lambda: hold_until_a_session_waits(mine.name),)
+    )
+    holder.start()
+    try:
+        assert _wait_until_held(mine.name), "the holder never held the slot"
+        result = _session(mine, quiet_seconds=0)
+    finally:
+        holder.join(300)
+
+    assert result.deferred is None
+    assert [p.project for p in result.passes] == [mine.name] and result.passes[0].error is None
+    assert result.passes[0].started > RELEASED[mine.name]

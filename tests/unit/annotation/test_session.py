@@ -11,6 +11,7 @@ from annotation.session import (
     deferred_message,
     projects_to_sync,
     quiet_deadline,
+    running_session,
     session_dataset,
 )
 
@@ -80,18 +81,24 @@ def _run(dataset: str, seconds: float) -> tuple[str, dt.datetime, dict[str, obje
     return f"run-{dataset}-{seconds:g}", started, {"params": {"dataset": dataset}}
 
 
-def test_a_deferred_run_names_the_earliest_session_of_its_own_data_set() -> None:
+def test_the_running_session_of_a_data_set_is_its_earliest() -> None:
     runs = [_run("iris", -60), _run("digits", 5), _run("digits", -20)]
 
-    message = deferred_message("digits", runs, 60)
+    assert running_session("digits", runs) == ("run-digits--20", T0 - dt.timedelta(seconds=20))
+    assert running_session("texts", runs) is None
+
+
+def test_a_deferred_run_names_the_session_that_reads_its_changes() -> None:
+    session = ("brave-fox", T0 - dt.timedelta(seconds=20))
+
+    message = deferred_message("digits", session, 60)
 
     assert message == (
-        "digits: the session started at 2026-11-22 09:59:40 UTC (run-digits--20) "
-        "reads these changes"
+        "digits: the session started at 2026-11-22 09:59:40 UTC (brave-fox) reads these changes"
     )
 
 
 def test_a_deferred_run_with_no_session_running_says_what_reads_its_changes() -> None:
-    message = deferred_message("digits", [_run("iris", -60)], 60)
+    message = deferred_message("digits", None, 60)
 
-    assert "none is running" in message and "scheduled sync" in message and "60 s" in message
+    assert "no session of it is running" in message and "scheduled sync" in message
