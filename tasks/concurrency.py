@@ -5,9 +5,10 @@ slot of the Prefect global concurrency limit `labelloop-<stage>-<dataset>`, whic
 created with limit 1 on first use (a limit changed in the UI is kept). Another run of the
 same stage and data set waits for the slot; a run of another data set has its own limit.
 The slot is held under a lease the run renews while it lives: released when the section
-ends, and at most `LEASE_SECONDS` after a run that crashed. A sync session uses
-`try_dataset_slot`, which never waits. Works on any Prefect API, the ephemeral one of
-`python flows/x.py` included.
+ends, and about `LEASE_SECONDS` after a run that crashed. A renewal that fails (the API
+out of reach for a while) is logged and the run goes on: a long cleanse is not killed
+by a blip. A sync session uses `try_dataset_slot`, which never waits. Works on any
+Prefect API, the ephemeral one of `python flows/x.py` included.
 """
 
 from __future__ import annotations
@@ -101,7 +102,12 @@ def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
     name = slot_name(stage, dataset)
     ensure_slot_limit(name)
     with concurrency(
-        name, occupy=1, strict=True, lease_duration=LEASE_SECONDS, holder=_holder()
+        name,
+        occupy=1,
+        strict=True,
+        lease_duration=LEASE_SECONDS,
+        holder=_holder(),
+        raise_on_lease_renewal_failure=False,
     ):
         get_run_logger().info("Holding %s: no other %s run of %s runs now", name, stage, dataset)
         yield
@@ -140,6 +146,7 @@ async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
                     strict=True,
                     lease_duration=LEASE_SECONDS,
                     holder=_holder(),
+                    raise_on_lease_renewal_failure=False,
                 )
             )
         except ConcurrencySlotAcquisitionError as error:
