@@ -52,9 +52,10 @@ from annotation.session import (
 )
 from flows.cli import DATASET, run_flow_script
 from flows.sync import SyncParams, SyncResult, sync_labels
-from specs import SpecError, resolve_spec
+from specs import SpecError
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
 from tasks.concurrency import LEASE_SECONDS, read_running_runs, try_dataset_slot
+from tasks.datasets import resolve_dataset
 
 # How far before the run's creation the stored events are read: the triggering webhook
 # happened a moment before the trigger created the run.
@@ -140,12 +141,12 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult | State:
     began = time.monotonic()
     dataset = params.dataset if isinstance(params.dataset, str) else params.dataset.name
     try:
-        resolve_spec(params.dataset)
+        resolve_dataset(params.dataset)
     except SpecError:
-        # The trigger passes the event's project title: one that names no data set is
-        # reported, and the run completes.
+        # The trigger passes the event's data set name: one that is neither registered
+        # nor shipped is reported, and the run completes.
         logger.warning(
-            "Ignoring changes of Label Studio project %r: its title names no data set", dataset
+            "Ignoring changes of Label Studio project %r: it names no data set", dataset
         )
         return _finish([], [dataset], began)
     # A session of the data set that is running reads this run's changes. A slot held
