@@ -17,8 +17,8 @@ once, Completed, its message naming that session, which reads the run's changes.
 that finds the slot held by no running session (one crashed: its lease lasts a minute)
 waits for the slot and becomes the session.
 
-A run started for a project title that names no data set is reported and completes: it
-makes no pass, so it neither fails nor reaches any import.
+A run started for a name that is neither registered nor shipped (`resolve_dataset`) is
+reported and completes: it makes no pass, so it neither fails nor reaches any import.
 
 A pass that fails (Label Studio unreachable, say) leaves the project's changes due: the
 next look tries again, up to MAX_FAILED_PASSES (3) passes per session.
@@ -145,9 +145,7 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult | State:
     except SpecError:
         # The trigger passes the event's data set name: one that is neither registered
         # nor shipped is reported, and the run completes.
-        logger.warning(
-            "Ignoring changes of Label Studio project %r: it names no data set", dataset
-        )
+        logger.warning("Ignoring changes of project %r: it names no data set", dataset)
         return _finish([], [dataset], began)
     # A session of the data set that is running reads this run's changes. A slot held
     # with no session running is a crashed run's until its lease expires: wait for it.
