@@ -60,6 +60,16 @@ def _wait_until_held(dataset: str, deadline_s: float = 120) -> bool:
     return False
 
 
+def _remove_slots(*datasets: str) -> None:
+    """Delete the test's data sets' sync limits (unique names, never used again)."""
+    with get_client(sync_client=True) as client:
+        for dataset in datasets:
+            try:
+                client.delete_global_concurrency_limit_by_name(slot_name("sync", dataset))
+            except ObjectNotFound:  # no run got as far as creating it
+                continue
+
+
 def _session(dataset: DatasetSpec, quiet_seconds: float) -> SyncSessionResult:
     params = SyncSessionParams(dataset=dataset, quiet_seconds=quiet_seconds, store_block="local")
     return asyncio.run(sync_session(params))
@@ -90,6 +100,8 @@ def test_a_session_syncs_its_own_data_set_only_and_a_second_run_of_it_ends_at_on
         still_running = _slot_held(mine.name)
     finally:
         first.join(300)
+        released = not _slot_held(mine.name)
+        _remove_slots(mine.name, other.name)
 
     assert second.passes == [] and second.deferred is not None
     assert second.deferred.startswith(f"{mine.name}: the session started at "), second.deferred
@@ -98,7 +110,7 @@ def test_a_session_syncs_its_own_data_set_only_and_a_second_run_of_it_ends_at_on
     assert still_running, "the first session had ended before the other data set's ran"
     # The iris event and the second run started no pass in the first session.
     assert [p.project for p in results["first"].passes] == [mine.name]
-    assert not _slot_held(mine.name)
+    assert released, "the first session kept its slot after it ended"
 
 
 RELEASED: dict[str, dt.datetime] = {}
@@ -133,6 +145,7 @@ def test_a_slot_held_by_no_running_session_is_waited_for(
         result = _session(mine, quiet_seconds=0)
     finally:
         holder.join(300)
+        _remove_slots(mine.name)
 
     assert result.deferred is None
     assert [p.project for p in result.passes] == [mine.name] and result.passes[0].error is None
