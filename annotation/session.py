@@ -87,3 +87,66 @@ def quiet_deadline(last_activity: float, quiet_seconds: float) -> float:
         quiet_seconds: how long a spell without events ends the session.
     """
     return last_activity + quiet_seconds
+
+
+def session_dataset(parameters: Mapping[str, object]) -> str | None:
+    """The data set a sync session run was started for, read from the run's parameters.
+
+    Args:
+        parameters: the run's parameters, `{"params": {"dataset": <name or spec>, ...}}`.
+
+    Returns:
+        The data set's name (a spec given whole: its `name`); None when there is none.
+    """
+    params = parameters.get("params")
+    dataset = params.get("dataset") if isinstance(params, Mapping) else None
+    if isinstance(dataset, Mapping):
+        dataset = dataset.get("name")
+    return dataset if isinstance(dataset, str) else None
+
+
+def running_session(
+    dataset: str, runs: Iterable[tuple[str, dt.datetime | None, Mapping[str, object]]]
+) -> tuple[str, dt.datetime] | None:
+    """The data set's sync session that is running, the earliest started if several.
+
+    Args:
+        dataset: the data set.
+        runs: the other running sync session runs as (run name, start time, parameters).
+
+    Returns:
+        (run name, start time), or None when no session of the data set runs.
+    """
+    sessions = sorted(
+        (started, name)
+        for name, started, parameters in runs
+        if started is not None and session_dataset(parameters) == dataset
+    )
+    return (sessions[0][1], sessions[0][0]) if sessions else None
+
+
+def deferred_message(
+    dataset: str, session: tuple[str, dt.datetime] | None, lease_seconds: float
+) -> str:
+    """Why a run of a data set ends at once, making no pass.
+
+    Args:
+        dataset: the data set the run was started for.
+        session: the data set's running session (`running_session`), if any.
+        lease_seconds: how long a session that crashed keeps the data set's slot.
+
+    Returns:
+        The message naming the session that reads the run's changes, or, when none
+        runs (one crashed and its slot is not free yet), what reads them instead.
+    """
+    if session is None:
+        return (
+            f"{dataset}: the data set's sync slot is held but no session of it is running "
+            f"(one that crashed holds it for about {lease_seconds:.0f} s): the next "
+            "webhook's run or the scheduled sync reads these changes"
+        )
+    name, started = session
+    return (
+        f"{dataset}: the session started at {started.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC "
+        f"({name}) reads these changes"
+    )

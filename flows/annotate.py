@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from label_studio_sdk import LabelStudio
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -39,6 +40,7 @@ from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -130,10 +132,24 @@ def push_batch(
     Returns:
         The counts of what was selected, imported, recovered and predicted.
     """
-    logger = get_run_logger()
     spec = resolve_dataset(params.dataset)
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
+    # One push of a data set at a time: a push reads, extends and saves the data set's
+    # ledger, and creates its project when there is none.
+    with dataset_slot("push", spec.name):
+        return _push(spec, params, store, client, selector or select_batch)
+
+
+def _push(
+    spec: DatasetSpec,
+    params: PushParams,
+    store: DataStore,
+    client: LabelStudio,
+    selector: Selector,
+) -> PushResult:
+    """The push itself: resume an interrupted one or select, import, record, announce."""
+    logger = get_run_logger()
     project = ensure_project(client, spec.project, build_label_config(spec.labels))
     if spec.features.modality == "image":
         ensure_image_storage(client, project.id, store, spec.name)
@@ -166,7 +182,7 @@ def push_batch(
             probabilities(champion.model, inputs)[1] if champion is not None and choosing else None
         )
         selected = _select(
-            spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector or select_batch
+            spec, pool["item_id"].tolist(), inputs, proba, batch, params, selector
         )
         logger.info("Selected %d of %d selectable items of %s", len(selected), len(pool), spec.name)
         # Nothing selected is in the ledger, so nothing needs a lookup; the whole

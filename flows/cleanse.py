@@ -30,6 +30,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
+from tasks.concurrency import dataset_slot
 from tasks.monitoring import BatchDrift, DriftMonitoring
 
 
@@ -112,10 +113,20 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
         BatchesFailedError: after the other batches are cleansed and recorded, naming each
             batch that failed as a whole (e.g. a missing required column) and why.
     """
-    logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
     schema_path = params.schema_path or resolve_dataset(params.dataset).schema_ref
     load_schema(schema_path)  # fail before any work if the path is wrong
+    # One cleanse of a data set at a time: a run cleanses every raw batch not cleansed
+    # yet, so the runs a collect's several batches trigger wait and find their batches done.
+    with dataset_slot("cleanse", params.dataset):
+        return _cleanse_new_batches(params, target, schema_path)
+
+
+def _cleanse_new_batches(
+    params: CleanseParams, target: DataStore, schema_path: str
+) -> CleanseResult:
+    """The cleanse of every raw batch that the data set's manifest does not list yet."""
+    logger = get_run_logger()
     try:
         done: dict[str, dict[str, object]] = dict(
             target.read_json(cleanse_manifest_key(params.dataset))

@@ -49,6 +49,7 @@ from monitoring.review import (
 )
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -168,9 +169,22 @@ def monitor_model(
         TrainingError: no labels version, or it cannot be joined with the clean data.
         RegistryError: the champion is missing, corrupt or untrusted.
     """
-    logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
     spec = resolve_dataset(params.dataset)
+    # One monitor of a data set at a time: each reads and replaces the model's live
+    # accuracy series, its degraded log and the review ledger.
+    with dataset_slot("monitor", spec.name):
+        return _monitor(params, target, credentials, spec)
+
+
+def _monitor(
+    params: MonitorParams,
+    target: DataStore,
+    credentials: LabelStudioCredentials | None,
+    spec: DatasetSpec,
+) -> MonitorResult:
+    """The monitoring itself: score unseen labels, record, announce, flag disputes."""
+    logger = get_run_logger()
     name = params.model_name or spec.name
     report_key = f"{name}-live-accuracy".lower().replace("_", "-")
 

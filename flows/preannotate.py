@@ -20,6 +20,7 @@ from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID
 from specs import NAME_PATTERN, DatasetName, DatasetSpec
 from tasks.datasets import resolve_dataset, run_for_each_registered
+from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -103,10 +104,23 @@ def refresh_predictions(
     """
     if params.dataset is None:
         return run_for_each_registered(refresh_predictions, params)
-    logger = get_run_logger()
     target = store or DataStore.named(params.store_block)
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
     spec = resolve_dataset(params.dataset)
+    # One refresh of a data set at a time: two would delete and import the same tasks'
+    # predictions at once.
+    with dataset_slot("refresh", spec.name):
+        return _refresh(params, target, credentials, spec)
+
+
+def _refresh(
+    params: RefreshParams,
+    target: DataStore,
+    credentials: LabelStudioCredentials,
+    spec: DatasetSpec,
+) -> RefreshResult:
+    """The refresh itself: plan, predict, replace the predictions chunk by chunk."""
+    logger = get_run_logger()
     name = params.model_name or spec.name
 
     champion = load_champion(target, name, target.trusted_types)

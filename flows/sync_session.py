@@ -4,26 +4,30 @@
 
 Starting a flow run costs a process and a round of the server's automation, queue and
 state changes (seconds on a busy machine; with a worker, also the imports), and Label
-Studio sends one webhook per annotation. So the `sync` deployment
-runs this flow: it syncs the triggering project at once, then stays subscribed to
-`labelloop.annotations.changed` events and syncs again, in the same process, each
-project whose annotations changed since its last pass, within a fraction of a second
-of the webhook. It ends after `quiet_seconds` without an event. Meanwhile the
-deployment's concurrency limit (1, CANCEL_NEW) cancels the runs that further webhooks
-trigger before they start a process: this session reads their changes.
+Studio sends one webhook per annotation. So the `sync` deployment runs this flow: it
+syncs its data set's project at once, then stays subscribed to that project's
+`labelloop.annotations.changed` events and syncs it again, in the same process, within a
+fraction of a second of each webhook. It ends after `quiet_seconds` without an event.
 
-An event whose project title names no known data set (a shipped one, or the session's
-own) is reported and left alone: it starts no pass, so it neither fails the session nor
-reaches any import.
+One session per data set: a session holds its data set's slot (`tasks.concurrency`,
+limit `labelloop-sync-<dataset>`) while it lives, and reads only its own project's events,
+so another data set's webhooks neither wake it nor fail it, and sessions of different
+data sets run side by side. A run started while its data set's session lives ends at
+once, Completed, its message naming that session, which reads the run's changes. A run
+that finds the slot held by no running session (one crashed: its lease lasts a minute)
+waits for the slot and becomes the session.
 
-A pass that fails (Label Studio unreachable, say) leaves its project's changes due: the
-next look tries again, up to three passes per project and session.
+A run started for a name that is neither registered nor shipped (`resolve_dataset`) is
+reported and completes: it makes no pass, so it neither fails nor reaches any import.
 
-Before ending, the session reads the events the server stored since the run was created
-and syncs any project one of them names that no pass has read (an event can reach the
-store seconds after it happened, too late for the live stream's replay). A change that
-lands after that last look, while the run is finishing, is read by the next webhook's
-run or by the scheduled sync.
+A pass that fails (Label Studio unreachable, say) leaves the project's changes due: the
+next look tries again, up to MAX_FAILED_PASSES (3) passes per session.
+
+Before ending (still holding the slot), the session reads the project's events that the
+server stored since the run was created, and syncs again if a pass has not read one (an
+event can reach the store seconds after it happened, too late for the live stream's
+replay). A change that lands after that last look, while the run is finishing, is read
+by the next webhook's run or by the scheduled sync.
 """
 
 from __future__ import annotations
@@ -32,16 +36,26 @@ import asyncio
 import datetime as dt
 import time
 
-from prefect import flow, get_run_logger
+from prefect import State, flow, get_run_logger
 from prefect.events.clients import PrefectEventSubscriber
 from prefect.runtime import flow_run
+from prefect.states import Completed
 from pydantic import BaseModel, Field
 
-from annotation.session import ProjectChange, projects_to_sync, quiet_deadline, split_known
+from annotation.session import (
+    ProjectChange,
+    deferred_message,
+    projects_to_sync,
+    quiet_deadline,
+    running_session,
+    split_known,
+)
 from flows.cli import DATASET, run_flow_script
 from flows.sync import SyncParams, SyncResult, sync_labels
-from specs import SHIPPED
+from specs import DatasetName, DatasetSpec, SpecError
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
+from tasks.concurrency import LEASE_SECONDS, read_running_runs, try_dataset_slot
+from tasks.datasets import arun_for_each_registered, resolve_dataset
 
 # How far before the run's creation the stored events are read: the triggering webhook
 # happened a moment before the trigger created the run.
@@ -55,11 +69,22 @@ COALESCE_MAX_SECONDS = 1.0
 STORE_DELAY = dt.timedelta(seconds=60)
 # A project whose pass failed this often in a session is left to the next run.
 MAX_FAILED_PASSES = 3
+SESSION_FLOW = "sync-labels-session"
+# A run that finds its data set's slot held by no running session (one crashed) waits
+# this long for the lease to expire (the server revokes expired leases every 15 s),
+# trying every SLOT_POLL_SECONDS.
+SLOT_WAIT_SECONDS = 2 * LEASE_SECONDS
+SLOT_POLL_SECONDS = 2.0
 
 
 class SyncSessionParams(SyncParams):
     """Parameters of a sync session: the sync's own, plus how long to stay."""
 
+    dataset: DatasetName | DatasetSpec | None = Field(  # type: ignore[assignment]
+        default=None,
+        description="The data set whose project this session syncs (a registered or shipped "
+        "name, or a whole spec); None: one pass of every registered data set, each its own run.",
+    )
     quiet_seconds: float = Field(
         default=30.0,
         ge=0,
@@ -85,39 +110,79 @@ class SyncSessionResult(BaseModel):
 
     passes: list[SessionPass]
     ignored: list[str] = Field(
-        default_factory=list, description="Projects named by events that are no known data set."
+        default_factory=list,
+        description="Projects this session does not sync: the run's own when its title names "
+        "no data set, or another project that an event named.",
     )
     seconds: float
+    deferred: str | None = Field(
+        default=None,
+        description="Set when the run made no pass: the session of its data set that was "
+        "running already and reads its changes.",
+    )
 
 
 class SyncPassError(RuntimeError):
-    """A project's last pass failed (the other projects' labels are written)."""
+    """The project's last pass failed (the earlier passes' labels are written)."""
 
 
-@flow(name="sync-labels-session")
-async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
-    """Sync the project now, then each project again as its annotations change.
+@flow(name=SESSION_FLOW)
+async def sync_session(
+    params: SyncSessionParams,
+) -> SyncSessionResult | State | dict[str, str]:
+    """Sync the data set's project now, then again each time its annotations change.
 
     Args:
-        params: the sync's parameters (used for every project; `dataset` names the first)
-            and `quiet_seconds`.
+        params: the sync's parameters and `quiet_seconds`; `dataset` names the one data
+            set (and Label Studio project) this session syncs.
 
     Returns:
-        Every pass made.
+        Every pass made; or, when a session of the data set is running already, a
+        Completed state whose message names it (no pass made). With no `dataset` (the
+        schedule): each registered data set's one-pass session and its final state.
 
     Raises:
-        SyncPassError: a project's last pass failed (after MAX_FAILED_PASSES tries at
-            most); every other pass ran and kept its labels.
+        SyncPassError: the project's last pass failed (after MAX_FAILED_PASSES tries at
+            most); the passes before it kept their labels.
     """
+    if params.dataset is None:
+        return await arun_for_each_registered(
+            sync_session, params.model_copy(update={"quiet_seconds": 0})
+        )
     logger = get_run_logger()
     began = time.monotonic()
-    # The project that started the run; a name no data set has is ignored like any other
-    # unknown project (reported, not a failed run), and the known projects still sync.
-    if isinstance(params.dataset, str):
-        first, known = params.dataset, set(SHIPPED) | {params.dataset}
-    else:
-        first = params.dataset.name
-        known = set(SHIPPED) | {first}
+    dataset = params.dataset if isinstance(params.dataset, str) else params.dataset.name
+    try:
+        resolve_dataset(params.dataset)
+    except SpecError:
+        # The trigger passes the event's data set name: one that is neither registered
+        # nor shipped is reported, and the run completes.
+        logger.warning("Ignoring changes of project %r: it names no data set", dataset)
+        return _finish([], [dataset], began)
+    # A session of the data set that is running reads this run's changes. A slot held
+    # with no session running is a crashed run's until its lease expires: wait for it.
+    deadline = time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        async with try_dataset_slot("sync", dataset) as held:
+            if held:
+                return await _session(params, dataset, began)
+        runs = read_running_runs(SESSION_FLOW)
+        session = running_session(dataset, ((r.name, r.started, r.parameters) for r in runs))
+        if session is not None or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(SLOT_POLL_SECONDS)
+    message = deferred_message(dataset, session, LEASE_SECONDS)
+    logger.info("%s", message)
+    deferred = SyncSessionResult(
+        passes=[], seconds=round(time.monotonic() - began, 2), deferred=message
+    )
+    return Completed(message=message, data=deferred)
+
+
+async def _session(params: SyncSessionParams, dataset: str, began: float) -> SyncSessionResult:
+    """The session proper, while it holds the data set's sync slot."""
+    logger = get_run_logger()
+    known = {dataset}
     since = flow_run.scheduled_start_time - LOOKBACK
     passes: list[SessionPass] = []
     ignored: list[str] = []
@@ -130,22 +195,17 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
         A failed pass leaves its project's changes due (the next look retries it) until
         it has failed MAX_FAILED_PASSES times; then the schedule or the next run retries.
         """
-        projects, unknown = split_known(projects, known)
-        for project in unknown:
+        projects, others = split_known(projects, known)
+        for project in others:
             if project not in ignored:
-                logger.warning(
-                    "Ignoring changes of Label Studio project %r: its title names no data set "
-                    "this session syncs (%s)",
-                    project,
-                    ", ".join(sorted(known)),
-                )
+                logger.debug("Ignoring project %r: this session syncs %s", project, dataset)
                 ignored.append(project)
         if projects:
             logger.info("Syncing %s (%s)", ", ".join(projects), why)
-        settled = set(unknown)
+        settled = set(others)
         for project in projects:
             started[project] = dt.datetime.now(dt.UTC)
-            passes.append(await _pass(params, project, first, started[project], why))
+            passes.append(await _pass(params, project, started[project], why))
             failures = sum(1 for p in passes if p.project == project and p.error is not None)
             if passes[-1].error is None or failures >= MAX_FAILED_PASSES:
                 settled.add(project)
@@ -161,19 +221,19 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
         return bool(due)
 
     async def sync_stored(why: str, always: set[str]) -> bool:
-        """Sync the projects that stored events name and no pass has read."""
+        """Sync the project if stored events name it and no pass has read them."""
         nonlocal since
         looked = dt.datetime.now(dt.UTC)
-        found = await sync_due(read_annotation_changes(since), why, always)
+        found = await sync_due(read_annotation_changes(since, dataset), why, always)
         since = max(since, looked - STORE_DELAY)
         return found
 
     if params.quiet_seconds == 0:
-        await sync_stored("run start", {first})
+        await sync_stored("run start", {dataset})
         return _finish(passes, ignored, began)
-    async with subscribe_annotation_changes() as events:
+    async with subscribe_annotation_changes(dataset) as events:
         # Subscribed first: whatever happens from here on reaches the stream.
-        await sync_stored("run start", {first})
+        await sync_stored("run start", {dataset})
         last = time.monotonic()
         while True:
             changes = await _next_changes(events, quiet_deadline(last, params.quiet_seconds))
@@ -186,13 +246,14 @@ async def sync_session(params: SyncSessionParams) -> SyncSessionResult:
 
 
 async def _pass(
-    params: SyncSessionParams, project: str, first: str, started: dt.datetime, why: str
+    params: SyncSessionParams, project: str, started: dt.datetime, why: str
 ) -> SessionPass:
     """One `sync-labels` subflow for the project; a failure is recorded, not raised."""
     fields = params.model_dump(exclude={"quiet_seconds", "dataset", "reason"})
-    dataset = params.dataset if project == first else project
     reason = f"session pass ({why}); {params.reason or 'started'}"
-    state = sync_labels(SyncParams(**fields, dataset=dataset, reason=reason), return_state=True)
+    state = sync_labels(
+        SyncParams(**fields, dataset=params.dataset, reason=reason), return_state=True
+    )
     if state.is_completed():
         return SessionPass(project=project, started=started, result=await state.aresult())
     get_run_logger().error("Sync pass of %s ended %s: %s", project, state.name, state.message)

@@ -1,9 +1,9 @@
 """The `labelloop.annotations.changed` events a sync session reacts to, read from Prefect.
 
-Two ways in: the events already stored on the server since a moment (a REST read, for
-what happened before the session started), and a live subscription (Prefect's events
-websocket, which also replays the last minute) that wakes the session within a fraction
-of a second of a webhook.
+Two ways in, both filtered on the server to one project's events: the events already
+stored since a moment (a REST read, for what happened before the session started), and a
+live subscription (Prefect's events websocket, which also replays the last minute) that
+wakes the session within a fraction of a second of a webhook.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ from prefect.events.filters import (
 )
 
 from annotation.session import ProjectChange
-from tasks.events import ANNOTATIONS_CHANGED
+from tasks.events import ANNOTATIONS_CHANGED, project_resource
 
 PROJECT_PREFIX = "labelloop.project."
 
 
-def _changes_filter(since: dt.datetime | None = None) -> EventFilter:
+def _changes_filter(project: str, since: dt.datetime | None = None) -> EventFilter:
     selection = EventFilter(
         event=EventNameFilter(name=[ANNOTATIONS_CHANGED]),
-        resource=EventResourceFilter(id_prefix=[PROJECT_PREFIX]),
+        resource=EventResourceFilter(id=[project_resource(project)["prefect.resource.id"]]),
     )
     if since is not None:
         selection.occurred = EventOccurredFilter(since=since)  # type: ignore[arg-type]
@@ -45,17 +45,19 @@ def change_of(event: Event) -> ProjectChange:
 
 
 @task(name="read-annotation-changes", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])
-def read_annotation_changes(since: dt.datetime) -> list[ProjectChange]:
-    """Every `annotations.changed` event stored on the server since `since`, oldest first.
+def read_annotation_changes(since: dt.datetime, project: str) -> list[ProjectChange]:
+    """The project's `annotations.changed` events stored on the server since `since`,
+    oldest first.
 
     Args:
         since: the earliest occurrence to include.
+        project: the Label Studio project (its title: the data set's name).
 
     Returns:
         One change per event.
     """
     with get_client(sync_client=True) as client:
-        page = client.read_events(filter=_changes_filter(since), limit=50)
+        page = client.read_events(filter=_changes_filter(project, since), limit=50)
         events = list(page.events)
         while page.next_page:
             page = client.read_events_page(str(page.next_page))
@@ -63,12 +65,12 @@ def read_annotation_changes(since: dt.datetime) -> list[ProjectChange]:
     return sorted((change_of(e) for e in events), key=lambda c: c.occurred)
 
 
-def subscribe_annotation_changes() -> PrefectEventSubscriber:
-    """A subscriber to `annotations.changed` events of every project.
+def subscribe_annotation_changes(project: str) -> PrefectEventSubscriber:
+    """A subscriber to the project's `annotations.changed` events.
 
-    Use it as `async with subscribe_annotation_changes() as events:`; on connecting it
+    Use it as `async with subscribe_annotation_changes(name) as events:`; on connecting it
     replays the last minute, then streams events as the server receives them.
     """
     return get_events_subscriber(
-        filter=_changes_filter(), reconnection_attempts=10, reconnect_on_clean_close=True
+        filter=_changes_filter(project), reconnection_attempts=10, reconnect_on_clean_close=True
     )

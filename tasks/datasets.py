@@ -132,14 +132,32 @@ def run_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, st
     Raises:
         DatasetsFailedError: after every data set ran, naming those that failed.
     """
-    logger = get_run_logger()
-    names = registered_names()
-    if not names:
-        logger.info("No data set is registered: `labelloop dataset add FILE` registers one")
     states: dict[str, str] = {}
-    for name in names:
+    for name in _registered_or_said():
         state = flow(params.model_copy(update={"dataset": name}), return_state=True)
         states[name] = str(state.name)
+    return _all_completed(states)
+
+
+async def arun_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, str]:
+    """`run_for_each_registered` for an async flow."""
+    states: dict[str, str] = {}
+    for name in _registered_or_said():
+        state = await flow(params.model_copy(update={"dataset": name}), return_state=True)
+        states[name] = str(state.name)
+    return _all_completed(states)
+
+
+def _registered_or_said() -> list[str]:
+    names = registered_names()
+    if not names:
+        get_run_logger().info(
+            "No data set is registered: `labelloop dataset add FILE` registers one"
+        )
+    return names
+
+
+def _all_completed(states: dict[str, str]) -> dict[str, str]:
     failed = {name: state for name, state in states.items() if state != "Completed"}
     if failed:
         raise DatasetsFailedError(

@@ -1,7 +1,7 @@
 """A project title that names no data set fails alone: the running sync session goes on.
 
 Against the stack's Prefect server: events naming hostile projects are stored, a sync
-session starts, syncs its own data set and reports the others; nothing is imported.
+session starts and syncs its own data set only; nothing is imported.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _stored(names: list[str], since: dt.datetime, deadline_s: float = 8) -> int:
                 return found
 
 
-def test_unknown_titles_are_reported_and_the_session_syncs_its_project(
+def test_unknown_titles_are_left_alone_and_the_session_syncs_its_project(
     stack: Stack, prefect_server: str, unique: str
 ) -> None:
     forget_imports()
@@ -67,7 +67,6 @@ def test_unknown_titles_are_reported_and_the_session_syncs_its_project(
 
     result = asyncio.run(sync_session(SyncSessionParams(dataset=spec, quiet_seconds=0, store_block="local")))
 
-    assert set(hostile) <= set(result.ignored)
     mine = [p for p in result.passes if p.project == unique]
     assert len(mine) == 1 and mine[0].error is None and mine[0].result is not None
     assert not [p for p in result.passes if p.project in hostile]

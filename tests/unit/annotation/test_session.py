@@ -6,7 +6,14 @@ import datetime as dt
 
 import pytest
 
-from annotation.session import ProjectChange, projects_to_sync, quiet_deadline
+from annotation.session import (
+    ProjectChange,
+    deferred_message,
+    projects_to_sync,
+    quiet_deadline,
+    running_session,
+    session_dataset,
+)
 
 T0 = dt.datetime(2026, 11, 22, 10, 0, 0, tzinfo=dt.UTC)
 
@@ -51,3 +58,47 @@ def test_a_burst_names_each_project_once_sorted() -> None:
 def test_the_session_ends_a_quiet_spell_after_its_last_activity() -> None:
     assert quiet_deadline(100.0, 30.0) == 130.0
     assert quiet_deadline(100.0, 0.0) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("parameters", "dataset"),
+    [
+        ({"params": {"dataset": "digits", "quiet_seconds": 30}}, "digits"),
+        ({"params": {"dataset": {"name": "own-set", "schema_path": "x.y:Z"}}}, "own-set"),
+        ({"params": {"quiet_seconds": 30}}, None),
+        ({}, None),
+        ({"params": "digits"}, None),
+    ],
+)
+def test_the_data_set_of_a_session_run_is_read_from_its_parameters(
+    parameters: dict[str, object], dataset: str | None
+) -> None:
+    assert session_dataset(parameters) == dataset
+
+
+def _run(dataset: str, seconds: float) -> tuple[str, dt.datetime, dict[str, object]]:
+    started = T0 + dt.timedelta(seconds=seconds)
+    return f"run-{dataset}-{seconds:g}", started, {"params": {"dataset": dataset}}
+
+
+def test_the_running_session_of_a_data_set_is_its_earliest() -> None:
+    runs = [_run("iris", -60), _run("digits", 5), _run("digits", -20)]
+
+    assert running_session("digits", runs) == ("run-digits--20", T0 - dt.timedelta(seconds=20))
+    assert running_session("texts", runs) is None
+
+
+def test_a_deferred_run_names_the_session_that_reads_its_changes() -> None:
+    session = ("brave-fox", T0 - dt.timedelta(seconds=20))
+
+    message = deferred_message("digits", session, 60)
+
+    assert message == (
+        "digits: the session started at 2026-11-22 09:59:40 UTC (brave-fox) reads these changes"
+    )
+
+
+def test_a_deferred_run_with_no_session_running_says_what_reads_its_changes() -> None:
+    message = deferred_message("digits", None, 60)
+
+    assert "no session of it is running" in message and "scheduled sync" in message

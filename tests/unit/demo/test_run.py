@@ -39,7 +39,7 @@ def test_every_run_of_push_and_sync_gets_the_demo_settings(tmp_path: Path) -> No
     sync = specs["sync"]
     assert sync.schedules, "the scheduled sync makes up a lost webhook"
     assert sync.parameters["params"] == {
-        "store_block": "local", "dataset": "digits", "ready_threshold": 12
+        "store_block": "local", "ready_threshold": 12
     }
     assert sync.triggers[0]["parameters"]["params"]["ready_threshold"] == 12
 
