@@ -80,9 +80,9 @@ class TextSnippets(pa.DataFrameModel):
 SchemaType = pa.DataFrameSchema
 
 def is_schema_yaml(ref: str) -> bool:
-    """Whether a schema reference is a YAML document (it has a line break) rather than
-    an import path (which never has one)."""
-    return "\n" in ref
+    """Whether a schema reference is a YAML document rather than an import path (which
+    has no whitespace and no braces)."""
+    return any(c.isspace() for c in ref) or ref.lstrip().startswith("{")
 
 
 def load_schema(ref: str) -> SchemaType:
@@ -115,18 +115,32 @@ def schema_from_yaml(text: str) -> SchemaType:
         SchemaLoadError: naming the column or check that does not parse.
     """
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        document = safe_yaml(text)
+    except (yaml.YAMLError, ValueError) as error:
         raise SchemaLoadError(f"schema YAML does not parse: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("columns"), dict):
         raise SchemaLoadError("schema YAML must be a mapping with a 'columns' mapping")
+    known = _known_checks()
     for where, name in _check_names(document, "schema"):
-        if name not in _known_checks():
+        if not isinstance(name, str) or name not in known:
             raise SchemaLoadError(f"{where}: {name!r} is not a pandera check")
     try:
         return pa.DataFrameSchema.from_yaml(text)
     except Exception as error:  # pandera raises TypeError, AttributeError, SchemaError...
         raise SchemaLoadError(f"schema YAML is not a pandera schema: {error}") from None
+
+
+def safe_yaml(text: str) -> Any:
+    """YAML read with the safe loader, refusing aliases: `*a` can nest a document into
+    itself or fan out exponentially, and a schema or spec never needs one.
+
+    Raises:
+        yaml.YAMLError: not YAML.
+        ValueError: the document uses an alias.
+    """
+    if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+        raise ValueError("YAML aliases (*name) are not accepted")
+    return yaml.safe_load(text)
 
 
 def _known_checks() -> set[str]:
@@ -143,7 +157,10 @@ def _check_names(node: Any, where: str) -> Iterator[tuple[str, object]]:
             if key == "checks" and isinstance(value, dict):
                 yield from ((f"{inner}", name) for name in value)
             elif key == "checks" and isinstance(value, list):
-                yield from ((inner, item.get("options", {}).get("check_name")) for item in value if isinstance(item, dict))
+                for item in value:
+                    options = item.get("options") if isinstance(item, dict) else None
+                    if isinstance(options, dict) and "check_name" in options:
+                        yield inner, options["check_name"]
             if key == "check_name":
                 yield where, value
             yield from _check_names(value, inner)

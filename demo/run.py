@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -98,8 +97,8 @@ class RoundOutcome(BaseModel):
 def demo_document(params: DemoParams) -> dict[str, Any]:
     """The project's `prefect.yaml` as the demo serves it.
 
-    Every deployment, names and schedules kept; every run of push (scheduled or
-    triggered) uses the demo's batch size and every sync its ready threshold. A trigger's parameters replace the deployment's own `params` as a whole,
+    Every deployment, names and schedules kept; every run of push uses the demo's
+    batch size and every sync its ready threshold. A trigger's parameters replace the deployment's own `params` as a whole,
     so the values go into both.
     """
     document = served_document(

@@ -62,7 +62,7 @@ class PushParams(BaseModel):
 
     dataset: DatasetName | DatasetSpec = Field(
         default="digits",
-        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        description="A data set name (registered, or shipped: digits, texts, iris) or a whole spec; never an "
         "import path.",
     )
     batch_size: int = Field(default=20, ge=1, le=100_000, description="Items to push.")

@@ -59,7 +59,7 @@ class CleanseParams(BaseModel):
     schema_path: str | None = Field(
         default=None,
         min_length=3,
-        description="pandera DataFrameModel import path; None = the shipped data set spec's schema.",
+        description="pandera schema (DataFrameModel import path or YAML); None = the data set's own.",
     )
     normalise: NormaliseOptions = Field(
         default_factory=NormaliseOptions, description="Normalisation steps."

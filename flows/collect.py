@@ -30,7 +30,7 @@ from collection.sources import S3Source, Source, SourceObject
 from specs import NAME_PATTERN
 from storage.layout import collect_manifest_key
 from flows.cli import Shortcut, run_flow_script
-from tasks.datasets import registered_landing, run_for_each_registered
+from tasks.datasets import DatasetRuns, registered_landing, resolve_dataset, run_for_each_registered
 from tasks.collect import (
     DEFAULT_MAX_FILE_BYTES,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -58,7 +58,8 @@ class CollectParams(BaseModel):
     )
     schema_path: str | None = Field(
         default=None,
-        description="DataFrameModel import path; when set, table files missing a required column fail early.",
+        description="pandera schema (DataFrameModel import path or YAML); when set, or when "
+        "the registered landing is read, table files missing a required column fail early.",
     )
     store_block: str | None = Field(
         default=None, description="DataStore block name; None = local .labelloop/data."
@@ -151,7 +152,7 @@ def collect(
     params: CollectParams,
     store: DataStore | None = None,
     s3_credentials: DataStore | None = None,
-) -> CollectResult | dict[str, str]:
+) -> CollectResult | DatasetRuns:
     """Collect new or changed files into ``raw/<dataset>/`` and record them in the manifest.
 
     Args:
@@ -170,7 +171,7 @@ def collect(
         SpecError: no sources given and none registered for the data set.
     """
     if params.dataset is None:
-        return run_for_each_registered(collect, params)
+        return run_for_each_registered(collect, params, store=store, s3_credentials=s3_credentials)
     logger = get_run_logger()
     sources = params.sources or registered_landing(params.dataset)
     target = store or DataStore.named(params.store_block)
@@ -189,11 +190,14 @@ def collect(
         listed.extend(listing.objects)
     planned = plan_collection(listed, manifest)
     s3_sources = {s.bucket: s for s in sources if isinstance(s, S3Source)}
+    # A registered data set's schema (its landing was read) or the one given: a table
+    # file missing a required column fails early.
+    schema_ref = params.schema_path or (
+        None if params.sources else resolve_dataset(params.dataset).schema_ref
+    )
     expected = None
-    if params.schema_path:
-        expected = [
-            c for c, required in schema_columns(load_schema(params.schema_path)).items() if required
-        ]
+    if schema_ref:
+        expected = [c for c, required in schema_columns(load_schema(schema_ref)).items() if required]
     options = TableOptions(
         chunk_rows=params.chunk_rows,
         batch_rows=params.batch_rows,

@@ -76,7 +76,7 @@ class MonitorParams(BaseModel):
 
     dataset: DatasetName | DatasetSpec = Field(
         default="digits",
-        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        description="A data set name (registered, or shipped: digits, texts, iris) or a whole spec; never an "
         "import path.",
     )
     model_name: str | None = Field(
@@ -328,7 +328,7 @@ def _review(
         now=utc_now(),
     )
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project_id = require_project(find_project(client, spec.project), spec.project).id
+    project_id = require_project(find_project(client, spec.project, spec.labels.control_name), spec.project).id
     sent = request_reviews(client, project_id, planned, params.extra_annotators) if planned else []
     if sent:
         ledger = ledger.with_requests(sent)

@@ -19,7 +19,7 @@ from learning.registry import refuse_run_trust
 from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID
 from specs import NAME_PATTERN, DatasetName, DatasetSpec
-from tasks.datasets import resolve_dataset, run_for_each_registered
+from tasks.datasets import DatasetRuns, resolve_dataset, run_for_each_registered
 from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
@@ -85,7 +85,7 @@ def refresh_predictions(
     params: RefreshParams,
     store: DataStore | None = None,
     label_studio: LabelStudioCredentials | None = None,
-) -> RefreshResult | dict[str, str]:
+) -> RefreshResult | DatasetRuns:
     """Replace the predictions of unlabelled tasks with the champion's, in bulk.
 
     Every prediction is built and checked with ``LabelInterface`` before the first
@@ -103,7 +103,9 @@ def refresh_predictions(
         set's refresh (each its own subflow run) and its final state.
     """
     if params.dataset is None:
-        return run_for_each_registered(refresh_predictions, params)
+        return run_for_each_registered(
+            refresh_predictions, params, store=store, label_studio=label_studio
+        )
     target = store or DataStore.named(params.store_block)
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
     spec = resolve_dataset(params.dataset)

@@ -73,7 +73,7 @@ class SyncParams(BaseModel):
 
     dataset: DatasetName | DatasetSpec = Field(
         default="digits",
-        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        description="A data set name (registered, or shipped: digits, texts, iris) or a whole spec; never an "
         "import path.",
     )
     ready_threshold: int = Field(
@@ -165,7 +165,7 @@ def sync_labels(
     previous_version, previous = read_latest_version(store, spec.name)
     project = lookup.result()
     if project is None:
-        logger.warning("No Label Studio project is titled %r yet: nothing to sync", spec.name)
+        logger.warning("No Label Studio project is titled %r yet: nothing to sync", spec.project)
         return SyncResult(
             tasks_read=0,
             labels=0,

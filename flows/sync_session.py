@@ -55,7 +55,7 @@ from flows.sync import SyncParams, SyncResult, sync_labels
 from specs import DatasetName, DatasetSpec, SpecError
 from tasks.changes import change_of, read_annotation_changes, subscribe_annotation_changes
 from tasks.concurrency import LEASE_SECONDS, read_running_runs, try_dataset_slot
-from tasks.datasets import arun_for_each_registered, resolve_dataset
+from tasks.datasets import DatasetRuns, arun_for_each_registered, resolve_dataset
 
 # How far before the run's creation the stored events are read: the triggering webhook
 # happened a moment before the trigger created the run.
@@ -129,7 +129,7 @@ class SyncPassError(RuntimeError):
 @flow(name=SESSION_FLOW)
 async def sync_session(
     params: SyncSessionParams,
-) -> SyncSessionResult | State | dict[str, str]:
+) -> SyncSessionResult | State | DatasetRuns:
     """Sync the data set's project now, then again each time its annotations change.
 
     Args:

@@ -72,7 +72,7 @@ class TrainParams(BaseModel):
 
     dataset: DatasetName | DatasetSpec = Field(
         default="digits",
-        description="A data set name (shipped: digits, texts, iris) or a whole spec; never an "
+        description="A data set name (registered, or shipped: digits, texts, iris) or a whole spec; never an "
         "import path.",
     )
     model_name: str | None = Field(

@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 
 import typer
+from label_studio_sdk.core.api_error import ApiError
 import uvicorn
 from prefect.blocks.system import Secret
 from pydantic import SecretStr, ValidationError
 
+from annotation.errors import LabelConfigError
 from blocks import DataStore, LabelStudioCredentials
 from collection.sources import LocalSource, S3Source, Source
 from demo.run import DemoParams, run_demo
@@ -154,8 +156,8 @@ def dataset_add(
             client = LabelStudioCredentials.load(label_studio_block).get_client()
             target = control.webhook_target(settings, receiver_url) if webhook else None
             registration = wire_dataset(declared, client, target)
-    except SpecError as error:
-        typer.echo(f"error: {error}", err=True)
+    except (SpecError, LabelConfigError, StackError, ApiError, ValueError, OSError) as error:
+        typer.echo(f"error: {_said(error)}", err=True)
         raise typer.Exit(1) from None
     hook = f"webhook {registration.webhook_id}" if registration.webhook_id else "no webhook"
     typer.echo(
@@ -168,13 +170,21 @@ def dataset_add(
 @dataset_app.command("list")
 def dataset_list() -> None:
     """The registered data sets, their projects and landing sources."""
-    with control.prefect_api(StackSettings()):
-        for name in registered_names():
-            registration = load_registration(name)
-            if registration is None:
-                continue
-            paths = ", ".join(_where(s) for s in registration.landing) or "no landing"
-            typer.echo(f"{name:<20} project {registration.project_id}  {paths}")
+    try:
+        with control.prefect_api(StackSettings()):
+            for name in registered_names():
+                try:
+                    registration = load_registration(name)
+                except SpecError as error:
+                    typer.echo(f"{name:<20} {error}")
+                    continue
+                if registration is None:
+                    continue
+                paths = ", ".join(_where(s) for s in registration.landing) or "no landing"
+                typer.echo(f"{name:<20} project {registration.project_id}  {paths}")
+    except (StackError, ValueError, OSError) as error:
+        typer.echo(f"error: {_said(error)}", err=True)
+        raise typer.Exit(1) from None
 
 
 @dataset_app.command("remove")
@@ -184,9 +194,13 @@ def dataset_remove(
 ) -> None:
     """Unregister a data set and delete its project's webhook; its project, files, labels
     and models stay."""
-    with control.prefect_api(StackSettings()):
-        client = LabelStudioCredentials.load(label_studio_block).get_client()
-        removed = unwire_dataset(name, client)
+    try:
+        with control.prefect_api(StackSettings()):
+            client = LabelStudioCredentials.load(label_studio_block).get_client()
+            removed = unwire_dataset(name, client)
+    except (SpecError, StackError, ApiError, ValueError, OSError) as error:
+        typer.echo(f"error: {_said(error)}", err=True)
+        raise typer.Exit(1) from None
     if removed is None:
         typer.echo(f"error: no data set {name!r} is registered", err=True)
         raise typer.Exit(1)
@@ -203,6 +217,16 @@ def _declared(source: str, landing: list[str] | None) -> DatasetFile:
         sources = [LocalSource(path=str(Path(path).expanduser().resolve())) for path in landing]
         declared = declared.model_copy(update={"landing": sources})
     return declared
+
+
+def _said(error: Exception) -> str:
+    """An error as one line for the terminal. Of a Label Studio error only the status and
+    its `detail` are shown: a validation error's body may echo what was sent, the
+    webhook's secret header among it."""
+    if isinstance(error, ApiError):
+        detail = error.body.get("detail") if isinstance(error.body, dict) else None
+        return f"Label Studio answered {error.status_code}" + (f": {detail}" if detail else "")
+    return str(error)
 
 
 def _where(source: Source) -> str:

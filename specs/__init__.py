@@ -4,9 +4,9 @@ Pure: composes the label spec of `annotation`, the feature spec of `learning` an
 import path of a pandera schema into one `DatasetSpec` that every flow takes by name.
 
 A flow parameter names a data set (`DatasetName`: lower-case letters, digits, `-`); the
-name is looked up among the data sets registered on the Prefect server
-(`tasks.datasets.resolve_dataset`, a `DatasetRegistration` block per name) and then the
-shipped ones (`resolve_spec`). A lookup never imports anything, so a name that came from
+name is looked up among the shipped ones and then among the data sets registered on the
+Prefect server (`tasks.datasets.resolve_dataset`, a `DatasetRegistration` block per
+name). A lookup never imports anything, so a name that came from
 an event or a Label Studio project title cannot run code. Only `load_spec`, called by an
 administrator's script or command line, imports a `package.module:SPEC` path; a spec
 file (`specs.files`) is read with a safe YAML loader.
@@ -56,8 +56,8 @@ class DatasetSpec(BaseModel):
     what they are.
 
     Attributes:
-        name: the data set's stable name: `raw/<name>/`, `clean/<name>/`, the Label Studio
-            project title and the model name.
+        name: the data set's stable name: `raw/<name>/`, `clean/<name>/`, the model name
+            and, unless `project_title` is set, the Label Studio project's title.
         schema_path: import path of a pandera `DataFrameModel` that validates its rows
             (for custom checks written in Python); or
         pandera_schema: the schema in pandera's own YAML form (`DataFrameSchema.to_yaml()`,
@@ -182,7 +182,8 @@ def load_spec(name_or_path: str) -> DatasetSpec:
 
 
 def resolve_spec(value: str | DatasetSpec) -> DatasetSpec:
-    """A flow's `dataset` parameter: a spec given whole, or a shipped data set's name.
+    """A shipped data set's spec by name, or a spec given whole (a registered data set
+    is found by `tasks.datasets.resolve_dataset`, which the flows call).
 
     Never imports: an import path (or any other unknown name) is refused.
 
@@ -194,8 +195,8 @@ def resolve_spec(value: str | DatasetSpec) -> DatasetSpec:
     if value in SHIPPED:
         return SHIPPED[value]
     raise SpecError(
-        f"unknown data set {value!r}: a flow run takes one of {sorted(SHIPPED)} or a whole "
-        "DatasetSpec (an own spec's 'package.module:SPEC' is loaded by the command line)"
+        f"unknown data set {value!r}: not one of the shipped {sorted(SHIPPED)} (a flow also "
+        "takes a registered data set's name, or a whole DatasetSpec)"
     )
 
 

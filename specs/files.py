@@ -1,5 +1,7 @@
 """A data set declared in a YAML file: the spec, its schema in pandera's YAML form and
-where its files land. Pure: parses and checks, imports nothing it reads.
+where its files land. Pure: parses and checks. The YAML is read safely (no tags, no
+aliases); a `schema_path` or `estimator.import_path` in the file is an administrator's
+import path, imported when the schema is checked and where the flows run.
 
     name: wine
     labels: {kind: tabular, labels: [cultivar-1, cultivar-2, cultivar-3]}
@@ -26,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cleansing.errors import SchemaLoadError
-from cleansing.schemas import load_schema, schema_columns
+from cleansing.schemas import load_schema, safe_yaml, schema_columns
 from collection.sources import LocalSource, Source
 from specs import DatasetSpec, SpecError
 
@@ -62,8 +64,8 @@ def read_dataset_file(path: Path) -> DatasetFile:
     if size > MAX_FILE_BYTES:
         raise SpecError(f"{path}: {size} bytes, over the {MAX_FILE_BYTES} a spec file may have")
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        document = safe_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as error:
         raise SpecError(f"{path}: not YAML: {error}") from None
     return dataset_file_from_mapping(document, source=str(path), base=path.parent)
 
@@ -128,13 +130,14 @@ def landing_problems(landing: list[Source]) -> list[str]:
 
 
 def _fixed_part(path: Path) -> Path:
-    """The folder a local path or glob reads: the part before any glob character."""
+    """The folder a local path or glob reads: the part before any glob character; a
+    path with no glob is the folder itself, or a file's folder when it names a file."""
     parts = []
     for part in path.parts:
         if _GLOB_CHARS & set(part):
             return Path(*parts) if parts else Path(".")
         parts.append(part)
-    return path if path.is_dir() else path.parent
+    return path.parent if path.suffix and not path.is_dir() else path
 
 
 def _absolute(source: Source, base: Path) -> Source:

@@ -291,13 +291,17 @@ def webhook_target(settings: StackSettings, url: str | None = None) -> WebhookTa
 @contextmanager
 def prefect_api(settings: StackSettings) -> Iterator[None]:
     """Talk to the Prefect server the environment names, else to the stack's, with its
-    auth string (a command's task runs log to the terminal only)."""
+    auth string (a command's task runs log to the terminal only).
+
+    Raises:
+        FileNotFoundError: no `PREFECT_API_URL` and the stack was never brought up.
+    """
     quiet = temporary_settings(updates={PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW: "ignore"})
     if PREFECT_API_URL.value():
         with quiet:
             yield
         return
-    with stack_api(settings, stack_credentials(settings)), quiet:
+    with stack_api(settings, load_credentials(settings.credentials_path)), quiet:
         yield
 
 

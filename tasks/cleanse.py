@@ -85,7 +85,7 @@ def cleanse_batch(
         store: the DataStore.
         dataset: data set name.
         batch_id: the raw batch.
-        schema_path: DataFrameModel import path.
+        schema_path: the schema (`cleansing.schemas.load_schema`: import path or YAML).
         options: normalisation options.
         known: ids clean before this run.
         chunk_rows: rows per chunk.

@@ -17,7 +17,7 @@ from label_studio_sdk import LabelStudio
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from annotation.config import adoption_problems, build_label_config
 from annotation.errors import LabelConfigError
@@ -28,6 +28,7 @@ from specs.files import DatasetFile, landing_problems
 from tasks.label_studio import ensure_project, ensure_webhook, find_project
 
 DATASET_BLOCK_SLUG = "labelloop-dataset"
+PAGE = 200  # block documents read per request (the server's largest page)
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -57,27 +58,34 @@ def load_registration(name: str) -> DatasetRegistration | None:
         return None
     try:
         return DatasetRegistration.load(name, _sync=True)  # type: ignore[call-arg]
-    except ValidationError as error:
-        where = ", ".join(".".join(map(str, e["loc"])) for e in error.errors()[:3])
-        raise SpecError(f"registered data set {name!r} does not validate (at {where})") from None
     except ValueError as error:
         if isinstance(error.__cause__, ObjectNotFound):
             return None
         raise
+    except RuntimeError as error:  # Prefect wraps a document that no longer validates
+        if not isinstance(error.__cause__, ValidationError):
+            raise
+        problems = error.__cause__.errors()[:3]
+        where = ", ".join(".".join(map(str, e["loc"])) for e in problems)
+        raise SpecError(f"registered data set {name!r} does not validate (at {where})") from None
 
 
 def registered_names() -> list[str]:
     """The names of every registered data set, sorted."""
+    names: list[str] = []
     with get_client(sync_client=True) as client:
-        try:
-            documents = client.read_block_documents_by_type(
-                DATASET_BLOCK_SLUG, include_secrets=False
-            )
-        except (ObjectNotFound, PrefectHTTPStatusError) as error:
-            if isinstance(error, PrefectHTTPStatusError) and error.response.status_code != 404:
-                raise
-            return []  # no data set was ever registered on this server
-    return sorted(str(document.name) for document in documents if document.name)
+        while True:
+            try:
+                page = client.read_block_documents_by_type(
+                    DATASET_BLOCK_SLUG, offset=len(names), limit=PAGE, include_secrets=False
+                )
+            except (ObjectNotFound, PrefectHTTPStatusError) as error:
+                if isinstance(error, PrefectHTTPStatusError) and error.response.status_code != 404:
+                    raise
+                return []  # no data set was ever registered on this server
+            names.extend(str(document.name) for document in page)
+            if len(page) < PAGE:
+                return sorted(names)
 
 
 def resolve_dataset(value: str | DatasetSpec) -> DatasetSpec:
@@ -121,10 +129,23 @@ class DatasetsFailedError(RuntimeError):
     """Some data sets' runs failed (every other data set's run completed)."""
 
 
-def run_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, str]:
+class DatasetRuns(BaseModel):
+    """What a run that names no data set did: each registered data set's own run."""
+
+    states: dict[str, str] = Field(description="Data set -> final state of its run.")
+
+
+def run_for_each_registered(
+    flow: Callable[..., Any], params: P, **overrides: Any
+) -> DatasetRuns:
     """The flow once per registered data set, each its own subflow run: a scheduled run
     whose `dataset` is None covers every data set, and one data set's failure is its own
     failed run, never another's.
+
+    Args:
+        flow: the flow, called with `params` naming one data set.
+        params: the run's parameters.
+        **overrides: passed on to each call (a store or credentials given in code).
 
     Returns:
         Each data set's final state name.
@@ -134,17 +155,19 @@ def run_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, st
     """
     states: dict[str, str] = {}
     for name in _registered_or_said():
-        state = flow(params.model_copy(update={"dataset": name}), return_state=True)
-        states[name] = str(state.name)
+        one = params.model_copy(update={"dataset": name})
+        states[name] = str(flow(one, **overrides, return_state=True).name)
     return _all_completed(states)
 
 
-async def arun_for_each_registered(flow: Callable[..., Any], params: P) -> dict[str, str]:
+async def arun_for_each_registered(
+    flow: Callable[..., Any], params: P, **overrides: Any
+) -> DatasetRuns:
     """`run_for_each_registered` for an async flow."""
     states: dict[str, str] = {}
     for name in _registered_or_said():
-        state = await flow(params.model_copy(update={"dataset": name}), return_state=True)
-        states[name] = str(state.name)
+        one = params.model_copy(update={"dataset": name})
+        states[name] = str((await flow(one, **overrides, return_state=True)).name)
     return _all_completed(states)
 
 
@@ -157,14 +180,14 @@ def _registered_or_said() -> list[str]:
     return names
 
 
-def _all_completed(states: dict[str, str]) -> dict[str, str]:
+def _all_completed(states: dict[str, str]) -> DatasetRuns:
     failed = {name: state for name, state in states.items() if state != "Completed"}
     if failed:
         raise DatasetsFailedError(
             f"{len(failed)} of {len(states)} data sets did not complete: "
             + ", ".join(f"{name} ({state})" for name, state in failed.items())
         )
-    return states
+    return DatasetRuns(states=states)
 
 
 def wire_dataset(
@@ -188,7 +211,7 @@ def wire_dataset(
     if problems:
         raise SpecError(f"data set {spec.name!r}: " + "; ".join(problems))
     try:
-        existing = find_project(client, spec.project)
+        existing = find_project(client, spec.project, spec.labels.control_name)
     except (LabelConfigError, LookupError) as error:
         raise SpecError(f"data set {spec.name!r}: Label Studio project {spec.project!r}: {error}") from None
     if existing is None:
@@ -210,6 +233,7 @@ def wire_dataset(
             )
     webhook_id = None
     if webhook is not None:
+        _drop_other_hooks_to(client, project_id, webhook.url, keep=webhook.url_for(spec.name))
         webhook_id = ensure_webhook(
             client,
             project_id,
@@ -222,6 +246,15 @@ def wire_dataset(
     )
     registration.save(spec.name, overwrite=True, _sync=True)  # type: ignore[call-arg]
     return registration
+
+
+def _drop_other_hooks_to(client: LabelStudio, project_id: int, receiver: str, keep: str) -> None:
+    """Delete the project's webhooks to this receiver under another URL (one from before
+    the data set was named in it, or under another name): each would send every
+    annotation's event a second time."""
+    for hook in client.webhooks.list(project=str(project_id)):
+        if hook.project == project_id and hook.url != keep and hook.url.split("?")[0] == receiver:
+            client.webhooks.delete(id=hook.id)
 
 
 def unwire_dataset(name: str, client: LabelStudio) -> DatasetRegistration | None:

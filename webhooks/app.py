@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from annotation.errors import LabelStudioDataError
 from annotation.models import parse_webhook
-from tasks.events import announce
 from specs import is_dataset_name
+from tasks.events import announce
 from webhooks.events import SECRET_HEADER, LabelloopEvent, event_for, secret_matches
 from webhooks.limits import MAX_BODY_BYTES, MAX_DEPTH, too_deep
 

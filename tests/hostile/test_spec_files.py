@@ -60,3 +60,27 @@ def test_a_check_name_hidden_in_options_is_refused_too(tmp_path: Path) -> None:
     schema = {"columns": {"alcohol": {"dtype": "float64", "checks": [{"value": 1, "options": {"check_name": "mro"}}]}}}
     with pytest.raises(SpecError, match="'mro' is not a pandera check"):
         read_dataset_file(_with_schema(tmp_path, schema))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: &a [*a]\n",  # a document nested into itself
+        "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: &d [*c, *c]\nname: [*d, *d]\n",  # fan-out
+    ],
+)
+def test_a_yaml_alias_is_refused_before_anything_walks_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match="aliases"):
+        read_dataset_file(path)
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [[{"value": 1, "options": "x"}], [{"value": 1, "options": {"check_name": ["a"]}}], [None, 3]],
+)
+def test_malformed_checks_are_a_schema_error_naming_the_field(tmp_path: Path, checks: object) -> None:
+    path = _with_schema(tmp_path, {"columns": {"alcohol": {"dtype": "float64", "checks": checks}}})
+    with pytest.raises(SpecError, match="schema"):
+        read_dataset_file(path)

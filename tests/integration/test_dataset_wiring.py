@@ -65,6 +65,8 @@ def test_an_existing_project_is_adopted_with_its_own_names(
     name = f"reviews-{uuid4().hex[:6]}"
     declared = _spec_file(tmp_path, name, project_title=title)
     webhook = control.webhook_target(stack.settings)
+    # a hook to the receiver from before the data set was named in its URL
+    ls.webhooks.create(url=webhook.url, project=project_id, send_payload=True, actions=["ANNOTATION_CREATED"])
     try:
         registration = wire_dataset(declared, ls, webhook)
         assert registration.project_id == project_id, "adopted, not created"

@@ -135,14 +135,19 @@ def _runs_since(served: ServedDeployments, since: datetime) -> list[Any]:
             flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
         )
     ours = {run.id for run in top}
-    # subflows (each data set's collect, each session's sync passes) of the served runs
+    # subflows of the served runs, at any depth (the scheduled sync -> a data set's
+    # session -> its passes)
     with get_client(sync_client=True) as client:
-        for run in every:
-            if run.parent_task_run_id is not None:
-                parent = client.read_task_run(run.parent_task_run_id).flow_run_id
-                if parent in ours:
-                    ours.add(run.id)
-    return [run for run in every if run.id in ours]
+        parents = {
+            run.id: client.read_task_run(run.parent_task_run_id).flow_run_id
+            for run in every
+            if run.parent_task_run_id is not None
+        }
+    while True:
+        found = {child for child, parent in parents.items() if parent in ours} - ours
+        if not found:
+            return [run for run in every if run.id in ours]
+        ours |= found
 
 
 @pytest.fixture

@@ -98,3 +98,12 @@ def test_an_adopted_projects_differences_are_each_named() -> None:
     assert "set labels.object_name: review" in problems[1]
     assert "set labels.data_key: body" in problems[2]
     assert "only in the project: ['meh']; only in the spec: ['neg']" in problems[3]
+
+
+def test_a_landing_folder_without_a_glob_must_exist_itself(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    assert landing_problems([LocalSource(path=str(tmp_path / "landing" / "wine"))]) == [
+        f"landing path {str(tmp_path / 'landing' / 'wine')!r}: folder "
+        f"{str(tmp_path / 'landing' / 'wine')!r} does not exist"
+    ]
+    assert landing_problems([LocalSource(path=str(tmp_path / "landing" / "one.csv"))]) == []
