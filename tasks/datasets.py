@@ -25,7 +25,7 @@ from blocks.dataset import DatasetRegistration
 from collection.sources import Source
 from specs import SHIPPED, DatasetSpec, SpecError, is_dataset_name
 from specs.files import DatasetFile, landing_problems
-from tasks.label_studio import ensure_project, ensure_webhook, find_project
+from tasks.label_studio import ProjectConfig, ensure_project, ensure_webhook, find_project
 
 DATASET_BLOCK_SLUG = "labelloop-dataset"
 PAGE = 200  # block documents read per request (the server's largest page)
@@ -211,7 +211,7 @@ def wire_dataset(
     if problems:
         raise SpecError(f"data set {spec.name!r}: " + "; ".join(problems))
     try:
-        existing = find_project(client, spec.project, spec.labels.control_name)
+        existing = _project_to_adopt(client, spec)
     except (LabelConfigError, LookupError) as error:
         raise SpecError(f"data set {spec.name!r}: Label Studio project {spec.project!r}: {error}") from None
     if existing is None:
@@ -246,6 +246,16 @@ def wire_dataset(
     )
     registration.save(spec.name, overwrite=True, _sync=True)  # type: ignore[call-arg]
     return registration
+
+
+def _project_to_adopt(client: LabelStudio, spec: DatasetSpec) -> ProjectConfig | None:
+    """The project titled `spec.project`, its config read at the spec's Choices control,
+    else at its only one (whose names `adoption_problems` then compares with the spec's).
+    Read once, without the task's retries: a config that does not fit stays so."""
+    try:
+        return find_project.fn(client, spec.project, spec.labels.control_name)
+    except LabelConfigError:
+        return find_project.fn(client, spec.project, None)
 
 
 def _drop_other_hooks_to(client: LabelStudio, project_id: int, receiver: str, keep: str) -> None:
