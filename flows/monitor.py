@@ -49,7 +49,6 @@ from monitoring.review import (
 )
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from tasks.datasets import resolve_dataset
-from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.label_studio import (
@@ -171,10 +170,9 @@ def monitor_model(
     """
     target = store or DataStore.named(params.store_block)
     spec = resolve_dataset(params.dataset)
-    # One monitor of a data set at a time: each reads and replaces the model's live
+    # One monitor at a time (the deployment's concurrency limit): each reads and replaces the model's live
     # accuracy series, its degraded log and the review ledger.
-    with dataset_slot("monitor", spec.name):
-        return _monitor(params, target, credentials, spec)
+    return _monitor(params, target, credentials, spec)
 
 
 def _monitor(

@@ -1,8 +1,8 @@
 """Data sets registered on the Prefect server: resolve a name, list them, wire one.
 
-A flow names its data set; `resolve_dataset` finds the `DatasetRegistration` block saved
-under that name (`labelloop dataset add FILE`), else a shipped spec. It reads the server,
-never imports. `wire_dataset` registers a spec file's data set with its Label Studio
+A flow names its data set; `resolve_dataset` finds a shipped spec by that name, else the
+`DatasetRegistration` block saved under it (`labelloop dataset add FILE`). It reads the
+server, never imports. `wire_dataset` registers a spec file's data set with its Label Studio
 project (created, or an existing one adopted) and the project's webhook; re-running it
 changes nothing that is already right.
 """

@@ -1,8 +1,7 @@
-"""Concurrency per data set, on a real Prefect server (the harness's).
+"""Slots per data set (`tasks.concurrency`), on a real Prefect server (the flow tests').
 
 Two data sets' exclusive sections run at the same time; two runs of one data set never
-do; and a flow waits for its data set's slot only, not for another data set's. The
-tests assert the order in which things happened, never how long they took.
+do. The tests assert the order in which things happened, never how long they took.
 """
 
 from __future__ import annotations
@@ -11,12 +10,9 @@ import contextvars
 import threading
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 from prefect import flow
 
-from blocks import DataStore
-from flows.cleanse import CleanseParams, cleanse
 from tasks.concurrency import Stage, dataset_slot
 
 # Long enough for anything that is not blocked; a blocked step runs into it and the
@@ -100,25 +96,3 @@ def test_two_runs_of_one_data_set_take_turns() -> None:
     second.join(DEADLINE_S * 2)
 
     assert JOURNAL.before("out A1", "in A2"), JOURNAL.entries
-
-
-def test_a_cleanse_waits_for_its_own_data_sets_slot_only(tmp_path: Path) -> None:
-    a, b = _names()
-    store = DataStore(base_path=str(tmp_path / "store"))
-
-    def run_cleanse(dataset: str) -> None:
-        params = CleanseParams(dataset=dataset, schema_path="cleansing.schemas:IrisMeasurements")
-        result = cleanse(params, store=store)
-        assert result.message == f"{dataset}: 0 new batches"
-        JOURNAL.note(f"cleansed {dataset}")
-
-    holder = in_thread(lambda: hold_slot("H", "cleanse", a, "released", DEADLINE_S))
-    assert JOURNAL.wait("in H")
-    waiting = in_thread(lambda: run_cleanse(a))
-    run_cleanse(b)  # another data set's cleanse does not wait
-    JOURNAL.note("released")
-    holder.join(DEADLINE_S * 2)
-    waiting.join(DEADLINE_S * 2)
-
-    assert JOURNAL.before(f"cleansed {b}", "out H"), JOURNAL.entries
-    assert JOURNAL.before("out H", f"cleansed {a}"), JOURNAL.entries
