@@ -284,3 +284,13 @@ def should_announce(
     if repeat_after is None or now is None:
         return False
     return announced_at is None or now - announced_at >= repeat_after
+
+
+def people_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """A version's items labelled by the people's own majority (`majority_label`), which
+    becomes `label`: what a model is judged against. The consensus label is not, since
+    the champion's probabilities helped decide it. Items with no majority (a tie) drop."""
+    if "majority_label" not in frame.columns:
+        return frame
+    kept = frame[frame["majority_label"].notna()]
+    return kept.assign(label=kept["majority_label"])

@@ -25,6 +25,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, Field, model_validator
 
+from annotation.versions import people_labels
 from blocks import DataStore, LabelStudioCredentials
 from learning.registry import refuse_run_trust
 from flows.cli import DATASET, run_flow_script
@@ -196,7 +197,9 @@ def _monitor(
         return MonitorResult(status="no_champion", message=message, model_name=name)
     card = champion.card
     holdout = card.metrics.accuracy
-    labels_ref, labels = load_labels_version(target, spec.name, params.labels_version)
+    labels_ref, version = load_labels_version(target, spec.name, params.labels_version)
+    # judged against the people's majority, not the consensus the champion helped decide
+    labels = people_labels(version)
 
     unseen = unseen_labels(labels, read_trained_items(target, card))
     clean, _ = load_clean_rows(target, spec.name)
