@@ -89,7 +89,7 @@ def test_promotion_refreshes_unlabelled_tasks(
     assert result.status == "promoted"
 
     refreshed = refresh_predictions(
-        RefreshParams(project_title=title), store=store, label_studio=stack.label_studio()
+        RefreshParams(dataset=SPEC.name, project_title=title), store=store, label_studio=stack.label_studio()
     )
     assert (refreshed.model_version, refreshed.refreshed, refreshed.up_to_date) == (
         result.version,
@@ -115,7 +115,7 @@ def test_promotion_refreshes_unlabelled_tasks(
     assert right >= 0.8 * (N_TASKS - N_LABELLED)
 
     again = refresh_predictions(
-        RefreshParams(project_title=title), store=store, label_studio=stack.label_studio()
+        RefreshParams(dataset=SPEC.name, project_title=title), store=store, label_studio=stack.label_studio()
     )
     assert (again.refreshed, again.up_to_date) == (0, N_TASKS - N_LABELLED)
     assert _predictions_by_task(ls, project_id) == versions
