@@ -42,33 +42,18 @@ from monitoring.decisions import (
     unseen_labels,
 )
 from monitoring.live import live_report_markdown
-from monitoring.review import (
-    ReviewRequest,
-    disputes_markdown,
-    plan_reviews,
-    waiting_for_review,
-)
+from monitoring.review import ReviewRequest, disputes_markdown, waiting_for_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from tasks.datasets import resolve_dataset
 from tasks.data import load_clean_rows
 from tasks.events import announce
-from tasks.label_studio import (
-    ensure_review_view,
-    find_project,
-    request_reviews,
-    require_project,
-)
 from tasks.live import read_live_series, save_live_series, write_disputed_labels
 from tasks.monitoring import read_reliability
 from tasks.predict import predict_probabilities
 from tasks.registry import load_champion, read_trained_items
-from tasks.state import (
-    read_degraded_log,
-    read_review_ledger,
-    save_degraded_log,
-    save_review_ledger,
-)
-from tasks.training import build_feature_rows, load_labels_version, utc_now
+from tasks.review import send_for_review
+from tasks.state import read_degraded_log, read_review_ledger, save_degraded_log
+from tasks.training import build_feature_rows, load_labels_version
 
 
 class MonitorParams(BaseModel):
@@ -312,31 +297,19 @@ def _review(
     model_version: str,
     disputes: list[DisputedLabel],
 ) -> tuple[list[ReviewRequest], int]:
-    """Send new disputes back to Label Studio (with ``request_review``); count the waiting.
-
-    The ledger is saved after Label Studio has the requests, so a crash in between sends
-    them again on the rerun, which changes nothing a second time.
-    """
-    ledger = read_review_ledger(store, spec.name)
+    """Send new disputes back to Label Studio (with ``request_review``); count the waiting."""
     if not params.request_review:
-        return [], len(waiting_for_review(ledger, labels))
-    planned = plan_reviews(
-        disputes,
+        return [], len(waiting_for_review(read_review_ledger(store, spec.name), labels))
+    return send_for_review(
+        store,
+        credentials or LabelStudioCredentials.load(params.label_studio_block),
+        spec,
         labels,
-        ledger,
+        disputes,
         labels_version=labels_version,
         model_version=model_version,
-        now=utc_now(),
+        extra_annotators=params.extra_annotators,
     )
-    client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    project_id = require_project(find_project(client, spec.project, spec.labels.control_name), spec.project).id
-    sent = request_reviews(client, project_id, planned, params.extra_annotators) if planned else []
-    if sent:
-        ledger = ledger.with_requests(sent)
-        save_review_ledger(store, ledger)
-    waiting = waiting_for_review(ledger, labels)
-    ensure_review_view(client, project_id, waiting)
-    return sent, len(waiting)
 
 
 SHORTCUTS = [DATASET]

@@ -2,6 +2,12 @@
 
 python flows/train.py --dataset digits
 python flows/train.py --dataset digits --labels-version 20240101T120000 --min-improvement 0.01
+python flows/train.py --dataset digits --review-label-issues
+
+The labels the run's own out-of-fold model doubts most are listed in an artifact; with
+``review_label_issues`` the top ones go back to Label Studio for another annotator, by
+the path the monitor flow's disputes take, and the next training holds them until
+someone has looked.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
-from blocks import DataStore
+from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, Shortcut, run_flow_script
 from learning.evaluation import EvaluationConfig, EvaluationError, Metrics
 from learning.gate import GateConfig, GateDecision
@@ -41,7 +47,7 @@ from learning.training import (
     join_labels,
     metrics_table,
 )
-from monitoring.review import hold_for_review
+from monitoring.review import ReviewRequest, hold_for_review, label_issues_to_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from storage.layout import clean_prefix
 from tasks.consensus import save_out_of_fold
@@ -49,6 +55,7 @@ from tasks.datasets import resolve_dataset
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
+from tasks.review import send_for_review
 from tasks.registry import (
     list_model_history,
     load_champion,
@@ -101,6 +108,30 @@ class TrainParams(BaseModel):
         description="Leave out items sent back to Label Studio as disputed until someone "
         "has looked at them again (see the monitor flow's request_review).",
     )
+    review_label_issues: bool = Field(
+        default=False,
+        description="Send the top label issues (labels the run's out-of-fold model doubts "
+        "most, trained-on items included) back to Label Studio for more annotators, as the "
+        "monitor flow's request_review does with disputes (changes what annotators see).",
+    )
+    label_issue_top: int = Field(
+        default=10, ge=1, le=1000, description="Label issues sent back per run, at most."
+    )
+    label_issue_max_quality: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Only labels whose out-of-fold probability (cleanlab's label quality) "
+        "is at most this are sent back.",
+    )
+    extra_annotators: int = Field(
+        default=1, ge=1, le=10, description="More annotators asked for per label issue."
+    )
+    label_studio_block: str = Field(
+        default="local",
+        min_length=1,
+        description="LabelStudioCredentials block name (used with review_label_issues).",
+    )
     only_new_labels: bool = Field(
         default=False,
         description="Skip, announcing nothing, when the last training already used this "
@@ -130,15 +161,24 @@ class TrainResult(BaseModel):
     unresolved: int = 0
     missing_items: int = 0
     held_for_review: int = 0
+    review_requested: int = Field(
+        default=0, description="Label issues sent back to Label Studio by this run."
+    )
 
 
 @flow(name="retrain-model")
-def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainResult:
+def retrain_model(
+    params: TrainParams,
+    store: DataStore | None = None,
+    credentials: LabelStudioCredentials | None = None,
+) -> TrainResult:
     """Train on a labels version and promote the model if the gate lets it through.
 
     Args:
         params: data set, labels version, estimator, gate and evaluation settings.
         store: a DataStore to use instead of ``params.store_block``.
+        credentials: Label Studio credentials instead of ``params.label_studio_block``
+            (only read with ``review_label_issues``).
 
     Returns:
         A :class:`TrainResult`. Too few labels or a single class -> ``skipped``;
@@ -152,10 +192,15 @@ def retrain_model(params: TrainParams, store: DataStore | None = None) -> TrainR
     spec = resolve_dataset(params.dataset)
     # One retrain at a time (the deployment's concurrency limit): each reads the champion, then records what it
     # trained on and may replace the champion.
-    return _retrain(params, target, spec)
+    return _retrain(params, target, spec, credentials)
 
 
-def _retrain(params: TrainParams, target: DataStore, spec: DatasetSpec) -> TrainResult:
+def _retrain(
+    params: TrainParams,
+    target: DataStore,
+    spec: DatasetSpec,
+    credentials: LabelStudioCredentials | None = None,
+) -> TrainResult:
     """The retrain itself: train, gate, save, maybe promote, announce."""
     logger = get_run_logger()
     name = params.model_name or spec.name
@@ -178,6 +223,7 @@ def _retrain(params: TrainParams, target: DataStore, spec: DatasetSpec) -> Train
             labels_version=labels_ref.version,
             champion=champion_version,
         )
+    version_frame = labels  # the whole version: what waits for review is counted on it
     held: list[str] = []
     if params.hold_disputed:
         labels, held = hold_for_review(labels, read_review_ledger(target, spec.name))
@@ -261,10 +307,11 @@ def _retrain(params: TrainParams, target: DataStore, spec: DatasetSpec) -> Train
     save_model_version(target, card, model_bytes, items)
     save_reference_profile(target, card, joined.rows, rows, candidate.probabilities)
     save_out_of_fold(target, card, item_ids, candidate.probabilities)
-    if candidate.probabilities is not None:
-        _report_label_issues(
-            name, card, rank_label_issues(item_ids, labels_list, candidate.probabilities)
-        )
+    issues = (
+        rank_label_issues(item_ids, labels_list, candidate.probabilities, top=None)
+        if candidate.probabilities is not None
+        else []
+    )
     record_trained_labels(target, spec.name, name, labels_ref.key)
 
     serving = champion_version
@@ -291,7 +338,27 @@ def _retrain(params: TrainParams, target: DataStore, spec: DatasetSpec) -> Train
         **counts,
     )
     _announce_outcome(result, champion_version)
-    return result
+    # After the announcement: Label Studio being away fails the run, never the promotion.
+    sent: list[ReviewRequest] = []
+    if params.review_label_issues and issues:
+        chosen = label_issues_to_review(
+            issues, params.label_issue_top, params.label_issue_max_quality
+        )
+        if chosen:
+            sent, _ = send_for_review(
+                target,
+                credentials or LabelStudioCredentials.load(params.label_studio_block),
+                spec,
+                version_frame,
+                chosen,
+                labels_version=labels_ref.version,
+                model_version=version,
+                extra_annotators=params.extra_annotators,
+                reason="label_issue",
+            )
+    if candidate.probabilities is not None:
+        _report_label_issues(name, card, issues, {r.item_id for r in sent})
+    return result.model_copy(update={"review_requested": len(sent)})
 
 
 def _announce_outcome(result: TrainResult, previous: str | None) -> None:
@@ -371,11 +438,18 @@ def _report(
     )
 
 
-def _report_label_issues(name: str, card: ModelCard, issues: list[LabelIssue]) -> None:
-    """The labels the run's out-of-fold probabilities doubt most (for a person to check)."""
+def _report_label_issues(
+    name: str, card: ModelCard, issues: list[LabelIssue], sent: set[str], top: int = 20
+) -> None:
+    """The labels the run's out-of-fold probabilities doubt most (for a person to check),
+    and which of them went back to Label Studio."""
+    shown = issues[:top] + [i for i in issues[top:] if i.item_id in sent]
     create_table_artifact(
         key=_artifact_key(name, "label-issues"),
-        table=[issue.model_dump() for issue in issues]
+        table=[
+            {**issue.model_dump(), "review": "requested" if issue.item_id in sent else ""}
+            for issue in shown
+        ]
         or [{"item_id": "", "label": "", "predicted": "no label doubted", "quality": ""}],
         description=f"{name} {card.version}: labels of {card.labels_version} its out-of-fold "
         "model doubts most, lowest cleanlab label quality first",

@@ -23,6 +23,7 @@ class LabelIssue(BaseModel):
         item_id: the item.
         label: its label in the labels version.
         predicted: the out-of-fold model's top class.
+        predicted_probability: the probability it gives that class.
         quality: cleanlab's label quality (0-1; lower = more likely wrong).
     """
 
@@ -31,6 +32,7 @@ class LabelIssue(BaseModel):
     item_id: str
     label: str
     predicted: str
+    predicted_probability: float
     quality: float
 
 
@@ -38,7 +40,7 @@ def rank_label_issues(
     item_ids: Sequence[str],
     labels: Sequence[str],
     probabilities: pd.DataFrame,
-    top: int = 20,
+    top: int | None = 20,
 ) -> list[LabelIssue]:
     """The evaluated labels most likely wrong, worst first.
 
@@ -46,7 +48,7 @@ def rank_label_issues(
         item_ids: item id of each training row (position -> item id).
         labels: label of each training row.
         probabilities: out-of-fold probabilities, index = position, one column per class.
-        top: the most issues returned.
+        top: the most issues returned (None: all).
 
     Returns:
         Up to ``top`` evaluated items whose label is not the model's top class, lowest
@@ -55,7 +57,7 @@ def rank_label_issues(
     Raises:
         ValueError: a position's label is not a column of ``probabilities`` (names it).
     """
-    if probabilities.empty or top <= 0:
+    if probabilities.empty or (top is not None and top <= 0):
         return []
     classes = [str(c) for c in probabilities.columns]
     positions = [int(p) for p in probabilities.index]
@@ -73,6 +75,7 @@ def rank_label_issues(
             item_id=str(item_ids[positions[n]]),
             label=given[n],
             predicted=predicted[n],
+            predicted_probability=float(proba[n].max()),
             quality=float(scores[n]),
         )
         for n in order

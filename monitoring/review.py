@@ -3,7 +3,9 @@
 An item is disputed (`monitoring.decisions.disputed`) when the champion, which never
 trained on it, gives a class other than the human label a high probability. When
 reviews are on, the monitor flow asks Label Studio for one more annotator on the
-item's task and records a `ReviewRequest` in the project's `ReviewLedger`.
+item's task and records a `ReviewRequest` in the project's `ReviewLedger`. The retrain
+flow sends its top label issues (`label_issues_to_review`: labels its own out-of-fold
+model doubts most, trained-on items included) down the same path.
 
 An item *waits for review* until its votes change after the request: a new or
 deleted annotation, another label, or an edited annotation (a later
@@ -17,15 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 
+from learning.label_issues import LabelIssue
 from monitoring.decisions import DisputedLabel
 
 ITEM_ID = "item_id"
+
+ReviewReason = Literal["disputed", "label_issue"]
 
 
 class ReviewRequest(BaseModel):
@@ -44,6 +49,11 @@ class ReviewRequest(BaseModel):
     requested_at: dt.datetime
     overlap: int | None = Field(
         default=None, description="The task's overlap in Label Studio after the request."
+    )
+    reason: ReviewReason = Field(
+        default="disputed",
+        description="disputed: the champion, never trained on it, disputes it (monitor); "
+        "label_issue: a training run's out-of-fold model doubts it (retrain).",
     )
 
 
@@ -85,6 +95,7 @@ def plan_reviews(
     labels_version: str,
     model_version: str | None,
     now: dt.datetime,
+    reason: ReviewReason = "disputed",
 ) -> list[ReviewRequest]:
     """The review requests to send for these disputes: one per item never sent back before.
 
@@ -96,6 +107,7 @@ def plan_reviews(
         labels_version: The labels version the disputes come from.
         model_version: The champion's version.
         now: The request time recorded.
+        reason: Why they are sent back (recorded with each request).
 
     Returns:
         The new requests, in the order of `disputes` (most confident first).
@@ -129,9 +141,47 @@ def plan_reviews(
                 annotators=len(_ids(row["annotators"])),
                 last_annotated_at=_time(row["last_annotated_at"]),
                 requested_at=now,
+                reason=reason,
             )
         )
     return planned
+
+
+def label_issues_to_review(
+    issues: Sequence[LabelIssue], top: int, max_quality: float
+) -> list[DisputedLabel]:
+    """The label issues worth a second look, as disputes for :func:`plan_reviews`.
+
+    Args:
+        issues: A training run's label issues, lowest label quality first
+            (`learning.label_issues.rank_label_issues`).
+        top: The most items sent back (0: none).
+        max_quality: Only labels whose cleanlab label quality (the out-of-fold
+            probability of the given label) is at most this.
+
+    Returns:
+        Up to `top` issues with quality <= `max_quality`, worst first; the out-of-fold
+        model's class and probability stand where a dispute has the champion's.
+
+    Raises:
+        ValueError: `top` below 0 or `max_quality` outside [0, 1].
+    """
+    if top < 0:
+        raise ValueError(f"top must be >= 0, got {top}")
+    if not 0 <= max_quality <= 1:
+        raise ValueError(f"max_quality must be in [0, 1], got {max_quality}")
+    ranked = sorted(issues, key=lambda issue: issue.quality)
+    return [
+        DisputedLabel(
+            item_id=issue.item_id,
+            label=issue.label,
+            model_label=issue.predicted,
+            model_probability=issue.predicted_probability,
+            label_probability=issue.quality,
+        )
+        for issue in ranked
+        if issue.quality <= max_quality
+    ][:top]
 
 
 def waiting_for_review(ledger: ReviewLedger, labels: pd.DataFrame) -> list[ReviewRequest]:

@@ -518,6 +518,8 @@ def request_reviews(
             "model_probability": round(request.model_probability, 4),
             "requested_at": request.requested_at.isoformat(),
         }
+        if request.reason != "disputed":  # a dispute's note stays as it always was
+            note["reason"] = request.reason
         update = review_update(
             request.task_id,
             ls_task.overlap,
