@@ -1,5 +1,6 @@
 """Live accuracy on the real stack: a degraded champion starts the retrain deployment, and
-disputed labels go back to the real Label Studio for another annotator.
+disputed labels and a training's top label issues go back to the real Label Studio for
+another annotator.
 
 The champion is trained on 300 correctly labelled digits; a bot then labels new digits
 in Label Studio, half of them wrongly (each digit called the next one).
@@ -30,8 +31,10 @@ from stack.serving import runner_deployment
 from flows.monitor import MonitorParams, monitor_model
 from flows.sync import SyncParams, sync_labels
 from flows.train import TrainParams, retrain_model
+from learning.evaluation import EvaluationConfig
+from monitoring.review import ReviewLedger
 from specs import DIGITS, DatasetSpec
-from storage.layout import card_key
+from storage.layout import card_key, review_ledger_key
 from tasks.state import LABEL_COLUMNS
 from tests.conftest import Stack
 from tests.flows.digits_store import label_records, write_digits
@@ -228,5 +231,75 @@ def test_disputed_labels_go_back_to_label_studio_for_another_annotator(
         assert again.waiting_for_review == len(disputed_tasks) - 1
         assert _view_tasks(ls, project.id) == disputed_tasks - {task_of[looked]}
         assert ls.tasks.get(id=str(task_of[looked])).overlap == 2  # not raised again
+    finally:
+        ls.projects.delete(id=project.id)
+
+
+LABELLED = 200
+SENT_BACK = 8
+
+
+def test_top_label_issues_of_a_training_go_back_to_label_studio_for_review(
+    stack: Stack, prefect_server: str, ls: LabelStudio, unique: str, tmp_path: Path
+) -> None:
+    """A bot labels 200 digits in Label Studio, one in ten wrongly (each digit called the
+    next one); the training run's top label issues, trained-on items included, land in the
+    review tab by the disputes' path, and the next training holds them."""
+    spec = DIGITS.model_copy(update={"name": unique})
+    store = DataStore(base_path=str(tmp_path / "store"))
+    clean = write_digits(store, n=LABELLED, dataset=unique)
+    config = build_label_config(spec.labels)
+    project = ls.projects.create(title=unique, label_config=config.xml)
+    try:
+        pngs = [store.read_bytes(k) for k in clean["key"]]
+        imported = ls.projects.import_tasks(
+            id=project.id,
+            request=[
+                {"item_id": i, "image": "data:image/png;base64," + base64.b64encode(png).decode()}
+                for i, png in zip(clean["item_id"], pngs, strict=True)
+            ],
+            return_task_ids=True,
+        )
+        task_of = dict(zip(clean["item_id"], map(int, imported.task_ids), strict=True))
+        (bot,) = ensure_team(ls, 1, prefix=f"{unique}-bot")
+        wrong = set(clean["item_id"].iloc[::10])
+        for item, truth in zip(clean["item_id"], clean["truth"], strict=True):
+            vote(ls, config, task_of[item], bot, _flipped(truth) if item in wrong else truth)
+        credentials = stack.label_studio()
+        sync = SyncParams(dataset=spec, ready_threshold=1000, method="majority")
+        sync_labels(sync, store=store, credentials=credentials)
+        assert _next_task(stack, project.id) is None  # everything is labelled once
+
+        params = TrainParams(
+            dataset=spec,
+            evaluation=EvaluationConfig(holdout_min_items=1000),  # every label out of fold
+            review_label_issues=True,
+            label_issue_top=SENT_BACK,
+        )
+        trained = retrain_model(params, store=store, credentials=credentials)
+        assert trained.status == "promoted" and trained.review_requested == SENT_BACK
+        ledger = ReviewLedger.model_validate(store.read_json(review_ledger_key(unique)))
+        sent = {r.item_id for r in ledger.requests}
+        assert len(sent) == SENT_BACK and len(sent & wrong) >= SENT_BACK - 1  # precision >= 0.8
+        sent_tasks = {task_of[i] for i in sent}
+
+        # In Label Studio: one more annotator wanted, the reason in meta, the review tab.
+        for task_id in sent_tasks:
+            task = ls.tasks.get(id=str(task_id))
+            assert (task.overlap, task.is_labeled) == (2, False)
+            note = task.meta[DISPUTE_META_KEY]
+            assert note["reason"] == "label_issue"
+            assert (note["labels_version"], note["model_version"]) == (
+                trained.labels_version,
+                trained.version,
+            )
+        untouched = ls.tasks.get(id=str(next(t for i, t in task_of.items() if i not in sent)))
+        assert (untouched.overlap, untouched.is_labeled) == (1, True)
+        assert _view_tasks(ls, project.id) == sent_tasks
+        assert _next_task(stack, project.id) in sent_tasks  # back in the label stream
+
+        # The next training leaves them out until someone has looked.
+        held = retrain_model(params.model_copy(update={"review_label_issues": False}), store=store)
+        assert held.held_for_review == SENT_BACK and held.used == LABELLED - SENT_BACK
     finally:
         ls.projects.delete(id=project.id)
