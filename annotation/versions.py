@@ -15,6 +15,8 @@ fills them as a majority decision without recorded voters.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -284,6 +286,71 @@ def should_announce(
     if repeat_after is None or now is None:
         return False
     return announced_at is None or now - announced_at >= repeat_after
+
+
+TREND_COLUMNS = ["item_id", "label", "status", "vote_annotators", "vote_labels"]
+SPARKS = "▁▂▃▄▅▆▇█"
+SPARK_FLOOR = 0.5  # accuracy at or below which the sparkline is at its lowest
+NO_ESTIMATE = "·"
+
+
+def annotator_accuracy(frame: pd.DataFrame) -> dict[str, float]:
+    """Each annotator's estimated accuracy in one labels version, from its stored columns.
+
+    As in :func:`annotation.consensus.compute_consensus`: the share of their votes equal to
+    the label of the items the version labelled (unresolved items do not count). A version
+    without recorded voters (written before the consensus columns) estimates nobody.
+
+    Args:
+        frame: a labels version with ``label``, ``status``, ``vote_annotators``,
+            ``vote_labels`` (the last two may be missing).
+
+    Returns:
+        annotator id -> accuracy, for every annotator with a vote on a labelled item.
+    """
+    if "vote_annotators" not in frame.columns or "vote_labels" not in frame.columns:
+        return {}
+    judged: Counter[str] = Counter()
+    hits: Counter[str] = Counter()
+    resolved = frame[frame["status"] == RESOLVED]
+    for label, annotators, labels in zip(
+        resolved["label"], resolved["vote_annotators"], resolved["vote_labels"], strict=True
+    ):
+        for annotator, vote in votes_of_lists(annotators, labels).items():
+            judged[annotator] += 1
+            hits[annotator] += int(vote == str(label))
+    return {annotator: hits[annotator] / n for annotator, n in judged.items()}
+
+
+def spark(value: float | None) -> str:
+    """One character for an accuracy: ▁ at ``SPARK_FLOOR`` (a coin flip between two
+    classes) or below, up to █ near 1; · for no estimate."""
+    if value is None or math.isnan(value):
+        return NO_ESTIMATE
+    share = (min(max(value, SPARK_FLOOR), 1.0) - SPARK_FLOOR) / (1.0 - SPARK_FLOOR)
+    return SPARKS[min(int(share * len(SPARKS)), len(SPARKS) - 1)]
+
+
+def annotator_trends(
+    history: Sequence[Mapping[str, float]], current: Mapping[str, float | None]
+) -> dict[str, str]:
+    """Each annotator's estimate over recent labels versions, as text a table cell holds.
+
+    Args:
+        history: per earlier version, oldest first, annotator id -> accuracy
+            (:func:`annotator_accuracy`).
+        current: annotator id -> accuracy in the version reported now (None: no estimate).
+
+    Returns:
+        annotator id (those of ``current``) -> a sparkline and the figures, oldest first,
+        e.g. ``"█▇▆ 0.97 0.90 0.81"``; ``·`` / ``-`` where a version has no estimate of them.
+    """
+    trends: dict[str, str] = {}
+    for annotator, now in current.items():
+        values = [version.get(annotator) for version in history] + [now]
+        figures = " ".join("-" if v is None else f"{v:.2f}" for v in values)
+        trends[annotator] = f"{''.join(spark(v) for v in values)} {figures}"
+    return trends
 
 
 def people_labels(frame: pd.DataFrame) -> pd.DataFrame:

@@ -5,8 +5,8 @@
 Incremental: only tasks changed since the watermark are read, filtered on the
 server. Every item with recorded voters is then decided again from all votes of the
 version and the champion's out-of-sample probabilities (``annotation.consensus``); a
-table artifact ranks the annotators and `labelloop.annotator.flagged` names one clearly
-below the team. The watermark advances only after the new labels version is written, so a
+table artifact ranks the annotators, with each one's estimate over the recent labels
+versions, and `labelloop.annotator.flagged` names one clearly below the team. The watermark advances only after the new labels version is written, so a
 crash never loses a label; a rerun re-reads the same window and merges idempotently.
 """
 
@@ -37,6 +37,8 @@ from annotation.sync import (
     withdraw_deleted_tasks,
 )
 from annotation.versions import (
+    annotator_accuracy,
+    annotator_trends,
     apply_consensus,
     count_unresolved,
     should_announce,
@@ -60,6 +62,7 @@ from tasks.registry import load_champion
 from tasks.state import (
     load_ledger,
     load_sync_state,
+    read_earlier_versions,
     read_latest_version,
     read_trained_labels,
     read_trained_version,
@@ -115,6 +118,13 @@ class SyncParams(BaseModel):
             "Announce labels.ready again if no training has used the announced labels after "
             "this long (its retrain run was lost); None = never again."
         ),
+    )
+    trend_versions: int = Field(
+        default=5,
+        ge=0,
+        le=50,
+        description="Earlier labels versions whose annotator estimates the annotator table "
+        "shows beside this one's (0: none).",
     )
     reason: Reason = Field(
         default=None,
@@ -321,7 +331,12 @@ def sync_labels(
     )
     _report(spec.name, result, delta.counts(), merged.frame, delta.skipped)
     if consensus is not None:
-        _report_annotators(spec.name, current, consensus, flagged)
+        earlier = read_earlier_versions(store, spec.name, current, params.trend_versions)
+        trends = annotator_trends(
+            [annotator_accuracy(frame) for _, frame in earlier],
+            {q.annotator: q.accuracy for q in consensus.annotators},
+        )
+        _report_annotators(spec.name, current, consensus, flagged, trends, len(earlier))
     return result
 
 
@@ -347,6 +362,8 @@ def _report_annotators(
     version: str | None,
     consensus: Consensus,
     flagged: list[tuple[AnnotatorQuality, float]],
+    trends: dict[str, str],
+    earlier: int,
 ) -> None:
     below = {quality.annotator for quality, _ in flagged}
 
@@ -367,11 +384,14 @@ def _report_annotators(
                 "skips": q.skips,
                 "crowdlab_quality": share(q.crowdlab_quality),
                 "flagged": "below the team" if q.annotator in below else "",
+                "trend": trends.get(q.annotator, ""),
             }
             for q in consensus.annotators
         ],
         description=f"Annotators of {name!r}, best estimated accuracy first (labels version "
-        f"{version}; champion weight {share(consensus.model_weight) or 'none: majority'})",
+        f"{version}; champion weight {share(consensus.model_weight) or 'none: majority'}); "
+        f"trend: estimated accuracy in the {earlier} earlier labels version(s) then this one, "
+        "oldest first (▁ 0.5 or below to █ 1; · and - where none)",
     )
 
 

@@ -152,6 +152,20 @@ def labels_key(project: str, version: str) -> str:
     return f"labels/{project}/{version}.parquet"
 
 
+def labels_prefix(project: str) -> str:
+    """``labels/<project>/``: every labels version of a project (and its pointer)."""
+    return f"labels/{project}/"
+
+
+def version_of_labels_key(project: str, key: str) -> str | None:
+    """The labels version a key names (``labels/<project>/<version>.parquet``), else None."""
+    prefix = labels_prefix(project)
+    name = key[len(prefix) :] if key.startswith(prefix) else ""
+    if "/" in name or not name.endswith(".parquet"):
+        return None
+    return name.removesuffix(".parquet") or None
+
+
 def latest_labels_key(project: str) -> str:
     """``labels/<project>/latest.json``: the newest labels version (a LabelsPointer)."""
     return f"labels/{project}/latest.json"

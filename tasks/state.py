@@ -18,6 +18,7 @@ from annotation.ledger import PushLedger
 from annotation.sync import SyncWatermark
 from annotation.versions import (
     LABEL_COLUMNS,
+    TREND_COLUMNS,
     count_unresolved,
     empty_labels_frame,
     label_pairs,
@@ -31,11 +32,13 @@ from monitoring.review import ReviewLedger
 from storage.layout import (
     degraded_log_key,
     labels_key,
+    labels_prefix,
     latest_labels_key,
     push_ledger_key,
     review_ledger_key,
     sync_state_key,
     trained_labels_key,
+    version_of_labels_key,
 )
 from storage.pointers import LabelsPointer, TrainedLabels, parse_labels_document
 
@@ -139,6 +142,36 @@ def read_labels_pointer(store: DataStore, project: str) -> LabelsPointer | None:
         return parse_labels_document(LabelsPointer, store.read_bytes(key), key)
     except MissingKeyError:
         return None
+
+
+@task(name="read-earlier-labels-versions", cache_policy=NO_CACHE, **STORE_RETRIES)
+def read_earlier_versions(
+    store: DataStore, project: str, before: str | None, count: int
+) -> list[tuple[str, pd.DataFrame]]:
+    """The labels versions just before ``before``, oldest first (for trends over versions).
+
+    Args:
+        store: the DataStore.
+        project: the project (data set) name.
+        before: a labels version; only versions that sort before it (None: all).
+        count: how many at most, the newest ones.
+
+    Returns:
+        (version, frame) pairs; a frame holds the columns of ``TREND_COLUMNS`` it has.
+    """
+    if count <= 0:
+        return []
+    versions = sorted(
+        version
+        for key in store.list_keys(labels_prefix(project))
+        if (version := version_of_labels_key(project, key)) is not None
+        and (before is None or version < before)
+    )[-count:]
+    frames = []
+    for version in versions:
+        frame = store.read_parquet(labels_key(project, version))
+        frames.append((version, frame[[c for c in TREND_COLUMNS if c in frame.columns]]))
+    return frames
 
 
 @task(name="write-labels-version", cache_policy=NO_CACHE, **STORE_RETRIES)

@@ -95,8 +95,16 @@ def test_a_model_named_apart_from_its_data_set_resets_the_count_of_new_labels(
 
 
 def test_after_a_training_the_champion_settles_ties_and_the_careless_annotator_is_flagged(
-    digits, quiet_label_studio
+    digits, quiet_label_studio, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tables: dict[str, list[dict[str, object]]] = {}
+    real_table = sync_module.create_table_artifact
+
+    def record_table(*, key: str, table: list[dict[str, object]], **kwargs: object) -> object:
+        tables[key] = table
+        return real_table(key=key, table=table, **kwargs)
+
+    monkeypatch.setattr(sync_module, "create_table_artifact", record_table)
     store, clean = digits
     rows = clean.iloc[:160]
     items, truth = rows["item_id"].tolist(), [str(t) for t in rows["truth"]]
@@ -108,7 +116,8 @@ def test_after_a_training_the_champion_settles_ties_and_the_careless_annotator_i
         record["votes"] = [f"{label}:1" for label in sorted(set(votes.values()))]
         if n >= 150:  # a 1-1 tie: the majority leaves it open
             record.update(label=None, status="unresolved", reason="tie")
-    write_labels(store, "v1", [{"reason": None, **record} for record in records])
+    # a version id as the sync makes them (they sort by time)
+    write_labels(store, "20240101T000000000000Z-v1", [{"reason": None, **record} for record in records])
     assert retrain_model(TrainParams(), store=store).status == "promoted"
 
     result = _sync(store, quiet_label_studio)
@@ -119,3 +128,6 @@ def test_after_a_training_the_champion_settles_ties_and_the_careless_annotator_i
     assert ties["label"].tolist() == truth[150:]
     assert set(ties["method"]) == {"crowdlab"} and ties["majority_label"].isna().all()
     assert result.flagged_annotators == ["3"]
+    # the annotator table shows each one over the versions: v1 (as written) then this one
+    trend = {row["annotator"]: row["trend"] for row in tables["annotators-digits"]}
+    assert trend == {"1": "██ 1.00 1.00", "2": "██ 1.00 1.00", "3": "·▁ - 0.00"}
