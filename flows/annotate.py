@@ -8,6 +8,12 @@ that push first (looking them up in Label Studio by `item_id`, importing only th
 missing ones) and selects nothing new, so a crash after any chunk and a rerun leave
 exactly the selected tasks; the pool excludes every item in the ledger, so two
 selections never overlap.
+
+With ``second_opinion_share`` above 0 and a champion, part of the batch may be second
+opinions: labelled items that ActiveLab (`learning.second_opinions`) ranks above the new
+items on one scale go back to Label Studio for one more annotator by the review path
+(`tasks.review`), and the new items fill the rest. At 0 (the default) the push is as it
+always was.
 """
 
 from __future__ import annotations
@@ -33,10 +39,14 @@ from annotation.config import LabelSetDifference, build_label_config
 from annotation.ledger import items_to_verify, plan_push
 from annotation.payloads import ItemValue, build_tasks, chunked
 from annotation.predictions import inline_predictions
+from annotation.labels import votes_of_lists
 from annotation.push import already_handled
+from annotation.versions import RESOLVED
 from blocks import DataStore, LabelStudioCredentials
 from flows.cli import DATASET, run_flow_script
 from learning.pipelines import selection_features
+from learning.second_opinions import activelab_scores, second_opinions
+from monitoring.decisions import DisputedLabel
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason
 from tasks.datasets import resolve_dataset
@@ -49,8 +59,16 @@ from tasks.label_studio import (
 )
 from tasks.media import ensure_image_storage, image_reference
 from tasks.predict import predict_items, probabilities
-from tasks.registry import load_champion
-from tasks.state import load_ledger, read_latest_labels, save_ledger
+from tasks.consensus import read_champion_probabilities
+from tasks.registry import LoadedModel, load_champion
+from tasks.review import send_for_review
+from tasks.state import (
+    load_ledger,
+    read_latest_labels,
+    read_latest_version,
+    read_review_ledger,
+    save_ledger,
+)
 
 Selector = Callable[..., list[str]]
 """`learning.selection.select_batch`'s signature; pass another to plug in a strategy."""
@@ -88,6 +106,13 @@ class PushParams(BaseModel):
         pattern=NAME_PATTERN,
         description="Registry model; None = the data set's name.",
     )
+    second_opinion_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Largest share of the batch that may be second opinions on labelled "
+        "items, ranked against new items by ActiveLab (needs a champion; 0 = new items only).",
+    )
     reason: Reason = Field(
         default=None,
         description="Why this push runs (set by triggers).",
@@ -111,6 +136,9 @@ class PushResult(BaseModel):
     labels_outside_spec: list[str] = Field(
         default_factory=list, description="Project labels the spec lacks (never counted)."
     )
+    second_opinions: int = Field(
+        default=0, description="Labelled items sent back for one more annotator."
+    )
 
 
 @flow(name="push-batch")
@@ -133,10 +161,11 @@ def push_batch(
     """
     spec = resolve_dataset(params.dataset)
     store = store or DataStore.named(params.store_block)
-    client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
+    credentials = credentials or LabelStudioCredentials.load(params.label_studio_block)
+    client = credentials.get_client()
     # One push at a time (the deployment's concurrency limit): a push reads, extends and saves the data set's
     # ledger, and creates its project when there is none.
-    return _push(spec, params, store, client, selector or select_batch)
+    return _push(spec, params, store, client, selector or select_batch, credentials)
 
 
 def _push(
@@ -145,6 +174,7 @@ def _push(
     store: DataStore,
     client: LabelStudio,
     selector: Selector,
+    credentials: LabelStudioCredentials | None = None,
 ) -> PushResult:
     """The push itself: resume an interrupted one or select, import, record, announce."""
     logger = get_run_logger()
@@ -161,6 +191,7 @@ def _push(
     )
     _, labelled = read_latest_labels(store, spec.name)
     push_id = uuid.uuid4().hex
+    second: list[DisputedLabel] = []
     resumed = ledger.pending()
     if resumed:
         # An earlier push stopped between marking its selection and recording it:
@@ -173,7 +204,9 @@ def _push(
         pool = rows[
             ~rows["item_id"].isin(already_handled(ledger, (label.item_id for label in labelled)))
         ]
-        batch = min(params.batch_size, len(pool))
+        if params.second_opinion_share > 0 and champion is not None and labelled:
+            second = _second_opinions(store, spec, champion, pool, params)
+        batch = min(params.batch_size - len(second), len(pool))
         choosing = 0 < batch < len(pool)  # a batch that takes the whole pool needs no ranking
         inputs = feature_rows(store, spec, pool) if choosing else None
         proba = (
@@ -219,6 +252,20 @@ def _push(
         imported |= chunk_ids
     # Tasks recovered from an interrupted push were imported with their predictions inline.
     predicted = len(imported) if guesses else 0
+    sent = 0
+    if second and champion is not None:
+        pointer, frame = read_latest_version(store, spec.name)
+        requests, _ = send_for_review(
+            store,
+            credentials or LabelStudioCredentials.load(params.label_studio_block),
+            spec,
+            frame,
+            second,
+            labels_version=pointer.version if pointer else "",
+            model_version=champion.card.version,
+            reason="second_opinion",
+        )
+        sent = len(requests)
 
     result = PushResult(
         project_id=project.id,
@@ -231,6 +278,7 @@ def _push(
         model_version=champion.card.version if champion is not None else None,
         labels_put_back=list(project.update.added) if project.update else [],
         labels_outside_spec=list(project.update.retained) if project.update else [],
+        second_opinions=sent,
     )
     _report(
         spec,
@@ -261,6 +309,63 @@ def _push(
         },
     )
     return result
+
+
+def _second_opinions(
+    store: DataStore,
+    spec: DatasetSpec,
+    champion: LoadedModel,
+    pool: pd.DataFrame,
+    params: PushParams,
+) -> list[DisputedLabel]:
+    """The labelled items ActiveLab ranks above new ones, up to the share of the batch.
+
+    Items ever sent back for review are not asked about again.
+    """
+    _, frame = read_latest_version(store, spec.name)
+    asked = read_review_ledger(store, spec.name).requested()
+    resolved = frame[(frame["status"] == RESOLVED) & ~frame["item_id"].astype(str).isin(asked)]
+    votes = {
+        str(item): given
+        for item, annotators, labels in zip(
+            resolved["item_id"], resolved["vote_annotators"], resolved["vote_labels"], strict=True
+        )
+        if (given := votes_of_lists(annotators, labels))
+    }
+    if not votes:
+        return []
+    classes = list(spec.labels.labels)
+    known = read_champion_probabilities(store, spec, champion, list(votes))
+    if pool.empty:
+        new = pd.DataFrame(columns=classes)
+    else:
+        columns, proba = probabilities(champion.model, feature_rows(store, spec, pool))
+        new = pd.DataFrame(proba, index=pool["item_id"].astype(str).tolist(), columns=columns)
+    labelled_scores, new_scores = activelab_scores(votes, classes, known, new)
+    chosen = second_opinions(
+        labelled_scores, new_scores, params.batch_size, params.second_opinion_share
+    )
+    label_of = dict(
+        zip(resolved["item_id"].astype(str), resolved["label"].astype(str), strict=True)
+    )
+    rows = known.set_axis([str(i) for i in known.index]).reindex(columns=classes, fill_value=0.0)
+    get_run_logger().info(
+        "Second opinions: %d of %d labelled items rank above the new ones (share %.2f of %d)",
+        len(chosen),
+        len(labelled_scores),
+        params.second_opinion_share,
+        params.batch_size,
+    )
+    return [
+        DisputedLabel(
+            item_id=item,
+            label=label_of[item],
+            model_label=str(rows.loc[item].idxmax()),
+            model_probability=float(rows.loc[item].max()),
+            label_probability=float(rows.loc[item].get(label_of[item], 0.0)),
+        )
+        for item in chosen
+    ]
 
 
 def _select(

@@ -30,7 +30,7 @@ from monitoring.decisions import DisputedLabel
 
 ITEM_ID = "item_id"
 
-ReviewReason = Literal["disputed", "label_issue"]
+ReviewReason = Literal["disputed", "label_issue", "second_opinion"]
 
 
 class ReviewRequest(BaseModel):
@@ -53,7 +53,8 @@ class ReviewRequest(BaseModel):
     reason: ReviewReason = Field(
         default="disputed",
         description="disputed: the champion, never trained on it, disputes it (monitor); "
-        "label_issue: a training run's out-of-fold model doubts it (retrain).",
+        "label_issue: a training run's out-of-fold model doubts it (retrain); "
+        "second_opinion: ActiveLab ranks one more label on it above a new item (push).",
     )
 
 
