@@ -5,7 +5,8 @@ trained on it, gives a class other than the human label a high probability. When
 reviews are on, the monitor flow asks Label Studio for one more annotator on the
 item's task and records a `ReviewRequest` in the project's `ReviewLedger`. The retrain
 flow sends its top label issues (`label_issues_to_review`: labels its own out-of-fold
-model doubts most, trained-on items included) down the same path.
+model doubts most, trained-on items included) down the same path, and the push its
+second opinions (`learning.second_opinions`).
 
 An item *waits for review* until its votes change after the request: a new or
 deleted annotation, another label, or an edited annotation (a later

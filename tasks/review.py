@@ -1,7 +1,7 @@
 """Labels sent back to Label Studio for another annotator: the one request-review path.
 
 The monitor flow sends the champion's disputes down it, the retrain flow its top label
-issues. Either way the task's overlap is raised, ``is_labeled`` cleared, the reason noted
+issues, the push its second opinions. Either way the task's overlap is raised, ``is_labeled`` cleared, the reason noted
 in its meta, the request recorded in the project's review ledger, and the Data Manager
 tab lists every item still waiting; training holds those items back until someone looked.
 """
