@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 import tasks.review as review_module
 from blocks import DataStore, LabelStudioCredentials
@@ -96,6 +97,7 @@ def test_top_label_issues_go_to_review_and_the_next_training_holds_them(
     with get_client(sync_client=True) as client:
         (artifact,) = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"{model}-label-issues"])),
+            sort=ArtifactSort.CREATED_DESC,  # this run's, not the first run's
             limit=1,
         )
     data = artifact.data
