@@ -40,6 +40,7 @@ from learning.pipelines import selection_features
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -138,9 +139,10 @@ def push_batch(
     spec = resolve_dataset(params.dataset)
     store = store or DataStore.named(params.store_block)
     client = (credentials or LabelStudioCredentials.load(params.label_studio_block)).get_client()
-    # One push at a time (the deployment's concurrency limit): a push reads, extends and saves the data set's
+    # One push of a data set at a time: a push reads, extends and saves the data set's
     # ledger, and creates its project when there is none.
-    return _push(spec, params, store, client, selector or select_batch)
+    with dataset_slot("push", spec.name):
+        return _push(spec, params, store, client, selector or select_batch)
 
 
 def _push(
