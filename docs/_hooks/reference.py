@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 import yaml
 from mkdocs.config.defaults import MkDocsConfig
@@ -56,6 +55,7 @@ FLOW_MODULES = [
 # Where events are emitted: every `announce(...)` call and every event model built with
 # `event=` and `payload=` under these packages.
 EVENT_SOURCES = ["flows", "tasks", "monitoring", "webhooks", "annotation"]
+EVENT_NAME = re.compile(r"labelloop\.[a-z_]+\.[a-z_]+")
 LAYOUT_MARKER = "<!-- labelloop:layout -->"
 BLOCKS = ["blocks.DataStore", "blocks.LabelStudioCredentials", "blocks.DatasetRegistration"]
 
@@ -276,7 +276,7 @@ def event_constants(trees: dict[str, ast.Module]) -> dict[str, str]:
         for node in tree.body:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
                 value = node.value.value
-                if isinstance(value, str) and value.startswith("labelloop."):
+                if isinstance(value, str) and EVENT_NAME.fullmatch(value):
                     for target in node.targets:
                         if isinstance(target, ast.Name):
                             names[target.id] = value
@@ -434,11 +434,13 @@ def events_page() -> str:
 # ---------------------------------------------------------------- CLI
 
 
-def commands(command: click.Command, path: list[str]) -> Iterator[list[str]]:
+def commands(command: Any, path: list[str]) -> Iterator[list[str]]:
+    """The path of every command and group under a (typer) click command."""
     yield path
-    if isinstance(command, click.Group):
-        for name in command.list_commands(click.Context(command)):
-            yield from commands(command.get_command(click.Context(command), name), [*path, name])
+    if hasattr(command, "list_commands"):
+        context = type(command).context_class(command)
+        for name in command.list_commands(context):
+            yield from commands(command.get_command(context, name), [*path, name])
 
 
 def cli_page() -> str:
