@@ -2,7 +2,7 @@
 
 The sync session holds its data set's slot with `try_dataset_slot` (it never waits).
 `dataset_slot` is the waiting form, built for the other stages but not used by them yet
-(see the README's "Known limits": a release was sometimes lost in the flow tests).
+(see docs/operating.md, "Known limits": a release was sometimes lost in the flow tests).
 
 A section run inside `dataset_slot(stage, dataset)` holds the one
 slot of the Prefect global concurrency limit `labelloop-<stage>-<dataset>`, which is
