@@ -27,6 +27,15 @@ READ_MANY_WORKERS = 16  # concurrent GETs of DataStore.read_many on S3
 READ_MANY_WINDOW = 256  # keys read ahead of the consumer at most
 
 
+def default_local_path() -> str:
+    """The local default store: `$LABELLOOP_HOME/data` (`.labelloop/data` when unset), as
+    an absolute path fixed when the store is made, so a run never follows a later change
+    of the working directory; `labelloop stack env` exports the stack's `LABELLOOP_HOME`,
+    so a script run from any folder writes where the stack's flows do."""
+    home = Path(os.environ.get("LABELLOOP_HOME") or ".labelloop").expanduser()
+    return str((home / "data").resolve())
+
+
 class MissingKeyError(FileNotFoundError):
     """The store holds no object under that key."""
 
@@ -223,8 +232,11 @@ class DataStore(Block):
     _description = "A local folder or an S3 bucket + prefix holding labelloop's data."
 
     base_path: str = Field(
-        default=".labelloop/data",
-        description="Local folder used when no bucket is set (relative to the working directory).",
+        default_factory=default_local_path,
+        description=(
+            "Local folder used when no bucket is set; by default $LABELLOOP_HOME/data "
+            "(.labelloop/data when unset), made absolute."
+        ),
     )
     bucket: str | None = Field(default=None, description="S3 bucket; set it to store in S3.")
     prefix: str = Field(default="", description="Key prefix inside the bucket.")

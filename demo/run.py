@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from label_studio_sdk import LabelStudio
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments import run_deployment
 from prefect.events.filters import (
     EventFilter,
@@ -44,14 +51,14 @@ from specs import DIGITS
 from specs.files import DatasetFile
 from stack import control
 from stack.control import LOCAL_BLOCK
-from stack.process import poll
+from stack.process import StackError, poll
 from stack.prefect_yaml import PROJECT_ROOT, served_document
 from stack.settings import StackSettings
 from tasks.datasets import wire_dataset
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 from tasks.label_studio import ProjectConfig, find_project
 from tasks.refresh import read_tasks_with_annotations
-from tasks.registry import read_pointer
+from tasks.registry import ChampionPointer, read_pointer
 
 
 class DemoParams(BaseModel):
@@ -189,31 +196,12 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
         )
         served = control.serve(settings, demo_document(params))
         typer.echo(f"{served.name:<13} {served.state:<8} every deployment of {served.url}")
+        began = dt.datetime.now(dt.UTC)
         run_deployment(f"{collect.name}/collect", timeout=0)  # the schedule would, within 30 s
-        team = ensure_team(client, params.team.annotators) if params.bot else []
-        seen: set[int] = set()  # tasks the bots worked on (a task both skipped stays unlabelled)
-        reported: set[str] = set()  # labels versions whose retrain a round line reported
-        for number in range(1, (params.rounds if params.bot else 0) + 1):
-            started = dt.datetime.now(dt.UTC)
-            project, batch = wait_for_batch(client, seen, params.round_timeout_s)
-            annotate(
-                client,
-                project.config,
-                {
-                    task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
-                    for task in batch
-                },
-                team,
-                params.team.model_copy(update={"seed": number}),
-            )
-            seen |= {task.id for task in batch}
-            outcome = wait_for_outcome(started, reported, params.round_timeout_s)
-            reported.add(outcome.labels_version or "")
-            typer.echo(round_line(number, outcome))
-        champion = read_pointer(DataStore.load(LOCAL_BLOCK), DIGITS.name)
-        project, batch = wait_for_batch(
-            client, seen, params.round_timeout_s, champion.version if champion else None
-        )
+        try:
+            project, batch, champion = play_rounds(client, params, truth)
+        except StackError as error:  # a wait ran out: say which runs did not finish
+            raise StackError(f"{error}\n{unfinished_runs(read_runs_since(began))}") from None
     guesses = f"the champion {champion.version}'s predictions" if champion else "no model yet"
     typer.echo(
         f"\nThe next batch ({len(batch)} tasks, {guesses}) "
@@ -226,28 +214,97 @@ def run_demo(settings: StackSettings, params: DemoParams) -> None:
     )
 
 
+def play_rounds(
+    client: LabelStudio, params: DemoParams, truth: Mapping[str, str]
+) -> Batch:
+    """The bots' rounds, one printed line each; then the champion and the next batch."""
+    team = ensure_team(client, params.team.annotators) if params.bot else []
+    seen: set[int] = set()  # tasks the bots worked on (a task both skipped stays unlabelled)
+    reported: set[str] = set()  # labels versions whose retrain a round line reported
+    for number in range(1, (params.rounds if params.bot else 0) + 1):
+        started = dt.datetime.now(dt.UTC)
+        project, batch, _ = wait_for_batch(client, seen, params.round_timeout_s)
+        annotate(
+            client,
+            project.config,
+            {
+                task.id: truth[checksum_of_task_image(str(task.data[project.config.data_key]))]
+                for task in batch
+            },
+            team,
+            params.team.model_copy(update={"seed": number}),
+        )
+        seen |= {task.id for task in batch}
+        outcome = wait_for_outcome(started, reported, params.round_timeout_s)
+        reported.add(outcome.labels_version or "")
+        typer.echo(round_line(number, outcome))
+    return wait_for_batch(client, seen, params.round_timeout_s, DataStore.load(LOCAL_BLOCK))
+
+
+def read_runs_since(since: dt.datetime) -> list[tuple[str, FlowRun]]:
+    """Every flow run that started since `since` or waits to start (not scheduled for
+    later), with its flow's name."""
+    with get_client(sync_client=True) as prefect:
+        runs = prefect.read_flow_runs(
+            flow_run_filter=FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
+        ) + prefect.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                start_time=FlowRunFilterStartTime(is_null_=True),
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])
+                ),
+            )
+        )
+        flows = {flow.id: flow.name for flow in prefect.read_flows()}
+    return [(flows.get(run.flow_id, "?"), run) for run in runs]
+
+
+def unfinished_runs(runs: list[tuple[str, FlowRun]]) -> str:
+    """One line per run that did not complete (its flow, name, data set, state and the
+    state's message), or a sentence when every one completed."""
+    lines = [
+        f"  {flow} {run.name} (data set {(run.parameters.get('params') or {}).get('dataset')}): "
+        f"{run.state.name if run.state else 'no state'}"
+        + (f": {run.state.message}" if run.state and run.state.message else "")
+        for flow, run in runs
+        if run.state is None or run.state.type != StateType.COMPLETED
+    ]
+    if not lines:
+        return f"each of the {len(runs)} flow runs since the demo began completed"
+    return "flow runs that did not complete:\n" + "\n".join(lines)
+
+class Batch(NamedTuple):
+    """Unlabelled tasks waiting in the digits project, and the champion they show."""
+
+    project: ProjectConfig
+    tasks: list[LSTask]
+    champion: ChampionPointer | None
+
+
 def wait_for_batch(
-    client: LabelStudio, seen: set[int], timeout_s: float, shown: str | None = None
-) -> tuple[ProjectConfig, list[LSTask]]:
+    client: LabelStudio, seen: set[int], timeout_s: float, store: DataStore | None = None
+) -> Batch:
     """The digits project and its unlabelled tasks not in `seen`, once there are any.
 
-    With `shown`, only once every one of them shows that model version's prediction
-    (a push imports its tasks first, then their predictions; a refresh follows a
-    promotion).
+    With `store`, only once every one of them shows the predictions of the champion of
+    that moment, read again on each look: a push imports its tasks first, then their
+    predictions; a refresh follows a promotion; and a degraded champion's retrain may
+    promote another model while the demo waits.
     """
 
-    def probe() -> tuple[ProjectConfig, list[LSTask]] | None:
+    def probe() -> Batch | None:
         project = find_project.fn(client, DIGITS.name)
         if project is None:
             return None
+        champion = read_pointer(store, DIGITS.name) if store else None
         waiting = unlabelled_tasks(read_tasks_with_annotations(client, project.id))
         fresh = [task for task in waiting if task.id not in seen]
-        if not fresh or (shown and not all(_shows(task, shown) for task in fresh)):
+        if not fresh or (champion and not all(_shows(t, champion.version) for t in fresh)):
             return None
-        return project, fresh
+        return Batch(project, fresh, champion)
 
     what = "new batch of unlabelled tasks in Label Studio"
-    return poll(what + (f" showing {shown}'s predictions" if shown else ""), probe, timeout_s)
+    return poll(what + (" showing the champion's predictions" if store else ""), probe, timeout_s)
 
 
 def _shows(task: LSTask, version: str) -> bool:

@@ -74,7 +74,11 @@ class PushParams(BaseModel):
         description="Tasks per import call (the unit a crash can redo).",
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     label_studio_block: str = Field(
         default="local", description="LabelStudioCredentials block name."

@@ -67,7 +67,11 @@ class CleanseParams(BaseModel):
         default=100_000, ge=1, le=10_000_000, description="Rows cleansed at a time."
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     max_parallel_batches: int = Field(
         default=2,

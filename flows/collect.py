@@ -62,7 +62,11 @@ class CollectParams(BaseModel):
         "the registered landing is read, table files missing a required column fail early.",
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     s3_credentials_block: str | None = Field(
         default=None, description="DataStore block whose S3 keys and endpoint reach S3 sources."

@@ -112,7 +112,11 @@ class MonitorParams(BaseModel):
         default=1, ge=1, le=10, description="More annotators asked for per disputed task."
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     label_studio_block: str = Field(
         default="local",

@@ -51,7 +51,11 @@ class RefreshParams(BaseModel):
         description="Label Studio project title; None = the data set's name.",
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     label_studio_block: str = Field(
         default="local", min_length=1, description="LabelStudioCredentials block name."

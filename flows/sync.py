@@ -103,7 +103,11 @@ class SyncParams(BaseModel):
         description="Also list every task id to withdraw labels of deleted tasks (slower).",
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     label_studio_block: str = Field(
         default="local", description="LabelStudioCredentials block name."

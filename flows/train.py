@@ -90,7 +90,11 @@ class TrainParams(BaseModel):
         default_factory=EvaluationConfig, description="Holdout / cross-validation rule."
     )
     store_block: str | None = Field(
-        default=None, description="DataStore block name; None = local .labelloop/data."
+        default=None,
+        description=(
+            "DataStore block name; None = the local folder $LABELLOOP_HOME/data "
+            "(default .labelloop/data)."
+        ),
     )
     reason: Reason = Field(
         default=None,

@@ -31,6 +31,7 @@ def test_flows_run_as_plain_scripts(tmp_path: Path) -> None:
     # the harness's URL and auth string, as Prefect hands its settings to a subprocess
     env = {**os.environ, **get_current_settings().to_environment_variables(exclude_unset=True)}
     env.pop("PYTHONPATH", None)  # the scripts find the project themselves
+    env.pop("LABELLOOP_HOME", None)  # no stack home: the default store is under the cwd
     common = {"cwd": tmp_path, "env": env, "capture_output": True, "text": True, "timeout": 300}
     collected = subprocess.run(
         [

@@ -8,11 +8,13 @@ from uuid import uuid4
 
 import pytest
 import yaml
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.events.schemas.events import ReceivedEvent, Resource
+from prefect.states import Completed, Failed
 from pydantic import ValidationError
 
 from demo.bot import TeamConfig
-from demo.run import DemoParams, demo_document, outcome_of, round_line
+from demo.run import DemoParams, demo_document, outcome_of, round_line, unfinished_runs
 from stack.prefect_yaml import PROJECT_ROOT, read_deployments
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, model_resource
 
@@ -135,3 +137,35 @@ def test_the_demo_team_is_uneven() -> None:
 def test_an_inconsistent_team_is_refused(fields: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TeamConfig(**fields)
+
+
+def _run(name: str, state: State, dataset: str | None = "digits") -> FlowRun:
+    return FlowRun(
+        name=name, flow_id=uuid4(), state=state, parameters={"params": {"dataset": dataset}}
+    )
+
+
+def test_a_timed_out_demo_names_each_run_that_did_not_complete() -> None:
+    runs = [
+        ("retrain-model", _run("calm-fox", Completed())),
+        (
+            "push-batch",
+            _run(
+                "odd-owl",
+                State(
+                    type=StateType.SCHEDULED,
+                    name="AwaitingConcurrencySlot",
+                    message="Deployment concurrency limit reached.",
+                ),
+            ),
+        ),
+        ("refresh-predictions", _run("shy-elk", Failed(message="Label Studio unreachable"))),
+    ]
+    report = unfinished_runs(runs)
+    assert "calm-fox" not in report
+    assert (
+        "push-batch odd-owl (data set digits): AwaitingConcurrencySlot: "
+        "Deployment concurrency limit reached." in report
+    )
+    assert "refresh-predictions shy-elk (data set digits): Failed: Label Studio unreachable" in report
+    assert unfinished_runs(runs[:1]) == "each of the 1 flow runs since the demo began completed"

@@ -12,11 +12,20 @@ from stack.logs import WEBSOCKET_LOGGERS, hide_websocket_frames
 
 @pytest.fixture
 def root_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    levels = {name: logging.getLogger(name).level for name in WEBSOCKET_LOGGERS}
+    """The root logger at DEBUG, websockets' loggers as websockets leaves them (at NOTSET,
+    enabled), whatever an earlier test or Prefect's logging setup did to them."""
+    loggers = [logging.getLogger(name) for name in WEBSOCKET_LOGGERS]
+    saved = [(logger.level, logger.disabled, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+        logger.propagate = True
     caplog.set_level(logging.DEBUG)
     yield caplog
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    for logger, (level, disabled, propagate) in zip(loggers, saved, strict=True):
+        logger.setLevel(level)
+        logger.disabled = disabled
+        logger.propagate = propagate
 
 
 def test_frames_are_hidden_even_with_the_root_logger_at_debug(
