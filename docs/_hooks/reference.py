@@ -173,7 +173,8 @@ def model_table(model: type[BaseModel], skip: set[str] = frozenset()) -> tuple[s
 
 
 def first_paragraph(obj: object) -> str:
-    doc = inspect.getdoc(obj) or ""
+    """The first paragraph of a class's own docstring (never one inherited from pydantic)."""
+    doc = inspect.cleandoc(vars(obj).get("__doc__") or "")
     return doc.split("\n\n", 1)[0].strip()
 
 
