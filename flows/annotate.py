@@ -50,6 +50,7 @@ from monitoring.decisions import DisputedLabel
 from learning.selection import DEFAULT_STRATEGY, Strategy, select_batch
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, Reason
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import feature_rows, load_clean_rows
 from tasks.events import TASKS_PUSHED, announce, project_resource
 from tasks.label_studio import (
@@ -167,9 +168,10 @@ def push_batch(
     store = store or DataStore.named(params.store_block)
     credentials = credentials or LabelStudioCredentials.load(params.label_studio_block)
     client = credentials.get_client()
-    # One push at a time (the deployment's concurrency limit): a push reads, extends and saves the data set's
+    # One push of a data set at a time: a push reads, extends and saves the data set's
     # ledger, and creates its project when there is none.
-    return _push(spec, params, store, client, selector or select_batch, credentials)
+    with dataset_slot("push", spec.name):
+        return _push(spec, params, store, client, selector or select_batch, credentials)
 
 
 def _push(

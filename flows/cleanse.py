@@ -30,6 +30,7 @@ from tasks.cleanse import (
     load_clean_ids,
     move_run_duplicates,
 )
+from tasks.concurrency import dataset_slot
 from tasks.monitoring import BatchDrift, DriftMonitoring
 
 
@@ -119,9 +120,10 @@ def cleanse(params: CleanseParams, store: DataStore | None = None) -> CleanseRes
     target = store or DataStore.named(params.store_block)
     schema_path = params.schema_path or resolve_dataset(params.dataset).schema_ref
     load_schema(schema_path)  # fail before any work if the path is wrong
-    # One cleanse at a time (the deployment's concurrency limit): a run cleanses every raw batch not cleansed
+    # One cleanse of a data set at a time: a run cleanses every raw batch not cleansed
     # yet, so the runs a collect's several batches trigger wait and find their batches done.
-    return _cleanse_new_batches(params, target, schema_path)
+    with dataset_slot("cleanse", params.dataset):
+        return _cleanse_new_batches(params, target, schema_path)
 
 
 def _cleanse_new_batches(

@@ -45,6 +45,7 @@ from monitoring.live import live_report_markdown
 from monitoring.review import ReviewRequest, disputes_markdown, waiting_for_review
 from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.events import announce
 from tasks.live import read_live_series, save_live_series, write_disputed_labels
@@ -160,9 +161,10 @@ def monitor_model(
     """
     target = store or DataStore.named(params.store_block)
     spec = resolve_dataset(params.dataset)
-    # One monitor at a time (the deployment's concurrency limit): each reads and replaces the model's live
+    # One monitor of a data set at a time: each reads and replaces the model's live
     # accuracy series, its degraded log and the review ledger.
-    return _monitor(params, target, credentials, spec)
+    with dataset_slot("monitor", spec.name):
+        return _monitor(params, target, credentials, spec)
 
 
 def _monitor(

@@ -20,6 +20,7 @@ from flows.cli import DATASET, run_flow_script
 from learning.training import ITEM_ID
 from specs import NAME_PATTERN, DatasetName, DatasetSpec
 from tasks.datasets import DatasetRuns, resolve_dataset, run_for_each_registered
+from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.label_studio import (
     delete_predictions,
@@ -112,9 +113,10 @@ def refresh_predictions(
     target = store or DataStore.named(params.store_block)
     credentials = label_studio or LabelStudioCredentials.load(params.label_studio_block)
     spec = resolve_dataset(params.dataset)
-    # One refresh at a time (the deployment's concurrency limit): two would delete and import the same tasks'
+    # One refresh of a data set at a time: two would delete and import the same tasks'
     # predictions at once.
-    return _refresh(params, target, credentials, spec)
+    with dataset_slot("refresh", spec.name):
+        return _refresh(params, target, credentials, spec)
 
 
 def _refresh(

@@ -52,6 +52,7 @@ from specs import NAME_PATTERN, DatasetName, DatasetSpec, LabelsVersion, Reason
 from storage.layout import clean_prefix
 from tasks.consensus import save_out_of_fold
 from tasks.datasets import resolve_dataset
+from tasks.concurrency import dataset_slot
 from tasks.data import load_clean_rows
 from tasks.events import MODEL_PROMOTED, MODEL_REJECTED, announce, model_resource
 from tasks.monitoring import save_reference_profile
@@ -194,9 +195,10 @@ def retrain_model(
     """
     target = store or DataStore.named(params.store_block)
     spec = resolve_dataset(params.dataset)
-    # One retrain at a time (the deployment's concurrency limit): each reads the champion, then records what it
+    # One retrain of a data set at a time: each reads the champion, then records what it
     # trained on and may replace the champion.
-    return _retrain(params, target, spec, credentials)
+    with dataset_slot("retrain", spec.name):
+        return _retrain(params, target, spec, credentials)
 
 
 def _retrain(

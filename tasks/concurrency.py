@@ -1,10 +1,6 @@
 """One run per stage and data set at a time; data sets never wait for each other.
 
-The sync session holds its data set's slot with `try_dataset_slot` (it never waits).
-`dataset_slot` is the waiting form, built for the other stages but not used by them yet
-(see the README's "Known limits": a release was sometimes lost in the flow tests).
-
-A section run inside `dataset_slot(stage, dataset)` holds the one
+A flow's exclusive section runs inside `dataset_slot(stage, dataset)`: it holds the one
 slot of the Prefect global concurrency limit `labelloop-<stage>-<dataset>`, which is
 created with limit 1 on first use (a limit changed in the UI is kept). Another run of the
 same stage and data set waits for the slot; a run of another data set has its own limit.
@@ -18,8 +14,9 @@ Prefect API, the ephemeral one of `python flows/x.py` included.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from http import HTTPStatus
 from typing import Any, Literal
 from uuid import UUID
@@ -27,7 +24,10 @@ from uuid import UUID
 import httpx
 from prefect import get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.actions import (
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+)
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -48,6 +48,17 @@ Stage = Literal["cleanse", "push", "sync", "retrain", "monitor", "refresh"]
 
 LEASE_SECONDS = 60.0
 """How long a crashed run holds its slot (the shortest lease Prefect's server grants)."""
+
+POLL_SECONDS = 1.0
+"""How often a waiting run reads whether its slot is free (a read, never a refused
+attempt, which Prefect logs as an error)."""
+
+WAIT_STEP_SECONDS = 30.0
+"""How often a waiting run looks for the run holding its slot (and says so in its log)."""
+
+ORPHAN_SECONDS = 2 * LEASE_SECONDS + WAIT_STEP_SECONDS
+"""How long a slot may stay taken with no running run of its stage and data set before a
+waiting run frees it: longer than any lease of a crashed run lives."""
 
 
 def slot_name(stage: Stage, dataset: str) -> str:
@@ -95,6 +106,11 @@ def _holder() -> ConcurrencyLeaseHolder | None:
 def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
     """Hold the stage's slot of the data set for the `with` block, waiting for it if busy.
 
+    The run holding the slot carries the label `labelloop.holds: <limit>` (shown on the
+    run in the UI). While a run waits, every `WAIT_STEP_SECONDS` it looks for a Running
+    run with that label; a slot that stays taken with none for `ORPHAN_SECONDS` (longer
+    than a crashed run's lease lives) was never given back, and is freed with a warning.
+
     Args:
         stage: the flow's stage.
         dataset: the data set's name.
@@ -104,17 +120,102 @@ def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
             missing limit: it is created first).
     """
     name = slot_name(stage, dataset)
-    ensure_slot_limit(name)
-    with concurrency(
-        name,
-        occupy=1,
-        strict=True,
-        lease_duration=LEASE_SECONDS,
-        holder=_holder(),
-        raise_on_lease_renewal_failure=False,
-    ):
-        get_run_logger().info("Holding %s: no other %s run of %s runs now", name, stage, dataset)
+    logger = get_run_logger()
+    waiting = SlotWait()
+    with ExitStack() as held:
+        while True:
+            if not ensure_slot_limit(name):  # free (or just created): try to take it
+                try:
+                    held.enter_context(
+                        concurrency(
+                            name,
+                            occupy=1,
+                            max_retries=0,
+                            strict=True,
+                            lease_duration=LEASE_SECONDS,
+                            holder=_holder(),
+                            raise_on_lease_renewal_failure=False,
+                        )
+                    )
+                    break
+                except ConcurrencySlotAcquisitionError as error:
+                    if not _busy(error):  # taken by another run in between: wait on
+                        raise
+            now = time.monotonic()
+            if waiting.due(now):
+                holders = read_slot_holders(name)
+                logger.info("Waiting for %s: %s", name, waiting.saw(holders, now))
+                if waiting.orphaned(now):
+                    free_orphaned_slot(name)
+                    waiting = SlotWait()
+            time.sleep(POLL_SECONDS)
+        _label_own_run(name, held=True)
+        held.callback(_label_own_run, name, held=False)
+        logger.info("Holding %s: no other %s run of %s runs now", name, stage, dataset)
         yield
+
+
+class SlotWait:
+    """A run's wait for a taken slot: when to look for its holder again, and since when
+    no running run has held it."""
+
+    def __init__(self) -> None:
+        self.next_look: float | None = None
+        self.unheld_since: float | None = None
+
+    def due(self, now: float) -> bool:
+        """Whether it is time to look for the holder (at once, then every
+        `WAIT_STEP_SECONDS`)."""
+        return self.next_look is None or now >= self.next_look
+
+    def saw(self, holders: list[RunningRun], now: float) -> str:
+        """Record a look that found `holders`; what the waiting run says it waits for."""
+        self.next_look = now + WAIT_STEP_SECONDS
+        if holders:
+            self.unheld_since = None
+            return "held by " + ", ".join(f"{run.name} ({run.id})" for run in holders)
+        if self.unheld_since is None:
+            self.unheld_since = now
+        return f"taken, but no running run holds it (for {now - self.unheld_since:.0f} s)"
+
+    def orphaned(self, now: float) -> bool:
+        """Whether no running run has held the slot for `ORPHAN_SECONDS`."""
+        return self.unheld_since is not None and now - self.unheld_since >= ORPHAN_SECONDS
+
+
+HOLDS_LABEL = "labelloop.holds"
+"""The flow run label naming the slot a run holds (`released` once it gave it back)."""
+
+
+def _label_own_run(name: str, held: bool) -> None:
+    """Label the caller's run as holding the slot `name`, or as having released it. Best
+    effort: a run whose label did not reach the server is only slower to be told apart
+    from a lost release (`ORPHAN_SECONDS` of not finding it, each time)."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run_labels(UUID(run_id), {HOLDS_LABEL: name if held else "released"})
+    except httpx.HTTPError as error:
+        get_run_logger().warning("Could not label this run as holding %s: %s", name, error)
+
+
+def read_slot_holders(name: str) -> list[RunningRun]:
+    """The Running flow runs labelled as holding the slot `name`, the caller's excluded."""
+    return [run for run in _read_running(None) if run.labels.get(HOLDS_LABEL) == name]
+
+
+def free_orphaned_slot(name: str) -> None:
+    """Give back every slot of the limit `name`: called only when no run has held it for
+    `ORPHAN_SECONDS` (a release that never reached the server)."""
+    get_run_logger().warning(
+        "%s stayed taken with no running run holding it for %.0f s: freeing its slot",
+        name,
+        ORPHAN_SECONDS,
+    )
+    with get_client(sync_client=True) as client:
+        client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
 def _busy(error: ConcurrencySlotAcquisitionError) -> bool:
@@ -163,12 +264,13 @@ async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
 
 
 class RunningRun(BaseModel):
-    """A flow run in the Running state, as a session looks for its peer."""
+    """A flow run in the Running state, as a session or a waiting run looks for its peer."""
 
     id: UUID
     name: str
     started: dt.datetime | None
     parameters: dict[str, Any]
+    labels: dict[str, Any] = {}
 
 
 def read_running_runs(flow_name: str) -> list[RunningRun]:
@@ -177,16 +279,22 @@ def read_running_runs(flow_name: str) -> list[RunningRun]:
     Args:
         flow_name: the flow's name (`@flow(name=...)`).
     """
+    return _read_running(flow_name)
+
+
+def _read_running(flow_name: str | None) -> list[RunningRun]:
     own = flow_run.get_id()
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])) if flow_name else None,
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
             ),
         )
     return [
-        RunningRun(id=r.id, name=r.name, started=r.start_time, parameters=r.parameters)
+        RunningRun(
+            id=r.id, name=r.name, started=r.start_time, parameters=r.parameters, labels=r.labels
+        )
         for r in runs
         if str(r.id) != own
     ]

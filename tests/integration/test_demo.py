@@ -2,7 +2,7 @@
 
 The demo's loop moves by events alone (serve, automations, webhooks); after it returns,
 the test labels the waiting batch as a person would and a retrain starts with no
-further call: what the README promises a user who opens Label Studio.
+further call: what the README and docs/getting-started.md promise a user who opens Label Studio.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def test_every_trigger_template_creates_its_run(applied: dict[str, UUID], unique
         for name, params in expected.items():
             expected_runs.setdefault(name, []).append(params)
     # an action whose run insert meets SQLite's "database is locked" is retried by the
-    # server after 2, 4, 8, 16 and 32 s (see README, "How fast the loop reacts")
+    # server after 2, 4, 8, 16 and 32 s (see docs/benchmarks.md, "How fast the loop reacts")
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         got = {name: _runs(applied[name]) for name in expected_runs}

@@ -1,7 +1,7 @@
 """`prefect --no-prompt deploy --all` of prefect.yaml, and a process worker running it.
 
 On a throwaway Prefect server (only Prefect: the deployed flows that reach Label Studio
-are not run here), exactly as the README says: create the pool, deploy, start a worker.
+are not run here), exactly as docs/deploying.md says: create the pool, deploy, start a worker.
 A collect run of the deployment then starts the cleanse deployment through its
 automation, and the worker runs both.
 """

@@ -1,6 +1,6 @@
 """The store keys are a public interface: data already stored lives under them.
 
-A failure here means a key moved. Move one only with a migration and a README note.
+A failure here means a key moved. Move one only with a migration and a note in docs/concepts.md.
 """
 
 from __future__ import annotations
