@@ -18,7 +18,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from http import HTTPStatus
 from typing import Any, Literal
 from uuid import UUID
@@ -40,7 +40,6 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder, StateType
 from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
-from prefect.concurrency.asyncio import concurrency as aconcurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 from pydantic import BaseModel
@@ -268,15 +267,6 @@ def free_orphaned_slot(name: str) -> None:
         client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
-def _busy(error: ConcurrencySlotAcquisitionError) -> bool:
-    """Whether an acquisition failed because every slot is taken (HTTP 423 Locked)."""
-    cause = error.__cause__
-    return (
-        isinstance(cause, httpx.HTTPStatusError)
-        and cause.response.status_code == HTTPStatus.LOCKED
-    )
-
-
 @asynccontextmanager
 async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
     """Hold the stage's slot of the data set for the `async with` block if it is free now.
@@ -285,32 +275,19 @@ async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
         True while the slot is held; False (nothing held) when another run holds it.
 
     Raises:
-        ConcurrencySlotAcquisitionError: the Prefect API refused the slot for another reason.
+        httpx.HTTPStatusError: the Prefect API refused the slot for another reason.
     """
     name = slot_name(stage, dataset)
-    if ensure_slot_limit(name):  # busy: not even an attempt (a refused one logs an error)
+    lease = None if ensure_slot_limit(name) else take_slot(name)
+    if lease is None:  # busy (read, or refused): another run holds it
         yield False
         return
-    async with AsyncExitStack() as stack:
+    with hold_lease(name, lease):
+        _label_own_run(name, held=True)
         try:
-            await stack.enter_async_context(
-                aconcurrency(
-                    name,
-                    occupy=1,
-                    max_retries=0,
-                    strict=True,
-                    lease_duration=LEASE_SECONDS,
-                    holder=_holder(),
-                    raise_on_lease_renewal_failure=False,
-                )
-            )
-        except ConcurrencySlotAcquisitionError as error:
-            if not _busy(error):
-                raise
-            held = False
-        else:
-            held = True
-        yield held
+            yield True
+        finally:
+            _label_own_run(name, held=False)
 
 
 class RunningRun(BaseModel):
