@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 import httpx
@@ -95,6 +95,23 @@ def ensure_slot_limit(name: str) -> bool:
         except ObjectAlreadyExists:
             get_run_logger().debug("Concurrency limit %s was created by another run", name)
     return False
+
+
+def delete_slot_limits(dataset: str) -> list[str]:
+    """Delete the concurrency limits of every stage of a data set (those that exist).
+
+    Returns:
+        The names of the limits deleted.
+    """
+    deleted = []
+    with get_client(sync_client=True) as client:
+        for stage in get_args(Stage):
+            try:
+                client.delete_global_concurrency_limit_by_name(slot_name(stage, dataset))
+            except ObjectNotFound:
+                continue
+            deleted.append(slot_name(stage, dataset))
+    return deleted
 
 
 def _holder() -> ConcurrencyLeaseHolder | None:
