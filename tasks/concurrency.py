@@ -13,12 +13,14 @@ Prefect API, the ephemeral one of `python flows/x.py` included.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 import httpx
@@ -36,9 +38,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder, StateType
+from prefect.client.schemas.responses import ConcurrencyLimitWithLeaseResponse
 from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
-from prefect.concurrency.asyncio import concurrency as aconcurrency
-from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.runtime import flow_run
 from pydantic import BaseModel
@@ -96,6 +97,23 @@ def ensure_slot_limit(name: str) -> bool:
     return False
 
 
+def delete_slot_limits(dataset: str) -> list[str]:
+    """Delete the concurrency limits of every stage of a data set (those that exist).
+
+    Returns:
+        The names of the limits deleted.
+    """
+    deleted = []
+    with get_client(sync_client=True) as client:
+        for stage in get_args(Stage):
+            try:
+                client.delete_global_concurrency_limit_by_name(slot_name(stage, dataset))
+            except ObjectNotFound:
+                continue
+            deleted.append(slot_name(stage, dataset))
+    return deleted
+
+
 def _holder() -> ConcurrencyLeaseHolder | None:
     """The flow run holding a slot (shown with the lease), when there is one."""
     run_id = flow_run.get_id()
@@ -125,22 +143,10 @@ def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
     with ExitStack() as held:
         while True:
             if not ensure_slot_limit(name):  # free (or just created): try to take it
-                try:
-                    held.enter_context(
-                        concurrency(
-                            name,
-                            occupy=1,
-                            max_retries=0,
-                            strict=True,
-                            lease_duration=LEASE_SECONDS,
-                            holder=_holder(),
-                            raise_on_lease_renewal_failure=False,
-                        )
-                    )
+                lease = take_slot(name)
+                if lease is not None:  # else taken by another run in between: wait on
+                    held.enter_context(hold_lease(name, lease))
                     break
-                except ConcurrencySlotAcquisitionError as error:
-                    if not _busy(error):  # taken by another run in between: wait on
-                        raise
             now = time.monotonic()
             if waiting.due(now):
                 holders = read_slot_holders(name)
@@ -153,6 +159,66 @@ def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
         held.callback(_label_own_run, name, held=False)
         logger.info("Holding %s: no other %s run of %s runs now", name, stage, dataset)
         yield
+
+
+def take_slot(name: str) -> UUID | None:
+    """Take the one slot of the limit `name` under a lease of `LEASE_SECONDS`, now.
+
+    It calls the API with a client of the current settings (not Prefect's `concurrency`,
+    whose acquisition service is kept per process and keeps the API it first talked to:
+    in a process that moves to another Prefect server, its slots were taken on one
+    server and given back on the other, and stayed taken).
+
+    Returns:
+        The lease's id, or None when every slot is taken (HTTP 423 Locked).
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            response = client.increment_concurrency_slots_with_lease(
+                names=[name],
+                slots=1,
+                mode="concurrency",
+                lease_duration=LEASE_SECONDS,
+                holder=_holder(),
+            )
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code == HTTPStatus.LOCKED:
+                return None
+            raise
+    granted = ConcurrencyLimitWithLeaseResponse.model_validate(response.json())
+    if not granted.limits:
+        raise ConcurrencySlotAcquisitionError(f"the concurrency limit {name} does not exist")
+    return granted.lease_id
+
+
+@contextmanager
+def hold_lease(name: str, lease: UUID) -> Iterator[None]:
+    """Keep the lease alive (renewed every `LEASE_SECONDS` * 0.5) for the `with` block,
+    then give its slot back. A renewal that fails is logged and the run goes on."""
+    stop = threading.Event()
+    renewer = threading.Thread(
+        target=contextvars.copy_context().run,  # the caller's Prefect settings and run
+        args=(_renew_until, name, lease, stop),
+        daemon=True,
+        name=f"labelloop-lease-{name}",
+    )
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join(timeout=5)
+        with get_client(sync_client=True) as client:
+            client.release_concurrency_slots_with_lease(lease)
+
+
+def _renew_until(name: str, lease: UUID, stop: threading.Event) -> None:
+    while not stop.wait(LEASE_SECONDS * 0.5):
+        try:
+            with get_client(sync_client=True) as client:
+                client.renew_concurrency_lease(lease, lease_duration=LEASE_SECONDS)
+        except httpx.HTTPError as error:
+            get_run_logger().warning("Could not renew the lease of %s: %s", name, error)
 
 
 class SlotWait:
@@ -218,15 +284,6 @@ def free_orphaned_slot(name: str) -> None:
         client.update_global_concurrency_limit(name, GlobalConcurrencyLimitUpdate(active_slots=0))
 
 
-def _busy(error: ConcurrencySlotAcquisitionError) -> bool:
-    """Whether an acquisition failed because every slot is taken (HTTP 423 Locked)."""
-    cause = error.__cause__
-    return (
-        isinstance(cause, httpx.HTTPStatusError)
-        and cause.response.status_code == HTTPStatus.LOCKED
-    )
-
-
 @asynccontextmanager
 async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
     """Hold the stage's slot of the data set for the `async with` block if it is free now.
@@ -235,32 +292,19 @@ async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
         True while the slot is held; False (nothing held) when another run holds it.
 
     Raises:
-        ConcurrencySlotAcquisitionError: the Prefect API refused the slot for another reason.
+        httpx.HTTPStatusError: the Prefect API refused the slot for another reason.
     """
     name = slot_name(stage, dataset)
-    if ensure_slot_limit(name):  # busy: not even an attempt (a refused one logs an error)
+    lease = None if ensure_slot_limit(name) else take_slot(name)
+    if lease is None:  # busy (read, or refused): another run holds it
         yield False
         return
-    async with AsyncExitStack() as stack:
+    with hold_lease(name, lease):
+        _label_own_run(name, held=True)
         try:
-            await stack.enter_async_context(
-                aconcurrency(
-                    name,
-                    occupy=1,
-                    max_retries=0,
-                    strict=True,
-                    lease_duration=LEASE_SECONDS,
-                    holder=_holder(),
-                    raise_on_lease_renewal_failure=False,
-                )
-            )
-        except ConcurrencySlotAcquisitionError as error:
-            if not _busy(error):
-                raise
-            held = False
-        else:
-            held = True
-        yield held
+            yield True
+        finally:
+            _label_own_run(name, held=False)
 
 
 class RunningRun(BaseModel):

@@ -25,6 +25,7 @@ from blocks.dataset import DatasetRegistration
 from collection.sources import Source
 from specs import SHIPPED, DatasetSpec, SpecError, is_dataset_name
 from specs.files import DatasetFile, landing_problems
+from tasks.concurrency import delete_slot_limits
 from tasks.label_studio import ProjectConfig, ensure_project, ensure_webhook, find_project
 
 DATASET_BLOCK_SLUG = "labelloop-dataset"
@@ -268,8 +269,8 @@ def _drop_other_hooks_to(client: LabelStudio, project_id: int, receiver: str, ke
 
 
 def unwire_dataset(name: str, client: LabelStudio) -> DatasetRegistration | None:
-    """Remove a data set's registration and its webhook; its project, files, labels and
-    models stay (a later `add` picks them up again).
+    """Remove a data set's registration, its webhook and its concurrency limits; its
+    project, files, labels and models stay (a later `add` picks them up again).
 
     Returns:
         The registration removed, or None when `name` was not registered.
@@ -283,5 +284,6 @@ def unwire_dataset(name: str, client: LabelStudio) -> DatasetRegistration | None
         except Exception as error:  # already gone in Label Studio: nothing left to remove
             if getattr(error, "status_code", None) != 404:
                 raise
+    delete_slot_limits(name)
     DatasetRegistration.delete(name, _sync=True)  # type: ignore[call-arg]
     return registration

@@ -8,6 +8,9 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.exceptions import ObjectNotFound
 import yaml
 from label_studio_sdk import LabelStudio
 
@@ -15,6 +18,7 @@ from annotation.config import build_label_config, parse_label_config, plan_label
 from specs import SpecError
 from specs.files import DatasetFile, read_dataset_file
 from stack import control
+from tasks.concurrency import slot_name
 from tasks.datasets import load_registration, registered_names, resolve_dataset, unwire_dataset, wire_dataset
 from tests.conftest import Stack
 
@@ -88,10 +92,16 @@ def test_an_existing_project_is_adopted_with_its_own_names(
         with pytest.raises(SpecError, match=f"already belongs to data set '{name}'"):
             wire_dataset(other, ls, webhook)
         assert load_registration(other.spec.name) is None
+        with get_client(sync_client=True) as client:  # as a first cleanse leaves it
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=slot_name("cleanse", name), limit=1)
+            )
     finally:
         unwire_dataset(name, ls)
     assert load_registration(name) is None
     assert ls.webhooks.list(project=str(project_id)) == []
+    with get_client(sync_client=True) as client, pytest.raises(ObjectNotFound):
+        client.read_global_concurrency_limit_by_name(slot_name("cleanse", name))
 
 
 def test_a_spec_that_does_not_fit_the_project_is_refused_with_each_difference(
