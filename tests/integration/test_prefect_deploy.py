@@ -140,8 +140,7 @@ def test_deploy_all_then_a_worker_runs_collect_and_the_triggered_cleanse(
             cleansed = poll("cleanse run started by batch.collected", triggered_cleanse, 300)
             assert cleansed.state_type == StateType.COMPLETED, _log(tmp_path)
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(timeout=60)
+            stop_worker(worker)
 
     store = DataStore(base_path=str(tmp_path / "data"))
     assert store.list_keys("clean/digits/"), "the worker's cleanse wrote the clean batch"
@@ -149,3 +148,15 @@ def test_deploy_all_then_a_worker_runs_collect_and_the_triggered_cleanse(
 
 def _log(tmp_path: Path) -> str:
     return (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the worker's process group; SIGKILL after 60 s when a run it took on
+    meanwhile holds it up (here: a push that the cleanse's event started, failing for
+    want of a Label Studio block on this Prefect-only stack)."""
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
