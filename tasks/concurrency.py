@@ -58,7 +58,7 @@ WAIT_STEP_SECONDS = 30.0
 """How often a waiting run looks for the run holding its slot (and says so in its log)."""
 
 ORPHAN_SECONDS = 2 * LEASE_SECONDS + WAIT_STEP_SECONDS
-"""How long a slot may stay taken with no running run of its stage and data set before a
+"""How long a slot may stay taken with no Running run labelled as its holder before a
 waiting run frees it: longer than any lease of a crashed run lives."""
 
 
