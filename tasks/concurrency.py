@@ -155,8 +155,6 @@ def dataset_slot(stage: Stage, dataset: str) -> Iterator[None]:
                     free_orphaned_slot(name)
                     waiting = SlotWait()
             time.sleep(POLL_SECONDS)
-        _label_own_run(name, held=True)
-        held.callback(_label_own_run, name, held=False)
         logger.info("Holding %s: no other %s run of %s runs now", name, stage, dataset)
         yield
 
@@ -194,7 +192,8 @@ def take_slot(name: str) -> UUID | None:
 @contextmanager
 def hold_lease(name: str, lease: UUID) -> Iterator[None]:
     """Keep the lease alive (renewed every `LEASE_SECONDS` * 0.5) for the `with` block,
-    then give its slot back. A renewal that fails is logged and the run goes on."""
+    with the caller's run labelled as the slot's holder, then give its slot back. A
+    renewal that fails is logged and the run goes on."""
     stop = threading.Event()
     renewer = threading.Thread(
         target=contextvars.copy_context().run,  # the caller's Prefect settings and run
@@ -203,9 +202,11 @@ def hold_lease(name: str, lease: UUID) -> Iterator[None]:
         name=f"labelloop-lease-{name}",
     )
     renewer.start()
+    _label_own_run(name, held=True)
     try:
         yield
     finally:
+        _label_own_run(name, held=False)
         stop.set()
         renewer.join(timeout=5)
         with get_client(sync_client=True) as client:
@@ -300,11 +301,7 @@ async def try_dataset_slot(stage: Stage, dataset: str) -> AsyncIterator[bool]:
         yield False
         return
     with hold_lease(name, lease):
-        _label_own_run(name, held=True)
-        try:
-            yield True
-        finally:
-            _label_own_run(name, held=False)
+        yield True
 
 
 class RunningRun(BaseModel):
